@@ -1,0 +1,506 @@
+/*
+ * config.c: read and check the configuration file with libconfuse.
+ *
+ * Every error names the file and line. Checks that need a value run as
+ * libconfuse validation callbacks so they are reported at the line being
+ * parsed; checks across sections run when a server section closes.
+ */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <confuse.h>
+
+#include "config.h"
+#include "log.h"
+
+#define CONFIG_DEFAULT_BACKLOG		511
+#define CONFIG_DEFAULT_IDLE		60
+#define CONFIG_DEFAULT_SHUTDOWN		30
+#define CONFIG_DEFAULT_READY		10
+
+/* libconfuse's error callback has no user pointer: parsing is serial. */
+static char	*config_errbuf;
+static size_t	 config_errlen;
+static int	 config_nerrors;
+
+static void
+config_errfunc(cfg_t *cfg, const char *fmt, va_list ap)
+{
+	char	 msg[1024];
+	int	 n;
+
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (config_nerrors++ > 0 || config_errbuf == NULL)
+		return;		/* the first error is the one that matters */
+	if (cfg != NULL && cfg->filename != NULL && cfg->line > 0)
+		n = snprintf(config_errbuf, config_errlen, "%s:%d: %s",
+		    cfg->filename, cfg->line, msg);
+	else if (cfg != NULL && cfg->filename != NULL)
+		n = snprintf(config_errbuf, config_errlen, "%s: %s",
+		    cfg->filename, msg);
+	else
+		n = snprintf(config_errbuf, config_errlen, "%s", msg);
+	(void)n;
+}
+
+static int
+config_int_range(cfg_t *cfg, cfg_opt_t *opt, long lo, long hi)
+{
+	unsigned int	 i;
+	long		 v;
+
+	for (i = 0; i < cfg_opt_size(opt); i++) {
+		v = cfg_opt_getnint(opt, i);
+		if (v < lo || v > hi) {
+			cfg_error(cfg, "%s = %ld is out of range (%ld to %ld)",
+			    cfg_opt_name(opt), v, lo, hi);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+#define RANGE_VALIDATOR(fn, lo, hi)				\
+static int							\
+fn(cfg_t *cfg, cfg_opt_t *opt)					\
+{								\
+	return (config_int_range(cfg, opt, lo, hi));		\
+}
+
+RANGE_VALIDATOR(config_check_timeout, 1, 86400)
+RANGE_VALIDATOR(config_check_ready, 1, 3600)
+RANGE_VALIDATOR(config_check_nofile, 0, 1048576)
+RANGE_VALIDATOR(config_check_backlog, 1, 65535)
+
+static int
+config_parse_workers(const char *s, int *out)
+{
+	char	*end;
+	long	 v;
+
+	if (strcmp(s, "auto") == 0) {
+		*out = 0;
+		return (0);
+	}
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (*s == '\0' || *end != '\0' || errno != 0 || v < 1 ||
+	    v > CONFIG_WORKERS_MAX)
+		return (-1);
+	*out = (int)v;
+	return (0);
+}
+
+static int
+config_check_workers(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char	*s = cfg_opt_getnstr(opt, 0);
+	int		 n;
+
+	if (s == NULL || config_parse_workers(s, &n) == -1) {
+		cfg_error(cfg, "workers = \"%s\": expected auto or a number "
+		    "from 1 to %d", s ? s : "", CONFIG_WORKERS_MAX);
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+config_check_log_level(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char	*s = cfg_opt_getnstr(opt, 0);
+	enum log_level	 l;
+
+	if (s == NULL || log_level_parse(s, &l) == -1) {
+		cfg_error(cfg, "log_level = \"%s\": expected error, warn, "
+		    "notice, info or debug", s ? s : "");
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+config_check_nonempty(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char	*s = cfg_opt_getnstr(opt, 0);
+
+	if (s == NULL || *s == '\0') {
+		cfg_error(cfg, "%s must not be empty", cfg_opt_name(opt));
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+config_protocol_parse(const char *s, enum protocol *p)
+{
+	if (strcmp(s, "echo") == 0) {
+		*p = PROTO_ECHO;
+		return (0);
+	}
+	return (-1);
+}
+
+const char *
+config_protocol_name(enum protocol p)
+{
+	switch (p) {
+	case PROTO_ECHO:
+		return ("echo");
+	}
+	return ("unknown");
+}
+
+static int
+config_check_protocol(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char	*s = cfg_opt_getnstr(opt, 0);
+	enum protocol	 p;
+
+	if (s == NULL || config_protocol_parse(s, &p) == -1) {
+		cfg_error(cfg, "protocol = \"%s\": unknown protocol "
+		    "(known: echo)", s ? s : "");
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+config_check_listen(cfg_t *cfg, cfg_opt_t *opt)
+{
+	struct addr	 a, b;
+	char		 err[256];
+	unsigned int	 i, j;
+
+	if (cfg_opt_size(opt) == 0) {
+		cfg_error(cfg, "listen: the list is empty");
+		return (-1);
+	}
+	for (i = 0; i < cfg_opt_size(opt); i++) {
+		if (addr_parse(cfg_opt_getnstr(opt, i), &a, err,
+		    sizeof(err)) == -1) {
+			cfg_error(cfg, "listen: %s", err);
+			return (-1);
+		}
+		for (j = 0; j < i; j++) {
+			(void)addr_parse(cfg_opt_getnstr(opt, j), &b, err,
+			    sizeof(err));
+			if (addr_equal(&a, &b)) {
+				cfg_error(cfg, "listen: \"%s\" is listed twice",
+				    cfg_opt_getnstr(opt, i));
+				return (-1);
+			}
+		}
+	}
+	return (0);
+}
+
+static int
+config_check_name(const char *name)
+{
+	const char	*p;
+
+	if (name == NULL || *name == '\0' ||
+	    strlen(name) >= CONFIG_NAME_MAX)
+		return (-1);
+	for (p = name; *p != '\0'; p++) {
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' ||
+		    *p == '.'))
+			return (-1);
+	}
+	return (0);
+}
+
+/* A server section just closed: check it whole and against earlier ones. */
+static int
+config_check_server(cfg_t *cfg, cfg_opt_t *opt)
+{
+	cfg_t		*sec, *other;
+	struct addr	 a, b;
+	char		 err[256];
+	unsigned int	 n, i, j, k;
+
+	n = cfg_opt_size(opt);
+	sec = cfg_opt_getnsec(opt, n - 1);
+	if (config_check_name(cfg_title(sec)) == -1) {
+		cfg_error(cfg, "server \"%s\": a name is 1 to %d letters, "
+		    "digits, '_', '-' or '.'", cfg_title(sec),
+		    CONFIG_NAME_MAX - 1);
+		return (-1);
+	}
+	if (cfg_size(sec, "listen") == 0) {
+		cfg_error(cfg, "server %s: no listen address", cfg_title(sec));
+		return (-1);
+	}
+	if (cfg_size(sec, "protocol") == 0) {
+		cfg_error(cfg, "server %s: no protocol (echo)", cfg_title(sec));
+		return (-1);
+	}
+	for (i = 0; i < cfg_size(sec, "listen"); i++) {
+		(void)addr_parse(cfg_getnstr(sec, "listen", i), &a, err,
+		    sizeof(err));
+		for (j = 0; j + 1 < n; j++) {
+			other = cfg_opt_getnsec(opt, j);
+			for (k = 0; k < cfg_size(other, "listen"); k++) {
+				(void)addr_parse(cfg_getnstr(other, "listen",
+				    k), &b, err, sizeof(err));
+				if (!addr_equal(&a, &b))
+					continue;
+				cfg_error(cfg, "server %s: listen \"%s\" is "
+				    "already used by server %s",
+				    cfg_title(sec),
+				    cfg_getnstr(sec, "listen", i),
+				    cfg_title(other));
+				return (-1);
+			}
+		}
+	}
+	return (0);
+}
+
+static cfg_opt_t server_opts[] = {
+	CFG_STR_LIST("listen", NULL, CFGF_NODEFAULT),
+	CFG_STR("protocol", NULL, CFGF_NODEFAULT),
+	CFG_INT("backlog", CONFIG_DEFAULT_BACKLOG, CFGF_NONE),
+	CFG_INT("idle_timeout", CONFIG_DEFAULT_IDLE, CFGF_NONE),
+	CFG_END()
+};
+
+static cfg_opt_t root_opts[] = {
+	CFG_STR("workers", "auto", CFGF_NONE),
+	CFG_BOOL("daemon", cfg_true, CFGF_NONE),
+	CFG_STR("pid_file", NULL, CFGF_NODEFAULT),
+	CFG_STR("ports_file", NULL, CFGF_NODEFAULT),
+	CFG_STR("error_log", "stderr", CFGF_NONE),
+	CFG_STR("log_level", "info", CFGF_NONE),
+	CFG_STR("user", NULL, CFGF_NODEFAULT),
+	CFG_STR("group", NULL, CFGF_NODEFAULT),
+	CFG_INT("shutdown_timeout", CONFIG_DEFAULT_SHUTDOWN, CFGF_NONE),
+	CFG_INT("ready_timeout", CONFIG_DEFAULT_READY, CFGF_NONE),
+	CFG_INT("rlimit_nofile", 0, CFGF_NONE),
+	CFG_SEC("server", server_opts,
+	    CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+	CFG_END()
+};
+
+static void
+config_set_validators(cfg_t *cfg)
+{
+	cfg_set_validate_func(cfg, "workers", config_check_workers);
+	cfg_set_validate_func(cfg, "log_level", config_check_log_level);
+	cfg_set_validate_func(cfg, "pid_file", config_check_nonempty);
+	cfg_set_validate_func(cfg, "ports_file", config_check_nonempty);
+	cfg_set_validate_func(cfg, "error_log", config_check_nonempty);
+	cfg_set_validate_func(cfg, "user", config_check_nonempty);
+	cfg_set_validate_func(cfg, "group", config_check_nonempty);
+	cfg_set_validate_func(cfg, "shutdown_timeout", config_check_timeout);
+	cfg_set_validate_func(cfg, "ready_timeout", config_check_ready);
+	cfg_set_validate_func(cfg, "rlimit_nofile", config_check_nofile);
+	cfg_set_validate_func(cfg, "server", config_check_server);
+	cfg_set_validate_func(cfg, "server|listen", config_check_listen);
+	cfg_set_validate_func(cfg, "server|protocol", config_check_protocol);
+	cfg_set_validate_func(cfg, "server|backlog", config_check_backlog);
+	cfg_set_validate_func(cfg, "server|idle_timeout",
+	    config_check_timeout);
+}
+
+/* Number of online CPUs, at least 1. */
+int
+config_online_cpus(void)
+{
+	long	 n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		return (1);
+	if (n > CONFIG_WORKERS_MAX)
+		return (CONFIG_WORKERS_MAX);
+	return ((int)n);
+}
+
+/* A relative path in the file is relative to the file's directory. */
+static char *
+config_path(const char *conffile, const char *value)
+{
+	const char	*slash;
+	char		*out;
+	int		 dirlen;
+
+	if (value == NULL)
+		return (NULL);
+	if (value[0] == '/' || strcmp(value, "stderr") == 0 ||
+	    strcmp(value, "syslog") == 0)
+		return (strdup(value));
+	slash = strrchr(conffile, '/');
+	if (slash == NULL)
+		return (strdup(value));
+	dirlen = (int)(slash - conffile);
+	if (asprintf(&out, "%.*s/%s", dirlen, conffile, value) == -1)
+		return (NULL);
+	return (out);
+}
+
+static char *
+config_strdup_opt(cfg_t *cfg, const char *name)
+{
+	const char	*s;
+
+	if (cfg_size(cfg, name) == 0 || (s = cfg_getstr(cfg, name)) == NULL)
+		return (NULL);
+	return (strdup(s));
+}
+
+static int
+config_fill_server(cfg_t *sec, struct server_conf *srv, char *err,
+    size_t errlen)
+{
+	unsigned int	 i;
+
+	snprintf(srv->name, sizeof(srv->name), "%s", cfg_title(sec));
+	(void)config_protocol_parse(cfg_getstr(sec, "protocol"),
+	    &srv->protocol);
+	srv->backlog = (int)cfg_getint(sec, "backlog");
+	srv->idle_timeout = (int)cfg_getint(sec, "idle_timeout");
+	srv->nlistens = cfg_size(sec, "listen");
+	srv->listens = calloc(srv->nlistens, sizeof(*srv->listens));
+	if (srv->listens == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return (-1);
+	}
+	for (i = 0; i < srv->nlistens; i++) {
+		if (addr_parse(cfg_getnstr(sec, "listen", i),
+		    &srv->listens[i].addr, err, errlen) == -1)
+			return (-1);
+		addr_format(&srv->listens[i].addr, srv->listens[i].text,
+		    sizeof(srv->listens[i].text));
+	}
+	return (0);
+}
+
+static int
+config_fill(cfg_t *cfg, const char *path, struct config *conf, char *err,
+    size_t errlen)
+{
+	unsigned int	 i;
+
+	conf->path = strdup(path);
+	(void)config_parse_workers(cfg_getstr(cfg, "workers"), &conf->workers);
+	conf->workers_auto = conf->workers == 0;
+	if (conf->workers_auto)
+		conf->workers = config_online_cpus();
+	conf->daemon = cfg_getbool(cfg, "daemon") == cfg_true;
+	conf->pid_file = config_path(path, cfg_size(cfg, "pid_file") ?
+	    cfg_getstr(cfg, "pid_file") : NULL);
+	conf->ports_file = config_path(path, cfg_size(cfg, "ports_file") ?
+	    cfg_getstr(cfg, "ports_file") : NULL);
+	conf->error_log = config_path(path, cfg_getstr(cfg, "error_log"));
+	(void)log_level_parse(cfg_getstr(cfg, "log_level"), &conf->log_level);
+	conf->user = config_strdup_opt(cfg, "user");
+	conf->group = config_strdup_opt(cfg, "group");
+	conf->shutdown_timeout = (int)cfg_getint(cfg, "shutdown_timeout");
+	conf->ready_timeout = (int)cfg_getint(cfg, "ready_timeout");
+	conf->rlimit_nofile = cfg_getint(cfg, "rlimit_nofile");
+	if (conf->path == NULL || conf->error_log == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return (-1);
+	}
+
+	conf->nservers = cfg_size(cfg, "server");
+	if (conf->nservers == 0) {
+		snprintf(err, errlen, "%s: no server section: nothing to "
+		    "serve", path);
+		return (-1);
+	}
+	conf->servers = calloc(conf->nservers, sizeof(*conf->servers));
+	if (conf->servers == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return (-1);
+	}
+	for (i = 0; i < conf->nservers; i++) {
+		if (config_fill_server(cfg_getnsec(cfg, "server", i),
+		    &conf->servers[i], err, errlen) == -1)
+			return (-1);
+	}
+	return (0);
+}
+
+/*
+ * Read and check a configuration file. Returns NULL with err set to
+ * "FILE:LINE: what is wrong" on any error.
+ */
+struct config *
+config_load(const char *path, char *err, size_t errlen)
+{
+	struct config	*conf;
+	cfg_t		*cfg;
+	FILE		*fp;
+	int		 rc;
+
+	err[0] = '\0';
+	if ((fp = fopen(path, "r")) == NULL) {
+		snprintf(err, errlen, "%s: cannot open: %s", path,
+		    strerror(errno));
+		return (NULL);
+	}
+	if ((cfg = cfg_init(root_opts, CFGF_NONE)) == NULL) {
+		fclose(fp);
+		snprintf(err, errlen, "%s: cannot initialise the parser",
+		    path);
+		return (NULL);
+	}
+	cfg_set_error_function(cfg, config_errfunc);
+	config_set_validators(cfg);
+	config_errbuf = err;
+	config_errlen = errlen;
+	config_nerrors = 0;
+	/* cfg_parse_fp leaves the file name unset: give it one for errors. */
+	free(cfg->filename);
+	cfg->filename = strdup(path);
+	cfg->line = 1;
+	rc = cfg_parse_fp(cfg, fp);
+	fclose(fp);
+	config_errbuf = NULL;
+	if (rc != CFG_SUCCESS) {
+		if (err[0] == '\0')
+			snprintf(err, errlen, "%s: cannot parse", path);
+		cfg_free(cfg);
+		return (NULL);
+	}
+	if ((conf = calloc(1, sizeof(*conf))) == NULL) {
+		cfg_free(cfg);
+		snprintf(err, errlen, "out of memory");
+		return (NULL);
+	}
+	rc = config_fill(cfg, path, conf, err, errlen);
+	cfg_free(cfg);
+	if (rc == -1) {
+		config_free(conf);
+		return (NULL);
+	}
+	return (conf);
+}
+
+void
+config_free(struct config *conf)
+{
+	size_t	 i;
+
+	if (conf == NULL)
+		return;
+	for (i = 0; i < conf->nservers; i++)
+		free(conf->servers[i].listens);
+	free(conf->servers);
+	free(conf->path);
+	free(conf->pid_file);
+	free(conf->ports_file);
+	free(conf->error_log);
+	free(conf->user);
+	free(conf->group);
+	free(conf);
+}

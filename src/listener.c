@@ -1,0 +1,115 @@
+/*
+ * listener.c: the sockets behind "listen".
+ *
+ * Each worker opens its own listening socket per address with SO_REUSEADDR
+ * and SO_REUSEPORT, so the kernel balances new connections across workers.
+ *
+ * The master holds a "keeper" per address: a socket bound with SO_REUSEPORT
+ * but never listening. It pins the port picked for "HOST:0" so every worker
+ * of every generation binds the same one, and, having no SO_REUSEADDR, it
+ * makes a second drover's probe fail instead of silently joining the group.
+ */
+#include "autoconf.h"
+
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "listener.h"
+
+static int
+listener_socket(const struct addr *a, int reuseaddr, int reuseport,
+    const char *what, char *err, size_t errlen)
+{
+	char	 text[ADDR_STRLEN];
+	int	 fd, one = 1;
+
+	addr_format(a, text, sizeof(text));
+	fd = socket(addr_family(a), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd == -1) {
+		snprintf(err, errlen, "%s %s: socket: %s", what, text,
+		    strerror(errno));
+		return (-1);
+	}
+	if ((reuseaddr && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+	    sizeof(one)) == -1) ||
+	    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one,
+	    sizeof(one)) == -1) ||
+	    (addr_family(a) == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
+	    IPV6_V6ONLY, &one, sizeof(one)) == -1)) {
+		snprintf(err, errlen, "%s %s: setsockopt: %s", what, text,
+		    strerror(errno));
+		close(fd);
+		return (-1);
+	}
+	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) == -1) {
+		if (errno == EADDRINUSE)
+			snprintf(err, errlen, "%s %s: address already in use "
+			    "(another program, or another drover, holds it)",
+			    what, text);
+		else
+			snprintf(err, errlen, "%s %s: bind: %s", what, text,
+			    strerror(errno));
+		close(fd);
+		return (-1);
+	}
+	return (fd);
+}
+
+/* A worker's own listening socket for a (resolved) address. */
+int
+listener_open(const struct addr *a, int backlog, char *err, size_t errlen)
+{
+	char	 text[ADDR_STRLEN];
+	int	 fd;
+
+	if ((fd = listener_socket(a, 1, 1, "listen", err, errlen)) == -1)
+		return (-1);
+	if (listen(fd, backlog) == -1) {
+		addr_format(a, text, sizeof(text));
+		snprintf(err, errlen, "listen %s: listen: %s", text,
+		    strerror(errno));
+		close(fd);
+		return (-1);
+	}
+	return (fd);
+}
+
+/*
+ * Reserve an address for this drover: check nobody else holds it, then bind
+ * the keeper socket. Port 0 is resolved in place. Returns the keeper's fd.
+ */
+int
+listener_reserve(struct addr *a, char *err, size_t errlen)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+	int			 probe, fd;
+
+	if (addr_port(a) != 0) {
+		/*
+		 * A plain bind (SO_REUSEADDR only, so TIME_WAIT is no
+		 * obstacle) fails against any listener or keeper already
+		 * there, reuseport or not.
+		 */
+		probe = listener_socket(a, 1, 0, "listen", err, errlen);
+		if (probe == -1)
+			return (-1);
+		close(probe);
+	}
+	if ((fd = listener_socket(a, 0, 1, "listen", err, errlen)) == -1)
+		return (-1);
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1) {
+		snprintf(err, errlen, "getsockname: %s", strerror(errno));
+		close(fd);
+		return (-1);
+	}
+	memcpy(&a->ss, &ss, sizeof(ss));
+	a->len = len;
+	return (fd);
+}

@@ -1,0 +1,206 @@
+/*
+ * main.c: drover's command line.
+ *
+ *   drover [-c FILE] [-f] [-t] [-s reload|quit|stop|reopen|upgrade] [-V] [-h]
+ */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <confuse.h>
+#include <event2/event.h>
+
+#include "config.h"
+#include "log.h"
+#include "master.h"
+#include "pidfile.h"
+#include "proc.h"
+
+#ifndef DROVER_CONF_PATH
+#define DROVER_CONF_PATH	"/etc/drover/drover.conf"
+#endif
+
+static const struct {
+	const char	*name;
+	int		 sig;
+} main_signals[] = {
+	{ "reload",	SIGHUP },
+	{ "quit",	SIGQUIT },
+	{ "stop",	SIGTERM },
+	{ "reopen",	SIGUSR1 },
+	{ "upgrade",	SIGUSR2 },
+};
+
+static void __attribute__((noreturn))
+usage(int code)
+{
+	fprintf(code ? stderr : stdout,
+	    "usage: drover [-c FILE] [-f] [-t] "
+	    "[-s reload|quit|stop|reopen|upgrade] [-V] [-h]\n"
+	    "  -c FILE  configuration file (default %s)\n"
+	    "  -f       stay in the foreground and log to stderr\n"
+	    "  -t       check the configuration and exit\n"
+	    "  -s SIG   signal the running master: reload (HUP), quit (QUIT),\n"
+	    "           stop (TERM), reopen (USR1), upgrade (USR2)\n"
+	    "  -V       print the version and compiled-in features\n"
+	    "  -h       print this help\n", DROVER_CONF_PATH);
+	exit(code);
+}
+
+static void
+print_version(void)
+{
+	printf("drover %s\n", PACKAGE_VERSION);
+	printf("libevent %s, libconfuse %s\n", event_get_version(),
+	    confuse_version);
+	printf("features: %clibsystemd %clibbpf\n",
+#ifdef HAVE_LIBSYSTEMD
+	    '+',
+#else
+	    '-',
+#endif
+#ifdef HAVE_LIBBPF
+	    '+'
+#else
+	    '-'
+#endif
+	    );
+}
+
+/* -s: signal the master named by the configured pid file. */
+static int
+send_signal(const struct config *conf, const char *name)
+{
+	char	 err[1024];
+	size_t	 i;
+	pid_t	 pid;
+
+	for (i = 0; i < sizeof(main_signals) / sizeof(main_signals[0]); i++)
+		if (strcmp(main_signals[i].name, name) == 0)
+			break;
+	if (i == sizeof(main_signals) / sizeof(main_signals[0])) {
+		fprintf(stderr, "drover: -s %s: unknown signal name (reload, "
+		    "quit, stop, reopen or upgrade)\n", name);
+		return (1);
+	}
+	if (conf->pid_file == NULL) {
+		fprintf(stderr, "drover: %s sets no pid_file: cannot find "
+		    "the running master\n", conf->path);
+		return (1);
+	}
+	if ((pid = pidfile_running(conf->pid_file, err, sizeof(err))) == -1) {
+		fprintf(stderr, "drover: %s\n", err);
+		return (1);
+	}
+	if (kill(pid, main_signals[i].sig) == -1) {
+		fprintf(stderr, "drover: cannot signal pid %ld: %s\n",
+		    (long)pid, strerror(errno));
+		return (1);
+	}
+	return (0);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct master_opts	 opts;
+	struct config		*conf;
+	const char		*conf_path = DROVER_CONF_PATH, *sig = NULL;
+	char			 err[1024], *abspath = NULL;
+	int			 ch, foreground = 0, test = 0, rc;
+
+	while ((ch = getopt(argc, argv, "c:fts:Vh")) != -1) {
+		switch (ch) {
+		case 'c':
+			conf_path = optarg;
+			break;
+		case 'f':
+			foreground = 1;
+			break;
+		case 't':
+			test = 1;
+			break;
+		case 's':
+			sig = optarg;
+			break;
+		case 'V':
+			print_version();
+			return (0);
+		case 'h':
+			usage(0);
+		default:
+			usage(1);
+		}
+	}
+	if (optind != argc)
+		usage(1);
+
+	/* Reloads happen after chdir("/"): remember where the file is. */
+	if (conf_path[0] != '/' && (abspath = realpath(conf_path, NULL)) != NULL)
+		conf_path = abspath;
+	log_init("drover", LOG_LEVEL_INFO);
+	if ((conf = config_load(conf_path, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "drover: %s\n", err);
+		free(abspath);
+		return (1);
+	}
+	if (test || sig != NULL) {
+		if (sig != NULL)
+			rc = send_signal(conf, sig);
+		else if (proc_check_credentials(conf->user, conf->group, err,
+		    sizeof(err)) == -1) {
+			fprintf(stderr, "drover: %s: %s\n", conf_path, err);
+			rc = 1;
+		} else {
+			fprintf(stderr, "drover: configuration file %s is "
+			    "valid\n", conf_path);
+			rc = 0;
+		}
+		config_free(conf);
+		free(abspath);
+		return (rc);
+	}
+	if (proc_check_credentials(conf->user, conf->group, err,
+	    sizeof(err)) == -1) {
+		fprintf(stderr, "drover: %s: %s\n", conf_path, err);
+		config_free(conf);
+		free(abspath);
+		return (1);
+	}
+
+	memset(&opts, 0, sizeof(opts));
+	opts.conf_path = conf_path;
+	opts.log_stderr = foreground;
+	opts.detach = !foreground && conf->daemon;
+	opts.readyfd = -1;
+	opts.pidfd = -1;
+	log_set_level(conf->log_level);
+	if (!foreground && log_open(conf->error_log, err, sizeof(err)) == -1) {
+		fprintf(stderr, "drover: %s\n", err);
+		config_free(conf);
+		free(abspath);
+		return (1);
+	}
+	/* Until the workers serve, errors reach the terminal too. */
+	log_also_stderr(1);
+	if (opts.detach && proc_daemonize(&opts.readyfd) == -1)
+		fatal("cannot become a daemon");
+	if (conf->pid_file != NULL &&
+	    (opts.pidfd = pidfile_acquire(conf->pid_file, err,
+	    sizeof(err))) == -1) {
+		log_set_role("master");
+		log_warnx("%s", err);
+		config_free(conf);
+		free(abspath);
+		return (1);
+	}
+	rc = master_main(conf, &opts);
+	log_close();
+	free(abspath);
+	return (rc);
+}

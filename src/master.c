@@ -1,0 +1,952 @@
+/*
+ * master.c: the master process.
+ *
+ * It never accepts connections. It reserves the listen addresses (keepers,
+ * see listener.c), forks a generation of workers, and on SIGHUP starts a
+ * new generation with the new configuration, waits until every new worker
+ * reports ready, and only then drains the old one. A failed reload leaves
+ * the serving generation untouched. Workers that die unexpectedly are
+ * replaced, with backoff when they keep dying.
+ */
+#include "autoconf.h"
+
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "backoff.h"
+#include "channel.h"
+#include "config.h"
+#include "listener.h"
+#include "log.h"
+#include "master.h"
+#include "pidfile.h"
+#include "proc.h"
+#include "worker.h"
+
+#define MASTER_KILL_GRACE	2	/* s after shutdown_timeout: SIGKILL */
+#define MASTER_STOP_GRACE	5	/* s after SIGTERM on fast stop */
+
+/* An address held for this drover across generations. */
+struct keeper {
+	TAILQ_ENTRY(keeper)	 entry;
+	char			 key[ADDR_STRLEN];	/* as configured */
+	struct addr		 addr;			/* port resolved */
+	int			 fd;
+	int			 refs;
+};
+
+enum wproc_state {
+	WPROC_STARTING,
+	WPROC_READY,
+	WPROC_DRAINING,
+};
+
+struct generation;
+
+/* The master's view of one worker process. */
+struct wproc {
+	TAILQ_ENTRY(wproc)	 entry;
+	struct generation	*gen;
+	pid_t			 pid;
+	int			 slot;
+	int			 chan;
+	struct event		*ev_chan;
+	enum wproc_state	 state;
+	struct timespec		 started;
+	char			 reason[CHAN_TEXT_MAX];
+};
+
+/* A worker slot of a generation: its backoff and pending respawn. */
+struct gslot {
+	struct generation	*gen;
+	int			 slot;
+	struct backoff		 backoff;
+	struct event		*ev_respawn;
+};
+
+enum gen_state {
+	GEN_STARTING,
+	GEN_SERVING,
+	GEN_DRAINING,
+};
+
+struct generation {
+	TAILQ_ENTRY(generation)	 entry;
+	unsigned		 id;
+	struct config		*conf;
+	enum gen_state		 state;
+	TAILQ_HEAD(, wproc)	 procs;
+	int			 nready;
+	struct gslot		*slots;
+	int			 nslots;
+	struct event		*ev_timer;	/* ready or kill deadline */
+	struct keeper		**keepers;
+	size_t			 nkeepers;
+};
+
+static struct {
+	struct event_base	*base;
+	struct master_opts	 opts;
+	TAILQ_HEAD(, generation) gens;
+	TAILQ_HEAD(, keeper)	 keepers;
+	struct generation	*current;	/* serving */
+	struct generation	*pending;	/* starting (reload) */
+	unsigned		 next_gen;
+	int			 started;
+	int			 stopping;	/* 1 graceful, 2 fast */
+	int			 reload_again;
+	int			 exit_code;
+	char			*pid_file;
+	char			*ports_file;	/* last written */
+	struct event		*ev_sig[7];
+	struct event		*ev_stop;
+} m;
+
+static void	gen_drain(struct generation *);
+static int	gen_check_end(struct generation *);
+static void	gen_free(struct generation *);
+static void	master_reload(void);
+static void	master_stop(int);
+static void	master_check_done(void);
+
+static long
+elapsed_ms(const struct timespec *since)
+{
+	struct timespec	 now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return ((now.tv_sec - since->tv_sec) * 1000L +
+	    (now.tv_nsec - since->tv_nsec) / 1000000L);
+}
+
+/* Find or create the keeper for a configured address; resolves port 0. */
+static struct keeper *
+keeper_get(struct listen_conf *lc, char *err, size_t errlen)
+{
+	struct keeper	*k;
+	char		 text[ADDR_STRLEN];
+
+	TAILQ_FOREACH(k, &m.keepers, entry) {
+		if (strcmp(k->key, lc->text) == 0) {
+			k->refs++;
+			lc->addr = k->addr;
+			return (k);
+		}
+	}
+	if ((k = calloc(1, sizeof(*k))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return (NULL);
+	}
+	snprintf(k->key, sizeof(k->key), "%s", lc->text);
+	k->addr = lc->addr;
+	if ((k->fd = listener_reserve(&k->addr, err, errlen)) == -1) {
+		free(k);
+		return (NULL);
+	}
+	k->refs = 1;
+	lc->addr = k->addr;
+	TAILQ_INSERT_TAIL(&m.keepers, k, entry);
+	if (addr_port(&lc->addr) != 0 && strcmp(lc->text, "") != 0) {
+		addr_format(&k->addr, text, sizeof(text));
+		if (strcmp(text, lc->text) != 0)
+			log_notice("listen %s: picked port %d", lc->text,
+			    addr_port(&k->addr));
+	}
+	return (k);
+}
+
+static void
+keeper_put(struct keeper *k)
+{
+	if (--k->refs > 0)
+		return;
+	TAILQ_REMOVE(&m.keepers, k, entry);
+	close(k->fd);
+	free(k);
+}
+
+/* Write "SERVER HOST:PORT" lines for the serving generation, atomically. */
+static void
+master_write_ports(const struct config *conf)
+{
+	char	 tmp[4096], text[ADDR_STRLEN];
+	FILE	*fp;
+	size_t	 i, j;
+	int	 fd;
+
+	if (m.ports_file != NULL && (conf->ports_file == NULL ||
+	    strcmp(m.ports_file, conf->ports_file) != 0)) {
+		unlink(m.ports_file);
+		free(m.ports_file);
+		m.ports_file = NULL;
+	}
+	if (conf->ports_file == NULL)
+		return;
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", conf->ports_file,
+	    (long)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd == -1 || (fp = fdopen(fd, "w")) == NULL) {
+		log_warn("ports_file %s", tmp);
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	for (i = 0; i < conf->nservers; i++) {
+		for (j = 0; j < conf->servers[i].nlistens; j++) {
+			addr_format(&conf->servers[i].listens[j].addr, text,
+			    sizeof(text));
+			fprintf(fp, "%s %s\n", conf->servers[i].name, text);
+		}
+	}
+	if (fclose(fp) != 0 || rename(tmp, conf->ports_file) == -1) {
+		log_warn("ports_file %s", conf->ports_file);
+		unlink(tmp);
+		return;
+	}
+	if (m.ports_file == NULL)
+		m.ports_file = strdup(conf->ports_file);
+}
+
+/* In a new child: drop everything of the master's but what it is given. */
+static void
+master_child_cleanup(struct generation *keep)
+{
+	struct generation	*g;
+	struct keeper		*k;
+	size_t			 i;
+	int			 s;
+
+	/* A fresh backend first, so nothing below touches the master's. */
+	(void)event_reinit(m.base);
+	while ((g = TAILQ_FIRST(&m.gens)) != NULL) {
+		if (g == keep)
+			g->conf = NULL;	/* the worker owns it now */
+		gen_free(g);
+	}
+	while ((k = TAILQ_FIRST(&m.keepers)) != NULL) {
+		k->refs = 1;
+		keeper_put(k);
+	}
+	for (i = 0; i < sizeof(m.ev_sig) / sizeof(m.ev_sig[0]); i++)
+		if (m.ev_sig[i] != NULL)
+			event_free(m.ev_sig[i]);
+	if (m.ev_stop != NULL)
+		event_free(m.ev_stop);
+	event_base_free(m.base);
+	for (s = 1; s < NSIG; s++)
+		if (s != SIGKILL && s != SIGSTOP)
+			signal(s, SIG_DFL);
+	signal(SIGPIPE, SIG_IGN);
+	if (m.opts.pidfd != -1)
+		close(m.opts.pidfd);
+	if (m.opts.readyfd != -1)
+		close(m.opts.readyfd);
+	free(m.pid_file);
+	free(m.ports_file);
+}
+
+static void	wproc_chan_cb(evutil_socket_t, short, void *);
+
+/* Fork one worker for a slot of a generation. */
+static int
+wproc_spawn(struct generation *gen, int slot)
+{
+	struct worker_args	 args;
+	struct wproc		*wp;
+	sigset_t		 all, old;
+	int			 fds[2];
+	pid_t			 pid;
+
+	if ((wp = calloc(1, sizeof(*wp))) == NULL) {
+		log_warnx("cannot start a worker: out of memory");
+		return (-1);
+	}
+	if (channel_pair(fds) == -1) {
+		log_warn("cannot start a worker: socketpair");
+		free(wp);
+		return (-1);
+	}
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	switch ((pid = fork())) {
+	case -1:
+		log_warn("cannot start a worker: fork");
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		close(fds[0]);
+		close(fds[1]);
+		free(wp);
+		return (-1);
+	case 0:
+		free(wp);
+		close(fds[0]);
+		memset(&args, 0, sizeof(args));
+		args.conf = gen->conf;
+		args.generation = gen->id;
+		args.slot = slot;
+		args.chan = fds[1];
+		args.master = getppid();
+		args.detach_stdio = m.opts.detach;
+		master_child_cleanup(gen);
+		worker_main(&args);
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	close(fds[1]);
+	if (fcntl(fds[0], F_SETFL, O_NONBLOCK) == -1)
+		log_warn("channel: O_NONBLOCK");
+	wp->gen = gen;
+	wp->pid = pid;
+	wp->slot = slot;
+	wp->chan = fds[0];
+	wp->state = WPROC_STARTING;
+	clock_gettime(CLOCK_MONOTONIC, &wp->started);
+	wp->ev_chan = event_new(m.base, wp->chan, EV_READ | EV_PERSIST,
+	    wproc_chan_cb, wp);
+	if (wp->ev_chan != NULL)
+		event_add(wp->ev_chan, NULL);
+	TAILQ_INSERT_TAIL(&gen->procs, wp, entry);
+	log_debug("worker %ld started (generation %u, slot %d)", (long)pid,
+	    gen->id, slot);
+	return (0);
+}
+
+static void
+wproc_close_chan(struct wproc *wp)
+{
+	if (wp->ev_chan != NULL)
+		event_free(wp->ev_chan);
+	wp->ev_chan = NULL;
+	if (wp->chan != -1)
+		close(wp->chan);
+	wp->chan = -1;
+}
+
+static void
+wproc_send(struct wproc *wp, enum chan_type type, int fd)
+{
+	struct chan_msg	 msg;
+
+	if (wp->chan == -1)
+		return;
+	channel_msg_init(&msg, type);
+	msg.generation = wp->gen->id;
+	msg.slot = wp->slot;
+	if (channel_send(wp->chan, &msg, fd) == -1) {
+		/* The worker does not read: the kill deadline deals with it. */
+		log_warn("worker %ld: cannot send %s", (long)wp->pid,
+		    channel_type_name(type));
+		if (type == CHAN_DRAIN)
+			kill(wp->pid, SIGQUIT);
+	}
+}
+
+static void
+gen_timer_set(struct generation *gen, void (*cb)(evutil_socket_t, short,
+    void *), int seconds)
+{
+	struct timeval	 tv = { seconds, 0 };
+
+	if (gen->ev_timer != NULL)
+		event_free(gen->ev_timer);
+	gen->ev_timer = evtimer_new(m.base, cb, gen);
+	if (gen->ev_timer != NULL)
+		evtimer_add(gen->ev_timer, &tv);
+}
+
+/* A generation that cannot start: at start-up drover fails, later the
+ * serving generation carries on. */
+static void
+gen_abort(struct generation *gen, const char *why)
+{
+	if (!m.started) {
+		log_warnx("start-up failed: %s", why);
+		m.exit_code = 1;
+		m.pending = NULL;
+		master_stop(2);
+		return;
+	}
+	log_warnx("reload failed: %s; generation %u keeps serving", why,
+	    m.current != NULL ? m.current->id : 0);
+	m.pending = NULL;
+	gen_drain(gen);
+	if (m.reload_again) {
+		m.reload_again = 0;
+		master_reload();
+	}
+}
+
+static void
+gen_ready_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct generation	*gen = arg;
+	char			 why[256];
+
+	snprintf(why, sizeof(why), "generation %u: %d of %d workers ready "
+	    "after ready_timeout (%d s)", gen->id, gen->nready, gen->nslots,
+	    gen->conf->ready_timeout);
+	gen_abort(gen, why);
+	(void)gen_check_end(gen);
+}
+
+/* The new generation serves: retire the old one. */
+static void
+gen_serving(struct generation *gen)
+{
+	struct generation	*old = m.current;
+
+	gen->state = GEN_SERVING;
+	if (gen->ev_timer != NULL) {
+		event_free(gen->ev_timer);
+		gen->ev_timer = NULL;
+	}
+	m.current = gen;
+	m.pending = NULL;
+	master_write_ports(gen->conf);
+	if (!m.started) {
+		m.started = 1;
+		log_notice("serving: generation %u, %d workers", gen->id,
+		    gen->nslots);
+		log_also_stderr(0);
+		proc_daemon_ready(m.opts.readyfd);
+		m.opts.readyfd = -1;
+		proc_notify("READY=1");
+	} else {
+		log_notice("reload done: generation %u serves with %d "
+		    "workers; draining generation %u", gen->id, gen->nslots,
+		    old != NULL ? old->id : 0);
+		proc_notify("READY=1");
+	}
+	if (old != NULL) {
+		gen_drain(old);
+		(void)gen_check_end(old);
+	}
+	if (m.reload_again) {
+		m.reload_again = 0;
+		master_reload();
+	}
+}
+
+static void
+gen_kill_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct generation	*gen = arg;
+	struct wproc		*wp;
+
+	TAILQ_FOREACH(wp, &gen->procs, entry) {
+		log_warnx("worker %ld (generation %u) still running after "
+		    "shutdown_timeout: killing it", (long)wp->pid, gen->id);
+		kill(wp->pid, SIGKILL);
+	}
+}
+
+/* A generation stops being wanted: no respawns, no ready deadline. */
+static void
+gen_retire(struct generation *gen)
+{
+	struct wproc	*wp;
+	int		 i;
+
+	gen->state = GEN_DRAINING;
+	if (m.current == gen)
+		m.current = NULL;
+	if (m.pending == gen)
+		m.pending = NULL;
+	for (i = 0; i < gen->nslots; i++)
+		if (gen->slots[i].ev_respawn != NULL)
+			evtimer_del(gen->slots[i].ev_respawn);
+	if (gen->ev_timer != NULL) {
+		event_free(gen->ev_timer);
+		gen->ev_timer = NULL;
+	}
+	TAILQ_FOREACH(wp, &gen->procs, entry)
+		wp->state = WPROC_DRAINING;
+}
+
+/*
+ * Tell every worker of a generation to drain; kill stragglers after
+ * shutdown_timeout. The caller then calls gen_check_end().
+ */
+static void
+gen_drain(struct generation *gen)
+{
+	struct wproc	*wp;
+
+	if (gen->state == GEN_DRAINING)
+		return;
+	gen_retire(gen);
+	TAILQ_FOREACH(wp, &gen->procs, entry)
+		wproc_send(wp, CHAN_DRAIN, -1);
+	if (!TAILQ_EMPTY(&gen->procs))
+		gen_timer_set(gen, gen_kill_cb, gen->conf->shutdown_timeout +
+		    MASTER_KILL_GRACE);
+}
+
+/* Free a retired generation whose workers are all gone; 1 if freed. */
+static int
+gen_check_end(struct generation *gen)
+{
+	if (gen->state != GEN_DRAINING || !TAILQ_EMPTY(&gen->procs))
+		return (0);
+	log_info("generation %u has ended", gen->id);
+	gen_free(gen);
+	return (1);
+}
+
+static void
+gen_free(struct generation *gen)
+{
+	struct wproc	*wp;
+	size_t		 i;
+
+	TAILQ_REMOVE(&m.gens, gen, entry);
+	if (m.current == gen)
+		m.current = NULL;
+	if (m.pending == gen)
+		m.pending = NULL;
+	while ((wp = TAILQ_FIRST(&gen->procs)) != NULL) {
+		TAILQ_REMOVE(&gen->procs, wp, entry);
+		wproc_close_chan(wp);
+		free(wp);
+	}
+	if (gen->ev_timer != NULL)
+		event_free(gen->ev_timer);
+	for (i = 0; gen->slots != NULL && i < (size_t)gen->nslots; i++)
+		if (gen->slots[i].ev_respawn != NULL)
+			event_free(gen->slots[i].ev_respawn);
+	for (i = 0; i < gen->nkeepers; i++)
+		keeper_put(gen->keepers[i]);
+	free(gen->keepers);
+	free(gen->slots);
+	config_free(gen->conf);
+	free(gen);
+}
+
+static void
+gslot_respawn_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct gslot	*gs = arg;
+
+	if (gs->gen->state == GEN_DRAINING || m.stopping)
+		return;
+	if (wproc_spawn(gs->gen, gs->slot) == -1) {
+		struct timeval tv = { 1, 0 };
+
+		evtimer_add(gs->ev_respawn, &tv);
+	}
+}
+
+/* Create a generation for conf (taking it) and fork its workers. */
+static struct generation *
+gen_create(struct config *conf, char *err, size_t errlen)
+{
+	struct generation	*gen;
+	struct server_conf	*sc;
+	struct keeper		*k;
+	size_t			 i, j, n = 0;
+	char			 text[ADDR_STRLEN];
+	int			 s;
+
+	if ((gen = calloc(1, sizeof(*gen))) == NULL) {
+		config_free(conf);
+		snprintf(err, errlen, "out of memory");
+		return (NULL);
+	}
+	gen->id = ++m.next_gen;
+	gen->conf = conf;
+	gen->state = GEN_STARTING;
+	TAILQ_INIT(&gen->procs);
+	TAILQ_INSERT_TAIL(&m.gens, gen, entry);
+	for (i = 0; i < conf->nservers; i++)
+		n += conf->servers[i].nlistens;
+	gen->keepers = calloc(n, sizeof(*gen->keepers));
+	gen->nslots = conf->workers;
+	gen->slots = calloc((size_t)gen->nslots, sizeof(*gen->slots));
+	if (gen->keepers == NULL || gen->slots == NULL) {
+		snprintf(err, errlen, "out of memory");
+		gen_free(gen);
+		return (NULL);
+	}
+	for (i = 0; i < conf->nservers; i++) {
+		sc = &conf->servers[i];
+		for (j = 0; j < sc->nlistens; j++) {
+			k = keeper_get(&sc->listens[j], err, errlen);
+			if (k == NULL) {
+				gen_free(gen);
+				return (NULL);
+			}
+			gen->keepers[gen->nkeepers++] = k;
+			addr_format(&sc->listens[j].addr, text, sizeof(text));
+			log_info("server %s (%s): listen %s", sc->name,
+			    config_protocol_name(sc->protocol), text);
+		}
+	}
+	for (s = 0; s < gen->nslots; s++) {
+		gen->slots[s].gen = gen;
+		gen->slots[s].slot = s;
+		gen->slots[s].ev_respawn = evtimer_new(m.base,
+		    gslot_respawn_cb, &gen->slots[s]);
+	}
+	gen_timer_set(gen, gen_ready_timeout_cb, conf->ready_timeout);
+	for (s = 0; s < gen->nslots; s++) {
+		if (wproc_spawn(gen, s) == -1) {
+			snprintf(err, errlen, "cannot fork worker %d of "
+			    "generation %u", s, gen->id);
+			gen_drain(gen);
+			(void)gen_check_end(gen);
+			return (NULL);
+		}
+	}
+	log_info("generation %u starting with %d workers", gen->id,
+	    gen->nslots);
+	return (gen);
+}
+
+static void
+wproc_chan_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct wproc		*wp = arg;
+	struct generation	*gen = wp->gen;
+	struct chan_msg		 msg;
+	int			 rc;
+
+	for (;;) {
+		rc = channel_recv(fd, &msg, NULL);
+		if (rc == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (rc <= 0) {
+			if (rc == -1)
+				log_warn("worker %ld: channel", (long)wp->pid);
+			wproc_close_chan(wp);	/* the reaper does the rest */
+			return;
+		}
+		switch (msg.type) {
+		case CHAN_READY:
+			if (wp->state != WPROC_STARTING)
+				break;
+			wp->state = WPROC_READY;
+			log_debug("worker %ld ready (generation %u, slot %d)",
+			    (long)wp->pid, gen->id, wp->slot);
+			if (gen->state == GEN_STARTING &&
+			    ++gen->nready == gen->nslots)
+				gen_serving(gen);
+			break;
+		case CHAN_FATAL:
+		case CHAN_DRAINED:
+			snprintf(wp->reason, sizeof(wp->reason), "%s",
+			    msg.text);
+			break;
+		default:
+			log_warnx("worker %ld: unexpected %s message: closing "
+			    "its channel", (long)wp->pid,
+			    channel_type_name(msg.type));
+			wproc_close_chan(wp);
+			return;
+		}
+	}
+}
+
+static void
+describe_status(int status, char *buf, size_t len)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, len, "exit status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, len, "killed by signal %d (%s)%s",
+		    WTERMSIG(status), strsignal(WTERMSIG(status)),
+		    WCOREDUMP(status) ? ", core dumped" : "");
+	else
+		snprintf(buf, len, "status 0x%x", status);
+}
+
+static struct wproc *
+wproc_find(pid_t pid)
+{
+	struct generation	*g;
+	struct wproc		*wp;
+
+	TAILQ_FOREACH(g, &m.gens, entry)
+		TAILQ_FOREACH(wp, &g->procs, entry)
+			if (wp->pid == pid)
+				return (wp);
+	return (NULL);
+}
+
+/* A worker has been reaped: log why, and replace or retire it. */
+static void
+wproc_exited(struct wproc *wp, int status)
+{
+	struct generation	*gen = wp->gen;
+	struct gslot		*gs;
+	char			 how[128], why[CHAN_TEXT_MAX + 192];
+	struct timeval		 tv;
+	long			 uptime, delay;
+	int			 expected, clean;
+
+	describe_status(status, how, sizeof(how));
+	uptime = elapsed_ms(&wp->started);
+	clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	expected = wp->state == WPROC_DRAINING || m.stopping;
+	snprintf(why, sizeof(why), "worker %ld (generation %u, slot %d) %s%s%s",
+	    (long)wp->pid, gen->id, wp->slot, how, wp->reason[0] ? ": " : "",
+	    wp->reason);
+	TAILQ_REMOVE(&gen->procs, wp, entry);
+	wproc_close_chan(wp);
+
+	if (expected && clean)
+		log_info("%s", why);
+	else
+		log_warnx("%s", why);
+
+	if (!expected && gen->state == GEN_STARTING)
+		gen_abort(gen, why);
+	else if (!expected && gen->state == GEN_SERVING && !m.stopping) {
+		gs = &gen->slots[wp->slot];
+		delay = backoff_next(&gs->backoff, uptime);
+		if (delay > 0)
+			log_warnx("slot %d of generation %u died %d times in a "
+			    "row: respawning in %ld ms", wp->slot, gen->id,
+			    gs->backoff.failures, delay);
+		tv.tv_sec = delay / 1000;
+		tv.tv_usec = (delay % 1000) * 1000;
+		evtimer_add(gs->ev_respawn, &tv);
+	}
+	free(wp);
+	(void)gen_check_end(gen);
+	master_check_done();
+}
+
+static void
+master_reap(void)
+{
+	struct wproc	*wp;
+	pid_t		 pid;
+	int		 status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if ((wp = wproc_find(pid)) != NULL)
+			wproc_exited(wp, status);
+	}
+}
+
+/* Stopping and nothing left: leave the loop. */
+static void
+master_check_done(void)
+{
+	if (m.stopping && TAILQ_EMPTY(&m.gens))
+		event_base_loopexit(m.base, NULL);
+}
+
+static void
+master_stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct generation	*g;
+	struct wproc		*wp;
+
+	TAILQ_FOREACH(g, &m.gens, entry)
+		TAILQ_FOREACH(wp, &g->procs, entry)
+			kill(wp->pid, SIGKILL);
+}
+
+/* QUIT (graceful, 1) or TERM/INT (fast, 2). */
+static void
+master_stop(int how)
+{
+	struct generation	*g, *next;
+	struct wproc		*wp;
+	struct timeval		 tv = { MASTER_STOP_GRACE, 0 };
+
+	if (m.stopping >= how)
+		return;
+	m.stopping = how;
+	proc_notify("STOPPING=1");
+	if (how == 1)
+		log_notice("graceful stop: draining every worker");
+	else {
+		log_notice("fast stop: stopping every worker now");
+		m.ev_stop = evtimer_new(m.base, master_stop_cb, NULL);
+		if (m.ev_stop != NULL)
+			evtimer_add(m.ev_stop, &tv);
+	}
+	for (g = TAILQ_FIRST(&m.gens); g != NULL; g = next) {
+		next = TAILQ_NEXT(g, entry);
+		if (how == 1)
+			gen_drain(g);
+		else {
+			gen_retire(g);
+			TAILQ_FOREACH(wp, &g->procs, entry)
+				kill(wp->pid, SIGTERM);
+		}
+		(void)gen_check_end(g);
+	}
+	master_check_done();
+}
+
+/* SIGHUP: a new generation with the new configuration, or nothing. */
+static void
+master_reload(void)
+{
+	struct config	*conf;
+	char		 err[1024];
+
+	if (m.stopping)
+		return;
+	if (m.pending != NULL) {
+		log_notice("reload: generation %u is still starting; "
+		    "reloading again once it is done", m.pending->id);
+		m.reload_again = 1;
+		return;
+	}
+	log_notice("reload: reading %s", m.opts.conf_path);
+	if ((conf = config_load(m.opts.conf_path, err, sizeof(err))) == NULL) {
+		log_warnx("reload failed: %s; generation %u keeps serving",
+		    err, m.current != NULL ? m.current->id : 0);
+		return;
+	}
+	if (proc_check_credentials(conf->user, conf->group, err,
+	    sizeof(err)) == -1) {
+		log_warnx("reload failed: %s: %s; generation %u keeps serving",
+		    m.opts.conf_path, err, m.current ? m.current->id : 0);
+		config_free(conf);
+		return;
+	}
+	if ((m.pid_file == NULL) != (conf->pid_file == NULL) ||
+	    (m.pid_file != NULL && strcmp(m.pid_file, conf->pid_file) != 0))
+		log_warnx("reload: pid_file changes only at restart");
+	if (!m.opts.log_stderr && m.current != NULL &&
+	    strcmp(conf->error_log, m.current->conf->error_log) != 0 &&
+	    log_open(conf->error_log, err, sizeof(err)) == -1) {
+		log_warnx("reload failed: %s; generation %u keeps serving",
+		    err, m.current->id);
+		config_free(conf);
+		return;
+	}
+	log_set_level(conf->log_level);
+	proc_notify("RELOADING=1");
+	if ((m.pending = gen_create(conf, err, sizeof(err))) == NULL)
+		log_warnx("reload failed: %s; generation %u keeps serving",
+		    err, m.current != NULL ? m.current->id : 0);
+}
+
+/* USR1: reopen the error log here and hand the new file to every worker. */
+static void
+master_reopen(void)
+{
+	struct generation	*g;
+	struct wproc		*wp;
+	char			 err[512];
+	int			 fd;
+
+	if (log_reopen(err, sizeof(err)) == -1) {
+		log_warnx("reopen: %s", err);
+		return;
+	}
+	log_notice("reopened the error log (%s)", log_target());
+	if ((fd = log_get_fd()) == -1)
+		return;
+	TAILQ_FOREACH(g, &m.gens, entry)
+		TAILQ_FOREACH(wp, &g->procs, entry)
+			wproc_send(wp, CHAN_LOG_FD, fd);
+}
+
+static void
+master_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	switch (sig) {
+	case SIGHUP:
+		master_reload();
+		break;
+	case SIGQUIT:
+		master_stop(1);
+		break;
+	case SIGTERM:
+	case SIGINT:
+		master_stop(2);
+		break;
+	case SIGUSR1:
+		master_reopen();
+		break;
+	case SIGUSR2:
+		log_warnx("SIGUSR2: binary upgrade is not supported yet; "
+		    "ignored");
+		break;
+	case SIGCHLD:
+		master_reap();
+		break;
+	}
+}
+
+static void
+master_cleanup(void)
+{
+	struct generation	*g;
+	size_t			 i;
+
+	while ((g = TAILQ_FIRST(&m.gens)) != NULL)
+		gen_free(g);
+	for (i = 0; i < sizeof(m.ev_sig) / sizeof(m.ev_sig[0]); i++)
+		if (m.ev_sig[i] != NULL)
+			event_free(m.ev_sig[i]);
+	if (m.ev_stop != NULL)
+		event_free(m.ev_stop);
+	event_base_free(m.base);
+	if (m.ports_file != NULL)
+		unlink(m.ports_file);
+	free(m.ports_file);
+	if (m.opts.pidfd != -1)
+		pidfile_release(m.pid_file, m.opts.pidfd);
+	free(m.pid_file);
+	if (m.opts.readyfd != -1)
+		close(m.opts.readyfd);
+}
+
+/* Run the master until it stops; returns the exit code. */
+int
+master_main(struct config *conf, const struct master_opts *opts)
+{
+	static const int	 sigs[] = { SIGHUP, SIGQUIT, SIGTERM, SIGINT,
+				     SIGUSR1, SIGUSR2, SIGCHLD };
+	char			 err[1024];
+	size_t			 i;
+
+	memset(&m, 0, sizeof(m));
+	m.opts = *opts;
+	TAILQ_INIT(&m.gens);
+	TAILQ_INIT(&m.keepers);
+	log_set_role("master");
+	if (conf->pid_file != NULL)
+		m.pid_file = strdup(conf->pid_file);
+	signal(SIGPIPE, SIG_IGN);
+	if ((m.base = event_base_new()) == NULL)
+		fatalx("cannot create an event base");
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		m.ev_sig[i] = evsignal_new(m.base, sigs[i], master_signal_cb,
+		    NULL);
+		if (m.ev_sig[i] == NULL || evsignal_add(m.ev_sig[i], NULL) == -1)
+			fatalx("cannot watch signal %d", sigs[i]);
+	}
+	log_info("drover %s starting: %s, %d workers", PACKAGE_VERSION,
+	    opts->conf_path, conf->workers);
+	if ((m.pending = gen_create(conf, err, sizeof(err))) == NULL) {
+		log_warnx("start-up failed: %s", err);
+		m.exit_code = 1;
+		master_stop(2);
+	}
+	if (!m.stopping || !TAILQ_EMPTY(&m.gens))
+		event_base_dispatch(m.base);
+	if (m.exit_code == 0)
+		log_notice("exiting");
+	master_cleanup();
+	return (m.exit_code);
+}

@@ -1,0 +1,45 @@
+/*
+ * service.h: what a protocol (echo, later http and proxy) plugs into the
+ * worker loop. The worker owns the listeners and accepting; a service owns
+ * its connections from accept to close and tells the worker when one ends.
+ */
+#ifndef DROVER_SERVICE_H
+#define DROVER_SERVICE_H
+
+#include <sys/socket.h>
+#include <stddef.h>
+
+struct event_base;
+struct server_conf;
+struct wserver;
+
+struct service {
+	const char	*name;
+	/* Set up per-server state (sv->svc_data); -1 with err on failure. */
+	int		 (*init)(struct wserver *, char *, size_t);
+	/* Take ownership of a new, non-blocking client socket. */
+	void		 (*accept)(struct wserver *, int,
+			     const struct sockaddr *, socklen_t);
+	/* Drain begins: finish what is in flight, close at clean points. */
+	void		 (*drain)(struct wserver *);
+	/* Close every connection now and free per-server state. */
+	void		 (*shutdown)(struct wserver *);
+};
+
+/* One configured server inside a worker. */
+struct wserver {
+	const struct server_conf	*conf;
+	const struct service		*svc;
+	struct event_base		*base;
+	void				*svc_data;
+	size_t				 nconns;
+	int				 draining;
+};
+
+const struct service	*service_find(int);
+void			 service_conn_opened(struct wserver *);
+void			 service_conn_closed(struct wserver *);
+
+extern const struct service	echo_service;
+
+#endif

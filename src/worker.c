@@ -1,0 +1,477 @@
+/*
+ * worker.c: one worker process.
+ *
+ * It opens its own SO_REUSEPORT listener for every listen address, drops
+ * privileges, tells the master it is ready once its loop runs, and accepts
+ * connections for the services until it is told to drain (channel message,
+ * SIGQUIT, or the master's death) or to stop (SIGTERM).
+ */
+#include "autoconf.h"
+
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "channel.h"
+#include "config.h"
+#include "listener.h"
+#include "log.h"
+#include "proc.h"
+#include "service.h"
+#include "worker.h"
+
+#define WORKER_ACCEPT_BATCH	64	/* accepts per wake-up and listener */
+#define WORKER_ACCEPT_PAUSE_MS	1000	/* after EMFILE/ENFILE */
+
+struct wlistener {
+	int		 fd;
+	struct event	*ev;
+	struct wserver	*sv;
+	const char	*text;
+};
+
+static struct {
+	struct event_base	*base;
+	struct config		*conf;
+	unsigned		 generation;
+	int			 slot;
+	pid_t			 master;
+	int			 chan;
+	struct event		*ev_chan;
+	struct event		*ev_sig[3];
+	struct event		*ev_drain_timer;
+	struct event		*ev_accept_resume;
+	struct wserver		*servers;
+	size_t			 nservers;
+	struct wlistener	*listeners;
+	size_t			 nlisteners;
+	size_t			 nconns;
+	int			 draining;
+	int			 accept_paused;
+	time_t			 last_accept_warn;
+	char			 exit_reason[CHAN_TEXT_MAX];
+} w;
+
+static void	worker_drain(const char *);
+
+/* Tell the master (if it still listens) and exit: start-up failures. */
+static void __attribute__((format(printf, 1, 2), noreturn))
+worker_fatalx(const char *fmt, ...)
+{
+	struct chan_msg	 m;
+	va_list		 ap;
+
+	channel_msg_init(&m, CHAN_FATAL);
+	va_start(ap, fmt);
+	vsnprintf(m.text, sizeof(m.text), fmt, ap);
+	va_end(ap);
+	m.generation = w.generation;
+	m.slot = w.slot;
+	m.pid = getpid();
+	log_warnx("%s", m.text);
+	if (channel_send(w.chan, &m, -1) == -1)
+		log_warn("cannot tell the master why");
+	exit(1);
+}
+
+void
+service_conn_opened(struct wserver *sv)
+{
+	sv->nconns++;
+	w.nconns++;
+}
+
+void
+service_conn_closed(struct wserver *sv)
+{
+	sv->nconns--;
+	w.nconns--;
+	if (w.draining && w.nconns == 0) {
+		snprintf(w.exit_reason, sizeof(w.exit_reason), "drained");
+		event_base_loopexit(w.base, NULL);
+	}
+}
+
+const struct service *
+service_find(int protocol)
+{
+	switch (protocol) {
+	case PROTO_ECHO:
+		return (&echo_service);
+	}
+	return (NULL);
+}
+
+static void
+worker_accept_enable(int on)
+{
+	size_t	 i;
+
+	for (i = 0; i < w.nlisteners; i++) {
+		if (w.listeners[i].ev == NULL)
+			continue;
+		if (on)
+			event_add(w.listeners[i].ev, NULL);
+		else
+			event_del(w.listeners[i].ev);
+	}
+	w.accept_paused = !on;
+}
+
+static void
+worker_accept_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	if (!w.draining)
+		worker_accept_enable(1);
+}
+
+/* Out of descriptors: stop accepting for a moment rather than spin. */
+static void
+worker_accept_pause(const char *text, int err)
+{
+	struct timeval	 tv = { 0, WORKER_ACCEPT_PAUSE_MS * 1000 };
+	time_t		 now = time(NULL);
+
+	if (now != w.last_accept_warn) {
+		w.last_accept_warn = now;
+		log_warnx("accept on %s: %s: pausing accepts for %d ms "
+		    "(%zu connections open; raise rlimit_nofile?)", text,
+		    strerror(err), WORKER_ACCEPT_PAUSE_MS, w.nconns);
+	}
+	worker_accept_enable(0);
+	evtimer_add(w.ev_accept_resume, &tv);
+}
+
+static void
+worker_accept_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct wlistener	*l = arg;
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+	int			 i, c;
+
+	for (i = 0; i < WORKER_ACCEPT_BATCH && !w.draining; i++) {
+		len = sizeof(ss);
+		c = accept4(fd, (struct sockaddr *)&ss, &len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (c == -1) {
+			switch (errno) {
+			case EINTR:
+			case ECONNABORTED:
+			case EPROTO:
+				continue;
+			case EAGAIN:
+				return;
+			case EMFILE:
+			case ENFILE:
+			case ENOBUFS:
+			case ENOMEM:
+				worker_accept_pause(l->text, errno);
+				return;
+			default:
+				log_warn("accept on %s", l->text);
+				return;
+			}
+		}
+		l->sv->svc->accept(l->sv, c, (struct sockaddr *)&ss, len);
+	}
+}
+
+static void
+worker_close_listeners(void)
+{
+	size_t	 i;
+
+	for (i = 0; i < w.nlisteners; i++) {
+		if (w.listeners[i].ev != NULL)
+			event_free(w.listeners[i].ev);
+		w.listeners[i].ev = NULL;
+		if (w.listeners[i].fd != -1)
+			close(w.listeners[i].fd);
+		w.listeners[i].fd = -1;
+	}
+}
+
+static void
+worker_drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	snprintf(w.exit_reason, sizeof(w.exit_reason), "shutdown_timeout "
+	    "(%d s) reached with %zu connections open; closing them",
+	    w.conf->shutdown_timeout, w.nconns);
+	log_notice("%s", w.exit_reason);
+	event_base_loopbreak(w.base);
+}
+
+/* Stop accepting, let the services finish, exit when nothing is left. */
+static void
+worker_drain(const char *why)
+{
+	struct timeval	 tv;
+	size_t		 i;
+
+	if (w.draining)
+		return;
+	w.draining = 1;
+	log_info("draining (%s): %zu connections open", why, w.nconns);
+	worker_close_listeners();
+	if (w.ev_accept_resume != NULL)
+		evtimer_del(w.ev_accept_resume);
+	for (i = 0; i < w.nservers; i++) {
+		w.servers[i].draining = 1;
+		w.servers[i].svc->drain(&w.servers[i]);
+	}
+	if (w.nconns == 0) {
+		snprintf(w.exit_reason, sizeof(w.exit_reason), "drained");
+		event_base_loopexit(w.base, NULL);
+		return;
+	}
+	tv.tv_sec = w.conf->shutdown_timeout;
+	tv.tv_usec = 0;
+	w.ev_drain_timer = evtimer_new(w.base, worker_drain_timeout_cb, NULL);
+	if (w.ev_drain_timer != NULL)
+		evtimer_add(w.ev_drain_timer, &tv);
+}
+
+static void
+worker_chan_close(void)
+{
+	if (w.ev_chan != NULL)
+		event_free(w.ev_chan);
+	w.ev_chan = NULL;
+	if (w.chan != -1)
+		close(w.chan);
+	w.chan = -1;
+}
+
+static void
+worker_chan_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct chan_msg	 m;
+	int		 rc, passfd;
+
+	for (;;) {
+		rc = channel_recv(fd, &m, &passfd);
+		if (rc == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (rc == 0) {
+			worker_chan_close();
+			worker_drain("the master is gone");
+			return;
+		}
+		if (rc == -1) {
+			log_warn("channel from the master");
+			worker_chan_close();
+			worker_drain("broken channel");
+			return;
+		}
+		switch (m.type) {
+		case CHAN_DRAIN:
+			worker_drain("told by the master");
+			break;
+		case CHAN_LOG_FD:
+			if (passfd != -1)
+				log_set_fd(passfd);
+			break;
+		default:
+			log_warnx("unexpected %s message from the master",
+			    channel_type_name(m.type));
+			if (passfd != -1)
+				close(passfd);
+			break;
+		}
+	}
+}
+
+static void
+worker_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	switch (sig) {
+	case SIGQUIT:
+		worker_drain("SIGQUIT");
+		break;
+	default:
+		snprintf(w.exit_reason, sizeof(w.exit_reason),
+		    "stopped by %s", strsignal((int)sig));
+		event_base_loopbreak(w.base);
+		break;
+	}
+}
+
+static void
+worker_ready_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct chan_msg	 m;
+
+	channel_msg_init(&m, CHAN_READY);
+	m.generation = w.generation;
+	m.slot = w.slot;
+	m.pid = getpid();
+	if (channel_send(w.chan, &m, -1) == -1) {
+		log_warn("cannot tell the master this worker is ready");
+		worker_drain("the master is gone");
+	}
+}
+
+static void
+worker_open_listeners(void)
+{
+	struct server_conf	*sc;
+	struct wlistener	*l;
+	char			 err[512];
+	size_t			 i, j, n = 0;
+
+	for (i = 0; i < w.conf->nservers; i++)
+		n += w.conf->servers[i].nlistens;
+	w.listeners = calloc(n, sizeof(*w.listeners));
+	w.servers = calloc(w.conf->nservers, sizeof(*w.servers));
+	if (w.listeners == NULL || w.servers == NULL)
+		worker_fatalx("out of memory");
+	w.nservers = w.conf->nservers;
+	for (i = 0; i < w.nservers; i++) {
+		sc = &w.conf->servers[i];
+		w.servers[i].conf = sc;
+		w.servers[i].base = w.base;
+		w.servers[i].svc = service_find(sc->protocol);
+		if (w.servers[i].svc == NULL)
+			worker_fatalx("server %s: no service for protocol %d",
+			    sc->name, sc->protocol);
+		if (w.servers[i].svc->init(&w.servers[i], err,
+		    sizeof(err)) == -1)
+			worker_fatalx("server %s: %s", sc->name, err);
+		for (j = 0; j < sc->nlistens; j++) {
+			l = &w.listeners[w.nlisteners++];
+			l->sv = &w.servers[i];
+			l->text = sc->listens[j].text;
+			l->fd = listener_open(&sc->listens[j].addr,
+			    sc->backlog, err, sizeof(err));
+			if (l->fd == -1)
+				worker_fatalx("server %s: %s", sc->name, err);
+			l->ev = event_new(w.base, l->fd, EV_READ | EV_PERSIST,
+			    worker_accept_cb, l);
+			if (l->ev == NULL || event_add(l->ev, NULL) == -1)
+				worker_fatalx("server %s: cannot watch %s",
+				    sc->name, l->text);
+		}
+	}
+}
+
+static void
+worker_setup_signals(void)
+{
+	static const int	 sigs[] = { SIGTERM, SIGINT, SIGQUIT };
+	size_t			 i;
+
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGUSR1, SIG_IGN);
+	signal(SIGUSR2, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		w.ev_sig[i] = evsignal_new(w.base, sigs[i], worker_signal_cb,
+		    NULL);
+		if (w.ev_sig[i] == NULL || evsignal_add(w.ev_sig[i], NULL) == -1)
+			worker_fatalx("cannot watch signal %d", sigs[i]);
+	}
+}
+
+static void
+worker_cleanup(void)
+{
+	size_t	 i;
+
+	for (i = 0; i < w.nservers; i++)
+		if (w.servers[i].svc != NULL && w.servers[i].svc_data != NULL)
+			w.servers[i].svc->shutdown(&w.servers[i]);
+	worker_close_listeners();
+	for (i = 0; i < sizeof(w.ev_sig) / sizeof(w.ev_sig[0]); i++)
+		if (w.ev_sig[i] != NULL)
+			event_free(w.ev_sig[i]);
+	if (w.ev_drain_timer != NULL)
+		event_free(w.ev_drain_timer);
+	if (w.ev_accept_resume != NULL)
+		event_free(w.ev_accept_resume);
+	if (w.ev_chan != NULL)
+		event_free(w.ev_chan);
+	w.ev_chan = NULL;
+	free(w.listeners);
+	free(w.servers);
+	event_base_free(w.base);
+	config_free(w.conf);
+}
+
+/* The worker's life; never returns. */
+void
+worker_main(struct worker_args *args)
+{
+	struct timeval	 zero = { 0, 0 };
+	struct chan_msg	 m;
+	char		 role[32], err[512];
+	sigset_t	 none;
+
+	memset(&w, 0, sizeof(w));
+	w.conf = args->conf;
+	w.generation = args->generation;
+	w.slot = args->slot;
+	w.chan = args->chan;
+	w.master = args->master;
+	snprintf(role, sizeof(role), "worker %u.%d", w.generation, w.slot);
+	log_set_role(role);
+	log_also_stderr(0);
+	if (args->detach_stdio)
+		proc_stdio_null(1);
+
+	if (w.conf->rlimit_nofile > 0 &&
+	    proc_set_nofile(w.conf->rlimit_nofile, err, sizeof(err)) == -1)
+		worker_fatalx("%s", err);
+	if ((w.base = event_base_new()) == NULL)
+		worker_fatalx("cannot create an event base");
+	worker_open_listeners();
+	if (proc_drop_privileges(w.conf->user, w.conf->group, err,
+	    sizeof(err)) == -1)
+		worker_fatalx("%s", err);
+	/* Set after dropping privileges: a credential change clears it. */
+	if (prctl(PR_SET_PDEATHSIG, SIGQUIT) == -1)
+		log_warn("prctl(PR_SET_PDEATHSIG)");
+	worker_setup_signals();
+	w.ev_chan = event_new(w.base, w.chan, EV_READ | EV_PERSIST,
+	    worker_chan_cb, NULL);
+	w.ev_accept_resume = evtimer_new(w.base, worker_accept_resume_cb, NULL);
+	if (w.ev_chan == NULL || event_add(w.ev_chan, NULL) == -1 ||
+	    w.ev_accept_resume == NULL ||
+	    event_base_once(w.base, -1, EV_TIMEOUT, worker_ready_cb, NULL,
+	    &zero) == -1)
+		worker_fatalx("cannot set up the event loop");
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (getppid() != w.master)
+		worker_drain("the master is gone");
+
+	log_debug("started: %zu listeners", w.nlisteners);
+	event_base_dispatch(w.base);
+
+	if (w.exit_reason[0] == '\0')
+		snprintf(w.exit_reason, sizeof(w.exit_reason), "loop ended");
+	log_debug("exiting: %s", w.exit_reason);
+	if (w.chan != -1) {
+		channel_msg_init(&m, CHAN_DRAINED);
+		m.generation = w.generation;
+		m.slot = w.slot;
+		m.pid = getpid();
+		snprintf(m.text, sizeof(m.text), "%s", w.exit_reason);
+		(void)channel_send(w.chan, &m, -1);
+	}
+	worker_cleanup();
+	worker_chan_close();
+	exit(0);
+}
