@@ -36,6 +36,22 @@ static const struct {
 	{ "upgrade",	SIGUSR2 },
 };
 
+/* libevent's own messages go through drover's log. */
+static void
+main_event_log(int severity, const char *msg)
+{
+	if (severity >= EVENT_LOG_WARN)
+		log_warnx("libevent: %s", msg);
+	else
+		log_debug("libevent: %s", msg);
+}
+
+static void
+main_event_fatal(int err)
+{
+	fatalx("libevent: fatal error %d", err);
+}
+
 static void __attribute__((noreturn))
 usage(int code)
 {
@@ -144,6 +160,8 @@ main(int argc, char *argv[])
 	if (conf_path[0] != '/' && (abspath = realpath(conf_path, NULL)) != NULL)
 		conf_path = abspath;
 	log_init("drover", LOG_LEVEL_INFO);
+	event_set_log_callback(main_event_log);
+	event_set_fatal_callback(main_event_fatal);
 	if ((conf = config_load(conf_path, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "drover: %s\n", err);
 		free(abspath);

@@ -137,7 +137,6 @@ static struct keeper *
 keeper_get(struct listen_conf *lc, char *err, size_t errlen)
 {
 	struct keeper	*k;
-	char		 text[ADDR_STRLEN];
 
 	TAILQ_FOREACH(k, &m.keepers, entry) {
 		if (strcmp(k->key, lc->text) == 0) {
@@ -157,14 +156,11 @@ keeper_get(struct listen_conf *lc, char *err, size_t errlen)
 		return (NULL);
 	}
 	k->refs = 1;
-	lc->addr = k->addr;
 	TAILQ_INSERT_TAIL(&m.keepers, k, entry);
-	if (addr_port(&lc->addr) != 0 && strcmp(lc->text, "") != 0) {
-		addr_format(&k->addr, text, sizeof(text));
-		if (strcmp(text, lc->text) != 0)
-			log_notice("listen %s: picked port %d", lc->text,
-			    addr_port(&k->addr));
-	}
+	if (addr_port(&lc->addr) == 0)
+		log_notice("listen %s: picked port %d", lc->text,
+		    addr_port(&k->addr));
+	lc->addr = k->addr;
 	return (k);
 }
 

@@ -39,7 +39,7 @@ struct wlistener {
 	int		 fd;
 	struct event	*ev;
 	struct wserver	*sv;
-	const char	*text;
+	char		 text[ADDR_STRLEN];	/* resolved address */
 };
 
 static struct {
@@ -353,7 +353,8 @@ worker_open_listeners(void)
 		for (j = 0; j < sc->nlistens; j++) {
 			l = &w.listeners[w.nlisteners++];
 			l->sv = &w.servers[i];
-			l->text = sc->listens[j].text;
+			addr_format(&sc->listens[j].addr, l->text,
+			    sizeof(l->text));
 			l->fd = listener_open(&sc->listens[j].addr,
 			    sc->backlog, err, sizeof(err));
 			if (l->fd == -1)

@@ -1,0 +1,345 @@
+"""Helpers for drover's integration tests: start the real daemon on
+loopback ports chosen by the kernel, wait on conditions (never on fixed
+sleeps), and stop only the processes the test started."""
+
+import errno
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+DROVER = os.environ.get("DROVER") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "src", "drover")
+
+
+def wait_for(cond, timeout=10.0, what="condition", interval=0.02):
+    """Poll cond() until it returns a true value; fail after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s"
+                                 % (timeout, what))
+        time.sleep(interval)
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie is not alive for our purposes.
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def children(pid):
+    """Direct children of pid, from /proc (no pgrep)."""
+    out = []
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            out = [int(x) for x in f.read().split()]
+    except FileNotFoundError:
+        return []
+    return [p for p in out if pid_alive(p)]
+
+
+def proc_uid(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("Uid:"):
+                return [int(x) for x in line.split()[1:]]
+    raise AssertionError("no Uid line for %d" % pid)
+
+
+def listening_inodes(pid):
+    """Socket inodes among pid's fds."""
+    inodes = set()
+    fddir = "/proc/%d/fd" % pid
+    for fd in os.listdir(fddir):
+        try:
+            target = os.readlink(os.path.join(fddir, fd))
+        except OSError:
+            continue
+        m = re.match(r"socket:\[(\d+)\]", target)
+        if m:
+            inodes.add(int(m.group(1)))
+    return inodes
+
+
+def ss_listeners(port):
+    """[(pid, inode)] of TCP listeners on port, asking the kernel (ss)."""
+    out = subprocess.run(["ss", "-Hltnpe", "sport = :%d" % port],
+                         capture_output=True, text=True, check=True).stdout
+    rows = []
+    for line in out.splitlines():
+        pids = [int(p) for p in re.findall(r"pid=(\d+)", line)]
+        ino = re.search(r"ino:(\d+)", line)
+        for p in pids:
+            rows.append((p, int(ino.group(1)) if ino else None))
+    return rows
+
+
+def ss_connection_pids(port):
+    """Pids holding established server-side connections on local port."""
+    out = subprocess.run(["ss", "-Htnp", "state", "established",
+                          "sport = :%d" % port],
+                         capture_output=True, text=True, check=True).stdout
+    pids = []
+    for line in out.splitlines():
+        pids.extend(int(p) for p in re.findall(r"pid=(\d+)", line))
+    return pids
+
+
+def echo_roundtrip(host, port, payload=b"hello drover\n", timeout=5.0):
+    """Connect, send payload, half-close, read to EOF; return the bytes."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(fam, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect((host, port))
+        s.sendall(payload)
+        s.shutdown(socket.SHUT_WR)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return data
+            data += chunk
+
+
+def ipv6_loopback_available():
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+def free_port(host="127.0.0.1"):
+    """A port that was free a moment ago (for tests needing a fixed port)."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(fam, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+ECHO_SERVER = """
+server echo {
+    listen = {%(listen)s}
+    protocol = echo
+    idle_timeout = %(idle)d
+}
+"""
+
+
+class Drover:
+    """One drover instance under test, in its own temporary directory."""
+
+    def __init__(self, workers=2, listen='"127.0.0.1:0"', idle=60,
+                 daemon=False, extra="", servers=None, tmpdir=None,
+                 shutdown_timeout=10, log_level="info"):
+        self.dir = tmpdir or tempfile.mkdtemp(prefix="drover-test-")
+        self.conf = os.path.join(self.dir, "drover.conf")
+        self.pid_file = os.path.join(self.dir, "drover.pid")
+        self.ports_file = os.path.join(self.dir, "drover.ports")
+        self.log_file = os.path.join(self.dir, "stderr.log")
+        self.error_log = os.path.join(self.dir, "error.log")
+        self.proc = None
+        self.master = None
+        self.started_pids = set()
+        self.params = dict(workers=workers, listen=listen, idle=idle,
+                           daemon=daemon, extra=extra, servers=servers,
+                           shutdown_timeout=shutdown_timeout,
+                           log_level=log_level)
+        self.write_conf()
+
+    def conf_text(self, workers=None, listen=None, idle=None, daemon=None,
+                  extra=None, servers=None, shutdown_timeout=None,
+                  log_level=None):
+        p = dict(self.params)
+        for k, v in (("workers", workers), ("listen", listen),
+                     ("idle", idle), ("daemon", daemon), ("extra", extra),
+                     ("servers", servers),
+                     ("shutdown_timeout", shutdown_timeout),
+                     ("log_level", log_level)):
+            if v is not None:
+                p[k] = v
+        text = ("workers = %s\ndaemon = %s\npid_file = \"%s\"\n"
+                "ports_file = \"%s\"\nerror_log = \"%s\"\n"
+                "log_level = %s\nshutdown_timeout = %d\n%s\n"
+                % (p["workers"], "true" if p["daemon"] else "false",
+                   self.pid_file, self.ports_file, self.error_log,
+                   p["log_level"], p["shutdown_timeout"], p["extra"]))
+        if p["servers"] is not None:
+            text += p["servers"]
+        else:
+            text += ECHO_SERVER % p
+        return text
+
+    def write_conf(self, text=None, **kw):
+        if text is None:
+            text = self.conf_text(**kw)
+        tmp = self.conf + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.rename(tmp, self.conf)
+
+    # -- starting and stopping -------------------------------------------
+
+    def start(self, foreground=True, wait=True, preexec=None, argv_prefix=()):
+        """Start drover; with wait, return once the ports file exists."""
+        args = list(argv_prefix) + [DROVER, "-c", self.conf]
+        if foreground:
+            args.append("-f")
+        self.stderr = open(self.log_file, "ab")
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
+                                     stdout=self.stderr, stderr=self.stderr,
+                                     preexec_fn=preexec)
+        if foreground and not argv_prefix:
+            self.master = self.proc.pid
+        if wait:
+            wait_for(lambda: os.path.exists(self.ports_file)
+                     or self.proc.poll() is not None,
+                     what="drover to serve (ports file)")
+            if not os.path.exists(self.ports_file):
+                raise AssertionError("drover exited %s before serving:\n%s"
+                                     % (self.proc.returncode, self.log()))
+            if self.master is None:
+                self.master = self.read_pid()
+            self.started_pids.update(self.workers())
+        return self.proc
+
+    def read_pid(self):
+        with open(self.pid_file) as f:
+            return int(f.read().strip())
+
+    def ports(self):
+        """{server: [(host, port), ...]} from the ports file."""
+        out = {}
+        with open(self.ports_file) as f:
+            for line in f:
+                name, addr = line.split()
+                host, port = addr.rsplit(":", 1)
+                out.setdefault(name, []).append((host.strip("[]"),
+                                                 int(port)))
+        return out
+
+    def port(self, server="echo", index=0):
+        return self.ports()[server][index]
+
+    def workers(self):
+        pids = children(self.master) if self.master else []
+        self.started_pids.update(pids)
+        return pids
+
+    def wait_workers(self, n, exclude=(), timeout=10):
+        """Wait until the master has exactly n children, none in exclude."""
+        def ok():
+            w = self.workers()
+            return (len(w) == n and not set(w) & set(exclude)) and w
+        return wait_for(ok, timeout=timeout,
+                        what="%d workers (have %s)" % (n, self.workers()))
+
+    def signal(self, sig):
+        os.kill(self.master, sig)
+
+    def wait_exit(self, timeout=15):
+        if self.proc is not None and self.master == self.proc.pid:
+            try:
+                return self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                raise AssertionError("master did not exit within %ss"
+                                     % timeout)
+        wait_for(lambda: not pid_alive(self.master), timeout=timeout,
+                 what="master %d to exit" % self.master)
+        return None
+
+    def log(self):
+        text = ""
+        for path in (self.log_file, self.error_log):
+            if os.path.exists(path):
+                with open(path, errors="replace") as f:
+                    text += f.read()
+        return text
+
+    def wait_log(self, pattern, timeout=10):
+        return wait_for(lambda: re.search(pattern, self.log()),
+                        timeout=timeout, what="log line /%s/" % pattern)
+
+    def cleanup(self):
+        """Stop whatever this instance started (by pid), remove its files."""
+        pids = set(self.started_pids)
+        if self.master:
+            pids.add(self.master)
+            pids.update(self.workers())
+        if self.master and pid_alive(self.master):
+            try:
+                os.kill(self.master, signal.SIGTERM)
+                wait_for(lambda: not pid_alive(self.master), timeout=10,
+                         what="master to stop")
+            except (AssertionError, ProcessLookupError):
+                pass
+        for p in pids:
+            if pid_alive(p):
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        if getattr(self, "stderr", None):
+            self.stderr.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class DroverTest(unittest.TestCase):
+    """Base class: self.drover(...) instances are cleaned up after each
+    test; a failing test prints their logs."""
+
+    def setUp(self):
+        self._instances = []
+
+    def drover(self, **kw):
+        d = Drover(**kw)
+        self._instances.append(d)
+        return d
+
+    def tearDown(self):
+        failed = False
+        outcome = getattr(self, "_outcome", None)
+        if outcome is not None:
+            result = getattr(outcome, "result", None)
+            errors = getattr(result, "errors", []) + getattr(
+                result, "failures", [])
+            failed = any(t is self for t, _ in errors)
+            if hasattr(outcome, "success") and not outcome.success:
+                failed = True
+        for d in self._instances:
+            if failed:
+                print("---- drover log (%s) ----\n%s" % (d.dir, d.log()))
+            d.cleanup()
+
+
+def run(cmd, timeout=30, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL, **kw)
+
+
+def main():
+    unittest.main(verbosity=2)

@@ -1,0 +1,113 @@
+"""The process model seen from the kernel: each worker holds its own
+listening socket, connections spread over workers, the master accepts
+nothing, crashed workers are replaced and crash loops are slowed down."""
+
+import os
+import signal
+import socket
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from droverlib import (DroverTest, echo_roundtrip, listening_inodes, main,  # noqa
+                       pid_alive, ss_connection_pids, ss_listeners, wait_for)
+
+
+class WorkersTest(DroverTest):
+
+    def test_each_worker_has_its_own_listener(self):
+        d = self.drover(workers=4)
+        d.start()
+        workers = d.wait_workers(4)
+        _, port = d.port()
+        rows = ss_listeners(port)
+        pids = sorted(p for p, _ in rows)
+        self.assertEqual(pids, sorted(workers),
+                         "listeners on port %d: %s" % (port, rows))
+        inodes = [ino for _, ino in rows]
+        self.assertEqual(len(set(inodes)), 4, "shared inodes: %s" % rows)
+        for p, ino in rows:
+            self.assertIn(ino, listening_inodes(p))
+        # The master never listens (its keeper socket is bound only).
+        self.assertNotIn(d.master, pids)
+
+    def test_connections_spread_over_workers(self):
+        d = self.drover(workers=4)
+        d.start()
+        workers = d.wait_workers(4)
+        host, port = d.port()
+        socks = []
+        for i in range(64):
+            s = socket.create_connection((host, port), timeout=5)
+            s.sendall(b"x")
+            self.assertEqual(s.recv(1), b"x")   # accepted and served
+            socks.append(s)
+        owners = ss_connection_pids(port)
+        for s in socks:
+            s.close()
+        self.assertEqual(len(owners), 64, owners)
+        self.assertTrue(set(owners) <= set(workers), owners)
+        self.assertNotIn(d.master, owners)
+        self.assertGreater(len(set(owners)), 1,
+                           "all 64 connections went to one worker")
+
+    def test_killed_worker_is_replaced(self):
+        d = self.drover(workers=2)
+        d.start()
+        workers = d.wait_workers(2)
+        victim = workers[0]
+        os.kill(victim, signal.SIGKILL)
+        now = d.wait_workers(2, exclude=[victim], timeout=5)
+        self.assertIn(workers[1], now)
+        d.wait_log(r"worker %d \(generation 1, slot \d\) killed by "
+                   r"signal 9" % victim)
+        for _ in range(20):
+            self.assertEqual(echo_roundtrip(*d.port(), b"ok"), b"ok")
+
+    def test_crash_loop_is_slowed_down(self):
+        d = self.drover(workers=1)
+        d.start()
+        seen = set()
+        for i in range(4):
+            w = d.wait_workers(1, exclude=seen, timeout=10)[0]
+            seen.add(w)
+            os.kill(w, signal.SIGKILL)
+            wait_for(lambda: not pid_alive(w), what="worker %d to die" % w)
+        # Deaths 2, 3 and 4 in a row wait 100, 200 and 400 ms.
+        d.wait_log(r"died 2 times in a row: respawning in 100 ms")
+        d.wait_log(r"died 4 times in a row: respawning in 400 ms")
+        d.wait_workers(1, exclude=seen, timeout=10)
+        self.assertEqual(echo_roundtrip(*d.port(), b"back"), b"back")
+
+    def test_out_of_descriptors_pauses_accepting_and_loses_nothing(self):
+        """At the fd limit a worker stops accepting (and says so) instead
+        of spinning or dropping; queued connections are served later."""
+        d = self.drover(workers=1, extra="rlimit_nofile = 24")
+        d.start()
+        host, port = d.port()
+        held = []
+        for i in range(40):
+            s = socket.create_connection((host, port), timeout=10)
+            s.sendall(b"%d;" % i)
+            held.append(s)
+        d.wait_log(r"accept on 127\.0\.0\.1:%d: Too many open files: "
+                   r"pausing accepts" % port)
+        # Each waiting connection gets its echo once others close.
+        for i, s in enumerate(held):
+            want = b"%d;" % i
+            got = b""
+            while len(got) < len(want):
+                chunk = s.recv(16)
+                self.assertTrue(chunk, "connection %d closed" % i)
+                got += chunk
+            self.assertEqual(got, want)
+            s.close()
+        self.assertTrue(pid_alive(d.workers()[0]))
+
+    def test_workers_auto_means_online_cpus(self):
+        d = self.drover(workers="auto")
+        d.start()
+        d.wait_workers(os.cpu_count() or 1)
+
+
+if __name__ == "__main__":
+    main()
