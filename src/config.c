@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,10 +24,12 @@
 #define CONFIG_DEFAULT_IDLE		60
 #define CONFIG_DEFAULT_SHUTDOWN		30
 #define CONFIG_DEFAULT_READY		10
+#define CONFIG_FILE_MAX			(16 * 1024 * 1024)
 
 /* libconfuse's error callback has no user pointer: parsing is serial. */
 static char	*config_errbuf;
 static size_t	 config_errlen;
+static const char *config_errpath;
 static int	 config_nerrors;
 
 static void
@@ -38,14 +41,13 @@ config_errfunc(cfg_t *cfg, const char *fmt, va_list ap)
 	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (config_nerrors++ > 0 || config_errbuf == NULL)
 		return;		/* the first error is the one that matters */
-	if (cfg != NULL && cfg->filename != NULL && cfg->line > 0)
+	/* Our name for the file: cfg_parse_buf calls it "[buf]". */
+	if (cfg != NULL && cfg->line > 0)
 		n = snprintf(config_errbuf, config_errlen, "%s:%d: %s",
-		    cfg->filename, cfg->line, msg);
-	else if (cfg != NULL && cfg->filename != NULL)
-		n = snprintf(config_errbuf, config_errlen, "%s: %s",
-		    cfg->filename, msg);
+		    config_errpath, cfg->line, msg);
 	else
-		n = snprintf(config_errbuf, config_errlen, "%s", msg);
+		n = snprintf(config_errbuf, config_errlen, "%s: %s",
+		    config_errpath, msg);
 	(void)n;
 }
 
@@ -430,6 +432,161 @@ config_fill(cfg_t *cfg, const char *path, struct config *conf, char *err,
 	return (0);
 }
 
+/* Read a whole (small) file into a NUL-terminated buffer. */
+static char *
+config_read_file(const char *path, char *err, size_t errlen)
+{
+	FILE	*fp;
+	char	*buf = NULL;
+	size_t	 len = 0, cap = 0, n;
+
+	if ((fp = fopen(path, "r")) == NULL) {
+		snprintf(err, errlen, "%s: cannot open: %s", path,
+		    strerror(errno));
+		return (NULL);
+	}
+	for (;;) {
+		if (cap - len < 4097) {
+			cap = cap ? cap * 2 : 8192;
+			if (cap > CONFIG_FILE_MAX) {
+				snprintf(err, errlen, "%s: larger than %d bytes",
+				    path, CONFIG_FILE_MAX);
+				goto fail;
+			}
+			if ((buf = realloc(buf, cap)) == NULL) {
+				snprintf(err, errlen, "out of memory");
+				goto fail;
+			}
+		}
+		n = fread(buf + len, 1, cap - len - 1, fp);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	if (ferror(fp)) {
+		snprintf(err, errlen, "%s: cannot read: %s", path,
+		    strerror(errno));
+		goto fail;
+	}
+	fclose(fp);
+	buf[len] = '\0';
+	return (buf);
+fail:
+	free(buf);
+	fclose(fp);
+	return (NULL);
+}
+
+/*
+ * Turn comments (#, // and C-style) into spaces, keeping every newline.
+ * libconfuse 3.3 counts each line of a comment twice, which would put
+ * wrong line numbers in error messages; without comments it counts right.
+ * Quoted strings are left alone.
+ */
+static void
+config_blank_comments(char *p)
+{
+	char	 quote = 0;
+
+	for (; *p != '\0'; p++) {
+		if (quote) {
+			if (*p == '\\' && quote == '"' && p[1] != '\0')
+				p++;
+			else if (*p == quote)
+				quote = 0;
+			continue;
+		}
+		if (*p == '"' || *p == '\'') {
+			quote = *p;
+		} else if (*p == '#' || (*p == '/' && p[1] == '/')) {
+			for (; *p != '\0' && *p != '\n'; p++)
+				*p = ' ';
+			if (*p == '\0')
+				break;
+		} else if (*p == '/' && p[1] == '*') {
+			*p++ = ' ';
+			*p = ' ';
+			for (p++; *p != '\0' && !(*p == '*' && p[1] == '/');
+			    p++)
+				if (*p != '\n')
+					*p = ' ';
+			if (*p == '\0')
+				break;
+			*p++ = ' ';
+			*p = ' ';
+		}
+	}
+}
+
+/*
+ * Parse text held in memory, through a FILE so that libconfuse does not
+ * replace our file name with "[buf]" as cfg_parse_buf does.
+ */
+static int
+config_parse_text(cfg_t *cfg, const char *text)
+{
+	FILE	*fp;
+	int	 rc;
+
+	if ((fp = fmemopen((void *)(uintptr_t)text, strlen(text), "r")) ==
+	    NULL)
+		return (CFG_FILE_ERROR);
+	rc = cfg_parse_fp(cfg, fp);
+	fclose(fp);
+	return (rc);
+}
+
+/* Errors of the probe parse below: kept, not reported. */
+static int	 config_probe_line;
+static char	 config_probe_msg[256];
+
+static void
+config_probe_errfunc(cfg_t *cfg, const char *fmt, va_list ap)
+{
+	if (config_probe_line != 0)
+		return;
+	config_probe_line = cfg != NULL && cfg->line > 0 ? cfg->line : -1;
+	(void)vsnprintf(config_probe_msg, sizeof(config_probe_msg), fmt, ap);
+}
+
+/*
+ * libconfuse accepts end of file inside an open section. Parse the text
+ * again with one more closing brace: a balanced file fails exactly there.
+ */
+static int
+config_check_closed(const char *text, const char *path, char *err,
+    size_t errlen)
+{
+	cfg_t	*probe;
+	char	*buf;
+	int	 lines = 1, rc;
+	size_t	 len = strlen(text), i;
+
+	for (i = 0; i < len; i++)
+		lines += text[i] == '\n';
+	if (asprintf(&buf, "%s\n}\n", text) == -1) {
+		snprintf(err, errlen, "out of memory");
+		return (-1);
+	}
+	if ((probe = cfg_init(root_opts, CFGF_NONE)) == NULL) {
+		free(buf);
+		snprintf(err, errlen, "out of memory");
+		return (-1);
+	}
+	cfg_set_error_function(probe, config_probe_errfunc);
+	config_probe_line = 0;
+	probe->line = 1;
+	rc = config_parse_text(probe, buf);
+	cfg_free(probe);
+	free(buf);
+	if (rc != CFG_SUCCESS && config_probe_line == lines + 1 &&
+	    strstr(config_probe_msg, "closing brace") != NULL)
+		return (0);
+	snprintf(err, errlen, "%s:%d: unexpected end of file: a section is "
+	    "not closed with '}'", path, lines);
+	return (-1);
+}
+
 /*
  * Read and check a configuration file. Returns NULL with err set to
  * "FILE:LINE: what is wrong" on any error.
@@ -439,17 +596,15 @@ config_load(const char *path, char *err, size_t errlen)
 {
 	struct config	*conf;
 	cfg_t		*cfg;
-	FILE		*fp;
+	char		*text;
 	int		 rc;
 
 	err[0] = '\0';
-	if ((fp = fopen(path, "r")) == NULL) {
-		snprintf(err, errlen, "%s: cannot open: %s", path,
-		    strerror(errno));
+	if ((text = config_read_file(path, err, errlen)) == NULL)
 		return (NULL);
-	}
+	config_blank_comments(text);
 	if ((cfg = cfg_init(root_opts, CFGF_NONE)) == NULL) {
-		fclose(fp);
+		free(text);
 		snprintf(err, errlen, "%s: cannot initialise the parser",
 		    path);
 		return (NULL);
@@ -458,17 +613,24 @@ config_load(const char *path, char *err, size_t errlen)
 	config_set_validators(cfg);
 	config_errbuf = err;
 	config_errlen = errlen;
+	config_errpath = path;
 	config_nerrors = 0;
-	/* cfg_parse_fp leaves the file name unset: give it one for errors. */
+	/* cfg_parse_buf leaves the file name unset: give it one for errors. */
 	free(cfg->filename);
 	cfg->filename = strdup(path);
 	cfg->line = 1;
-	rc = cfg_parse_fp(cfg, fp);
-	fclose(fp);
+	rc = config_parse_text(cfg, text);
 	config_errbuf = NULL;
 	if (rc != CFG_SUCCESS) {
 		if (err[0] == '\0')
 			snprintf(err, errlen, "%s: cannot parse", path);
+		cfg_free(cfg);
+		free(text);
+		return (NULL);
+	}
+	rc = config_check_closed(text, path, err, errlen);
+	free(text);
+	if (rc == -1) {
 		cfg_free(cfg);
 		return (NULL);
 	}

@@ -51,6 +51,13 @@ class CliTest(DroverTest):
         self.assertIn("%s:1:" % d.conf, r.stderr)
         self.assertIn("worker", r.stderr)
 
+    def test_shipped_config_is_valid(self):
+        srcdir = os.environ.get("TESTS_SRCDIR") or os.path.join(
+            os.path.dirname(os.path.abspath(__file__)), "..")
+        conf = os.path.join(srcdir, "..", "conf", "drover.conf")
+        r = run([DROVER, "-t", "-c", conf])
+        self.assertEqual(r.returncode, 0, r.stderr)
+
     def test_check_missing_file(self):
         r = run([DROVER, "-t", "-c", "/nonexistent/drover.conf"])
         self.assertEqual(r.returncode, 1)

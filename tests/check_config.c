@@ -1,0 +1,307 @@
+/* check_config.c: reading and checking configuration files. */
+#include "autoconf.h"
+
+#include <sys/stat.h>
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+static char	 dir[] = "/tmp/check_config.XXXXXX";
+static char	 path[4096];
+
+static void
+setup(void)
+{
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/drover.conf", dir);
+}
+
+static void
+teardown(void)
+{
+	unlink(path);
+	rmdir(dir);
+	strcpy(dir, "/tmp/check_config.XXXXXX");
+}
+
+static void
+write_file(const char *text)
+{
+	FILE	*f = fopen(path, "w");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_ge(fputs(text, f), 0);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+static struct config *
+load(const char *text, char *err, size_t errlen)
+{
+	write_file(text);
+	return (config_load(path, err, errlen));
+}
+
+/* The example from the issue, exactly as written. */
+static const char example[] =
+    "workers = auto\n"
+    "daemon = true\n"
+    "pid_file = \"/run/drover.pid\"\n"
+    "ports_file = \"/run/drover.ports\"\n"
+    "error_log = \"/var/log/drover/error.log\"\n"
+    "log_level = info\n"
+    "shutdown_timeout = 30\n"
+    "\n"
+    "server echo {\n"
+    "    listen = {\"127.0.0.1:7000\", \"[::1]:7000\"}\n"
+    "    protocol = echo\n"
+    "    backlog = 511\n"
+    "}\n";
+
+START_TEST(test_example_means_what_it_says)
+{
+	struct config		*c;
+	struct server_conf	*s;
+	char			 err[1024];
+
+	c = load(example, err, sizeof(err));
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert(c->workers_auto);
+	ck_assert_int_eq(c->workers, config_online_cpus());
+	ck_assert(c->daemon);
+	ck_assert_str_eq(c->pid_file, "/run/drover.pid");
+	ck_assert_str_eq(c->ports_file, "/run/drover.ports");
+	ck_assert_str_eq(c->error_log, "/var/log/drover/error.log");
+	ck_assert_int_eq(c->log_level, LOG_LEVEL_INFO);
+	ck_assert_int_eq(c->shutdown_timeout, 30);
+	ck_assert_uint_eq(c->nservers, 1);
+	s = &c->servers[0];
+	ck_assert_str_eq(s->name, "echo");
+	ck_assert_int_eq(s->protocol, PROTO_ECHO);
+	ck_assert_int_eq(s->backlog, 511);
+	ck_assert_uint_eq(s->nlistens, 2);
+	ck_assert_str_eq(s->listens[0].text, "127.0.0.1:7000");
+	ck_assert_str_eq(s->listens[1].text, "[::1]:7000");
+	ck_assert_int_eq(addr_port(&s->listens[1].addr), 7000);
+	config_free(c);
+}
+END_TEST
+
+START_TEST(test_defaults)
+{
+	struct config	*c;
+	char		 err[1024];
+
+	c = load("server e {\n listen = {\"127.0.0.1:0\"}\n"
+	    " protocol = echo\n}\n", err, sizeof(err));
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert(c->workers_auto);
+	ck_assert(c->daemon);
+	ck_assert_ptr_null(c->pid_file);
+	ck_assert_ptr_null(c->ports_file);
+	ck_assert_str_eq(c->error_log, "stderr");
+	ck_assert_int_eq(c->log_level, LOG_LEVEL_INFO);
+	ck_assert_ptr_null(c->user);
+	ck_assert_ptr_null(c->group);
+	ck_assert_int_eq(c->shutdown_timeout, 30);
+	ck_assert_int_eq(c->ready_timeout, 10);
+	ck_assert_int_eq(c->rlimit_nofile, 0);
+	ck_assert_int_eq(c->servers[0].backlog, 511);
+	ck_assert_int_eq(c->servers[0].idle_timeout, 60);
+	config_free(c);
+}
+END_TEST
+
+START_TEST(test_values_and_relative_paths)
+{
+	struct config	*c;
+	char		 err[1024], want[4200];
+
+	c = load("workers = 4\ndaemon = false\npid_file = \"run/d.pid\"\n"
+	    "ports_file = \"d.ports\"\nerror_log = \"syslog\"\n"
+	    "log_level = debug\nuser = \"nobody\"\ngroup = \"nogroup\"\n"
+	    "shutdown_timeout = 1\nready_timeout = 3600\n"
+	    "rlimit_nofile = 65536\n"
+	    "server a {\n listen = {\"*:0\"}\n protocol = echo\n"
+	    " backlog = 1\n idle_timeout = 86400\n}\n"
+	    "server b {\n listen = {\"[::]:0\"}\n protocol = echo\n}\n",
+	    err, sizeof(err));
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert(!c->workers_auto);
+	ck_assert_int_eq(c->workers, 4);
+	ck_assert(!c->daemon);
+	snprintf(want, sizeof(want), "%s/run/d.pid", dir);
+	ck_assert_str_eq(c->pid_file, want);
+	snprintf(want, sizeof(want), "%s/d.ports", dir);
+	ck_assert_str_eq(c->ports_file, want);
+	ck_assert_str_eq(c->error_log, "syslog");
+	ck_assert_int_eq(c->log_level, LOG_LEVEL_DEBUG);
+	ck_assert_str_eq(c->user, "nobody");
+	ck_assert_str_eq(c->group, "nogroup");
+	ck_assert_int_eq(c->shutdown_timeout, 1);
+	ck_assert_int_eq(c->ready_timeout, 3600);
+	ck_assert_int_eq(c->rlimit_nofile, 65536);
+	ck_assert_uint_eq(c->nservers, 2);
+	ck_assert_int_eq(c->servers[0].backlog, 1);
+	ck_assert_int_eq(c->servers[0].idle_timeout, 86400);
+	ck_assert_str_eq(c->servers[0].listens[0].text, "0.0.0.0:0");
+	ck_assert_str_eq(c->servers[1].name, "b");
+	config_free(c);
+}
+END_TEST
+
+struct bad_case {
+	const char	*text;
+	int		 line;		/* expected FILE:LINE, 0: no line */
+	const char	*error;		/* a substring of the message */
+};
+
+#define ECHO(l)	"server e {\n listen = {" l "}\n protocol = echo\n}\n"
+#define OK_SERVER	ECHO("\"127.0.0.1:0\"")
+
+static const struct bad_case bad[] = {
+	{ "worker = 2\n" OK_SERVER, 1, "no such option 'worker'" },
+	{ OK_SERVER "server f {\n listen = {\"127.0.0.1:1\"}\n"
+	  " protocol = echo\n colour = blue\n}\n", 8, "colour" },
+	{ "workers = 0\n" OK_SERVER, 1, "expected auto or a number" },
+	/* Comments must not throw line numbers off (libconfuse 3.3 bug). */
+	{ "# one\n# two\n// three\n/* four\nfive */\nworkers = 0\n"
+	  OK_SERVER, 6, "expected auto or a number" },
+	{ "user = \"a#b\" # comment\nworkers = x\n" OK_SERVER, 2,
+	  "expected auto" },
+	{ "\nworkers = 513\n" OK_SERVER, 2, "expected auto or a number" },
+	{ "workers = x\n" OK_SERVER, 1, "expected auto or a number" },
+	{ "log_level = loud\n" OK_SERVER, 1, "log_level = \"loud\"" },
+	{ "shutdown_timeout = 0\n" OK_SERVER, 1, "out of range (1 to 86400)" },
+	{ "shutdown_timeout = 86401\n" OK_SERVER, 1, "out of range" },
+	{ "ready_timeout = 0\n" OK_SERVER, 1, "out of range" },
+	{ "rlimit_nofile = -1\n" OK_SERVER, 1, "out of range" },
+	{ "daemon = perhaps\n" OK_SERVER, 1, "daemon" },
+	{ "pid_file = \"\"\n" OK_SERVER, 1, "must not be empty" },
+	{ "server e {\n listen = {\"127.0.0.1:0\"}\n protocol = echo\n"
+	  " backlog = 0\n}\n", 4, "backlog = 0 is out of range" },
+	{ "server e {\n listen = {\"127.0.0.1:0\"}\n protocol = echo\n"
+	  " backlog = 65536\n}\n", 4, "out of range" },
+	{ "server e {\n listen = {\"127.0.0.1:0\"}\n protocol = gopher\n}\n",
+	  3, "unknown protocol" },
+	{ "server e {\n listen = {\"127.0.0.1:0\"}\n}\n", 3, "no protocol" },
+	{ "server e {\n protocol = echo\n}\n", 3, "no listen address" },
+	{ "server e {\n listen = {}\n protocol = echo\n}\n", 4,
+	  "no listen address" },
+	{ ECHO("\"localhost:80\""), 2, "not a numeric IPv4 address" },
+	{ ECHO("\"127.0.0.1\""), 2, "expected HOST:PORT" },
+	{ ECHO("\"127.0.0.1:99999\""), 2, "port must be a number" },
+	{ ECHO("\"[::1:80\""), 2, "expected [IPV6]:PORT" },
+	{ ECHO("\"::1:80\""), 2, "brackets" },
+	{ ECHO("\"127.0.0.1:80\", \"127.0.0.1:80\""), 2, "listed twice" },
+	{ ECHO("\"127.0.0.1:80\"") "server f {\n listen = {\"127.0.0.1:80\"}"
+	  "\n protocol = echo\n}\n", 8, "already used by server e" },
+	{ OK_SERVER "server e {\n listen = {\"127.0.0.1:1\"}\n"
+	  " protocol = echo\n}\n", 5, "duplicate" },
+	{ "server \"a b\" {\n listen = {\"127.0.0.1:1\"}\n protocol = echo\n"
+	  "}\n", 4, "a name is" },
+	{ "workers = 2\n", 0, "no server section" },
+	{ "server e {\n listen = {\"127.0.0.1:0\"}\n protocol = echo\n", 4,
+	  "not closed" },
+	{ "server e {\n listen = {\"127.0.0.1:0\"}\n protocol = echo\n}\n}\n",
+	  5, "unexpected closing brace" },
+	{ "server e {\n listen = {\"127.0.0.1:0\"\n protocol = echo\n}\n", 3,
+	  "unexpected token" },
+};
+
+START_TEST(test_bad_files)
+{
+	const struct bad_case	*b = &bad[_i];
+	struct config		*c;
+	char			 err[1024], prefix[4200];
+
+	c = load(b->text, err, sizeof(err));
+	ck_assert_msg(c == NULL, "case %d was accepted", _i);
+	if (b->line > 0) {
+		snprintf(prefix, sizeof(prefix), "%s:%d: ", path, b->line);
+		ck_assert_msg(strncmp(err, prefix, strlen(prefix)) == 0,
+		    "case %d: \"%s\" does not start with \"%s\"", _i, err,
+		    prefix);
+	} else
+		ck_assert_msg(strstr(err, path) != NULL,
+		    "case %d: \"%s\" does not name the file", _i, err);
+	ck_assert_msg(strstr(err, b->error) != NULL,
+	    "case %d: \"%s\" lacks \"%s\"", _i, err, b->error);
+}
+END_TEST
+
+START_TEST(test_comments_keep_strings)
+{
+	struct config	*c;
+	char		 err[1024];
+
+	c = load("# a comment\nuser = \"a#b//c/*d*/\" # trailing\n"
+	    "/* block\n comment */ group = 'x#y'\n" OK_SERVER, err,
+	    sizeof(err));
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_str_eq(c->user, "a#b//c/*d*/");
+	ck_assert_str_eq(c->group, "x#y");
+	config_free(c);
+}
+END_TEST
+
+START_TEST(test_missing_file)
+{
+	struct config	*c;
+	char		 err[1024];
+
+	c = config_load("/nonexistent/drover.conf", err, sizeof(err));
+	ck_assert_ptr_null(c);
+	ck_assert_ptr_nonnull(strstr(err, "/nonexistent/drover.conf"));
+	ck_assert_ptr_nonnull(strstr(err, "No such file"));
+}
+END_TEST
+
+START_TEST(test_unreadable_file)
+{
+	struct config	*c;
+	char		 err[1024];
+
+	if (geteuid() == 0)
+		return;		/* root reads anything: nothing to check */
+	write_file(OK_SERVER);
+	chmod(path, 0);
+	c = config_load(path, err, sizeof(err));
+	ck_assert_ptr_null(c);
+	ck_assert_ptr_nonnull(strstr(err, "Permission denied"));
+}
+END_TEST
+
+static Suite *
+config_suite(void)
+{
+	Suite	*s = suite_create("config");
+	TCase	*tc = tcase_create("load");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_example_means_what_it_says);
+	tcase_add_test(tc, test_defaults);
+	tcase_add_test(tc, test_values_and_relative_paths);
+	tcase_add_loop_test(tc, test_bad_files, 0, sizeof(bad) / sizeof(bad[0]));
+	tcase_add_test(tc, test_comments_keep_strings);
+	tcase_add_test(tc, test_missing_file);
+	tcase_add_test(tc, test_unreadable_file);
+	suite_add_tcase(s, tc);
+	return (s);
+}
+
+int
+main(void)
+{
+	SRunner	*sr = srunner_create(config_suite());
+	int	 failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+}
