@@ -41,7 +41,7 @@ def pid_alive(pid):
     try:
         with open("/proc/%d/stat" % pid) as f:
             return f.read().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
+    except OSError:     # gone between the kill(0) and the read
         return False
 
 
@@ -51,7 +51,7 @@ def children(pid):
     try:
         with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
             out = [int(x) for x in f.read().split()]
-    except FileNotFoundError:
+    except OSError:
         return []
     return [p for p in out if pid_alive(p)]
 
