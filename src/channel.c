@@ -43,6 +43,8 @@ channel_type_name(uint32_t type)
 		return ("drain");
 	case CHAN_LOG_FD:
 		return ("log-fd");
+	case CHAN_ACCESS_LOG_FD:
+		return ("access-log-fd");
 	default:
 		return ("unknown");
 	}

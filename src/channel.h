@@ -11,6 +11,7 @@ enum chan_type {
 	CHAN_DRAINED,		/* W->M: drain finished, exiting now */
 	CHAN_DRAIN,		/* M->W: stop accepting, finish, exit */
 	CHAN_LOG_FD,		/* M->W: the reopened error log (fd attached) */
+	CHAN_ACCESS_LOG_FD,	/* M->W: server arg's reopened access log */
 	CHAN_TYPE_MAX
 };
 
@@ -22,6 +23,7 @@ struct chan_msg {
 	uint32_t	 generation;
 	int32_t		 pid;
 	int32_t		 slot;
+	int32_t		 arg;
 	char		 text[CHAN_TEXT_MAX];
 };
 

@@ -7,6 +7,8 @@
  */
 #include "autoconf.h"
 
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
@@ -25,6 +27,15 @@
 #define CONFIG_DEFAULT_SHUTDOWN		30
 #define CONFIG_DEFAULT_READY		10
 #define CONFIG_FILE_MAX			(16 * 1024 * 1024)
+#define CONFIG_DEFAULT_MAXCONN		10000
+#define CONFIG_DEFAULT_HEADER_TIMEOUT	10
+#define CONFIG_DEFAULT_KEEPALIVE	75
+#define CONFIG_DEFAULT_SEND_TIMEOUT	60
+#define CONFIG_DEFAULT_REQUEST_LINE	8192
+#define CONFIG_DEFAULT_HEADER_SIZE	16384
+#define CONFIG_DEFAULT_MAX_HEADERS	100
+#define CONFIG_DEFAULT_MAX_BODY		(1024 * 1024)
+#define CONFIG_MAX_BODY_LIMIT		(1LL << 40)
 
 /* libconfuse's error callback has no user pointer: parsing is serial. */
 static char	*config_errbuf;
@@ -79,6 +90,11 @@ RANGE_VALIDATOR(config_check_timeout, 1, 86400)
 RANGE_VALIDATOR(config_check_ready, 1, 3600)
 RANGE_VALIDATOR(config_check_nofile, 0, 1048576)
 RANGE_VALIDATOR(config_check_backlog, 1, 65535)
+RANGE_VALIDATOR(config_check_maxconn, 1, 1000000)
+RANGE_VALIDATOR(config_check_request_line, 64, 65536)
+RANGE_VALIDATOR(config_check_header_size, 256, 1048576)
+RANGE_VALIDATOR(config_check_max_headers, 1, 256)
+RANGE_VALIDATOR(config_check_max_body, 0, CONFIG_MAX_BODY_LIMIT)
 
 static int
 config_parse_workers(const char *s, int *out)
@@ -146,6 +162,10 @@ config_protocol_parse(const char *s, enum protocol *p)
 		*p = PROTO_ECHO;
 		return (0);
 	}
+	if (strcmp(s, "http") == 0) {
+		*p = PROTO_HTTP;
+		return (0);
+	}
 	return (-1);
 }
 
@@ -155,6 +175,8 @@ config_protocol_name(enum protocol p)
 	switch (p) {
 	case PROTO_ECHO:
 		return ("echo");
+	case PROTO_HTTP:
+		return ("http");
 	}
 	return ("unknown");
 }
@@ -167,7 +189,7 @@ config_check_protocol(cfg_t *cfg, cfg_opt_t *opt)
 
 	if (s == NULL || config_protocol_parse(s, &p) == -1) {
 		cfg_error(cfg, "protocol = \"%s\": unknown protocol "
-		    "(known: echo)", s ? s : "");
+		    "(known: echo, http)", s ? s : "");
 		return (-1);
 	}
 	return (0);
@@ -220,6 +242,148 @@ config_check_name(const char *name)
 	return (0);
 }
 
+/* Parse return = "STATUS [TEXT]"; -1 if the status is not 100 to 599. */
+static int
+config_parse_return(const char *s, int *status, const char **text)
+{
+	char	*end;
+	long	 v;
+
+	v = strtol(s, &end, 10);
+	if (end == s || v < 100 || v > 599 || (*end != '\0' && *end != ' '))
+		return (-1);
+	*status = (int)v;
+	*text = *end == ' ' ? end + 1 : end;
+	return (0);
+}
+
+static int
+config_stats_parse(const char *s, enum stats_format *f)
+{
+	if (strcmp(s, "json") == 0)
+		*f = STATS_FORMAT_JSON;
+	else if (strcmp(s, "prometheus") == 0)
+		*f = STATS_FORMAT_PROMETHEUS;
+	else
+		return (-1);
+	return (0);
+}
+
+static char	*config_path(const char *, const char *);
+
+/* root must name a directory (relative: to the config file's directory). */
+static int
+config_check_root(cfg_t *cfg, const char *title, const char *root)
+{
+	struct stat	 st;
+	char		*p;
+	int		 rc = 0;
+
+	if (root[0] == '\0') {
+		cfg_error(cfg, "location %s: root is empty", title);
+		return (-1);
+	}
+	if ((p = config_path(cfg->filename ? cfg->filename : "", root)) ==
+	    NULL)
+		return (-1);
+	if (stat(p, &st) == -1) {
+		cfg_error(cfg, "location %s: root \"%s\": %s", title, p,
+		    strerror(errno));
+		rc = -1;
+	} else if (!S_ISDIR(st.st_mode)) {
+		cfg_error(cfg, "location %s: root \"%s\": not a directory",
+		    title, p);
+		rc = -1;
+	}
+	free(p);
+	return (rc);
+}
+
+/* A location section just closed: one handler, and a usable one. */
+static int
+config_check_location(cfg_t *cfg, cfg_opt_t *opt)
+{
+	cfg_t		*loc = cfg_opt_getnsec(opt, cfg_opt_size(opt) - 1);
+	const char	*title = cfg_title(loc), *text;
+	enum stats_format f;
+	int		 n = 0, status;
+
+	if (title == NULL || title[0] != '/') {
+		cfg_error(cfg, "location \"%s\": a prefix starts with '/'",
+		    title ? title : "");
+		return (-1);
+	}
+	n = (cfg_size(loc, "return") > 0) + (cfg_size(loc, "root") > 0) +
+	    (cfg_size(loc, "stats") > 0);
+	if (n != 1) {
+		cfg_error(cfg, "location %s: needs exactly one of return, root "
+		    "or stats (has %d)", title, n);
+		return (-1);
+	}
+	if (cfg_size(loc, "return") > 0 && config_parse_return(
+	    cfg_getstr(loc, "return"), &status, &text) == -1) {
+		cfg_error(cfg, "location %s: return = \"%s\": expected "
+		    "\"STATUS [TEXT]\" with a status from 100 to 599", title,
+		    cfg_getstr(loc, "return"));
+		return (-1);
+	}
+	if (cfg_size(loc, "root") > 0 &&
+	    config_check_root(cfg, title, cfg_getstr(loc, "root")) == -1)
+		return (-1);
+	if (cfg_size(loc, "stats") > 0 &&
+	    config_stats_parse(cfg_getstr(loc, "stats"), &f) == -1) {
+		cfg_error(cfg, "location %s: stats = \"%s\": expected json or "
+		    "prometheus", title, cfg_getstr(loc, "stats"));
+		return (-1);
+	}
+	if (strchr(cfg_getstr(loc, "index"), '/') != NULL ||
+	    cfg_getstr(loc, "index")[0] == '\0') {
+		cfg_error(cfg, "location %s: index \"%s\" must be a plain file "
+		    "name", title, cfg_getstr(loc, "index"));
+		return (-1);
+	}
+	return (0);
+}
+
+static const char *const config_http_keys[] = {
+	"header_timeout", "keepalive_timeout", "send_timeout",
+	"max_request_line", "max_header_size", "max_headers",
+	"max_body_size", "access_log", "location",
+};
+
+/* Keys that belong to one protocol are errors in a server of another. */
+static int
+config_check_protocol_keys(cfg_t *cfg, cfg_t *sec)
+{
+	enum protocol	 p = PROTO_ECHO;
+	size_t		 i;
+
+	(void)config_protocol_parse(cfg_getstr(sec, "protocol"), &p);
+	for (i = 0; i < sizeof(config_http_keys) / sizeof(config_http_keys[0]);
+	    i++) {
+		if (p != PROTO_HTTP && cfg_size(sec, config_http_keys[i]) > 0) {
+			cfg_error(cfg, "server %s: %s applies to protocol = "
+			    "http only", cfg_title(sec), config_http_keys[i]);
+			return (-1);
+		}
+	}
+	if (p != PROTO_ECHO && cfg_size(sec, "idle_timeout") > 0) {
+		cfg_error(cfg, "server %s: idle_timeout applies to protocol = "
+		    "echo only (http has header_timeout and "
+		    "keepalive_timeout)", cfg_title(sec));
+		return (-1);
+	}
+	if (p == PROTO_HTTP && cfg_size(sec, "max_request_line") > 0 &&
+	    cfg_size(sec, "max_header_size") > 0 &&
+	    cfg_getint(sec, "max_request_line") >
+	    cfg_getint(sec, "max_header_size")) {
+		cfg_error(cfg, "server %s: max_request_line is larger than "
+		    "max_header_size", cfg_title(sec));
+		return (-1);
+	}
+	return (0);
+}
+
 /* A server section just closed: check it whole and against earlier ones. */
 static int
 config_check_server(cfg_t *cfg, cfg_opt_t *opt)
@@ -242,9 +406,12 @@ config_check_server(cfg_t *cfg, cfg_opt_t *opt)
 		return (-1);
 	}
 	if (cfg_size(sec, "protocol") == 0) {
-		cfg_error(cfg, "server %s: no protocol (echo)", cfg_title(sec));
+		cfg_error(cfg, "server %s: no protocol (echo or http)",
+		    cfg_title(sec));
 		return (-1);
 	}
+	if (config_check_protocol_keys(cfg, sec) == -1)
+		return (-1);
 	for (i = 0; i < cfg_size(sec, "listen"); i++) {
 		(void)addr_parse(cfg_getnstr(sec, "listen", i), &a, err,
 		    sizeof(err));
@@ -267,11 +434,33 @@ config_check_server(cfg_t *cfg, cfg_opt_t *opt)
 	return (0);
 }
 
+static cfg_opt_t location_opts[] = {
+	CFG_STR("return", NULL, CFGF_NODEFAULT),
+	CFG_STR("root", NULL, CFGF_NODEFAULT),
+	CFG_STR("index", "index.html", CFGF_NONE),
+	CFG_BOOL("follow_symlinks", cfg_false, CFGF_NONE),
+	CFG_STR("stats", NULL, CFGF_NODEFAULT),
+	CFG_END()
+};
+
+/* Protocol-specific keys have no libconfuse default, so that setting one
+ * in a server of another protocol can be told apart and refused. */
 static cfg_opt_t server_opts[] = {
 	CFG_STR_LIST("listen", NULL, CFGF_NODEFAULT),
 	CFG_STR("protocol", NULL, CFGF_NODEFAULT),
 	CFG_INT("backlog", CONFIG_DEFAULT_BACKLOG, CFGF_NONE),
-	CFG_INT("idle_timeout", CONFIG_DEFAULT_IDLE, CFGF_NONE),
+	CFG_INT("max_connections", CONFIG_DEFAULT_MAXCONN, CFGF_NONE),
+	CFG_INT("idle_timeout", 0, CFGF_NODEFAULT),
+	CFG_INT("header_timeout", 0, CFGF_NODEFAULT),
+	CFG_INT("keepalive_timeout", 0, CFGF_NODEFAULT),
+	CFG_INT("send_timeout", 0, CFGF_NODEFAULT),
+	CFG_INT("max_request_line", 0, CFGF_NODEFAULT),
+	CFG_INT("max_header_size", 0, CFGF_NODEFAULT),
+	CFG_INT("max_headers", 0, CFGF_NODEFAULT),
+	CFG_INT("max_body_size", 0, CFGF_NODEFAULT),
+	CFG_STR("access_log", NULL, CFGF_NODEFAULT),
+	CFG_SEC("location", location_opts,
+	    CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
 	CFG_END()
 };
 
@@ -287,6 +476,7 @@ static cfg_opt_t root_opts[] = {
 	CFG_INT("shutdown_timeout", CONFIG_DEFAULT_SHUTDOWN, CFGF_NONE),
 	CFG_INT("ready_timeout", CONFIG_DEFAULT_READY, CFGF_NONE),
 	CFG_INT("rlimit_nofile", 0, CFGF_NONE),
+	CFG_STR("mime_types", "/etc/mime.types", CFGF_NONE),
 	CFG_SEC("server", server_opts,
 	    CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
 	CFG_END()
@@ -311,6 +501,26 @@ config_set_validators(cfg_t *cfg)
 	cfg_set_validate_func(cfg, "server|backlog", config_check_backlog);
 	cfg_set_validate_func(cfg, "server|idle_timeout",
 	    config_check_timeout);
+	cfg_set_validate_func(cfg, "server|max_connections",
+	    config_check_maxconn);
+	cfg_set_validate_func(cfg, "server|header_timeout",
+	    config_check_timeout);
+	cfg_set_validate_func(cfg, "server|keepalive_timeout",
+	    config_check_timeout);
+	cfg_set_validate_func(cfg, "server|send_timeout",
+	    config_check_timeout);
+	cfg_set_validate_func(cfg, "server|max_request_line",
+	    config_check_request_line);
+	cfg_set_validate_func(cfg, "server|max_header_size",
+	    config_check_header_size);
+	cfg_set_validate_func(cfg, "server|max_headers",
+	    config_check_max_headers);
+	cfg_set_validate_func(cfg, "server|max_body_size",
+	    config_check_max_body);
+	cfg_set_validate_func(cfg, "server|access_log",
+	    config_check_nonempty);
+	cfg_set_validate_func(cfg, "server|location", config_check_location);
+	cfg_set_validate_func(cfg, "mime_types", config_check_nonempty);
 }
 
 /* Number of online CPUs, at least 1. */
@@ -358,9 +568,80 @@ config_strdup_opt(cfg_t *cfg, const char *name)
 	return (strdup(s));
 }
 
+static long
+config_int_or(cfg_t *sec, const char *name, long def)
+{
+	return (cfg_size(sec, name) > 0 ? cfg_getint(sec, name) : def);
+}
+
+/* Longest prefix first, so the first match is the one that wins. */
 static int
-config_fill_server(cfg_t *sec, struct server_conf *srv, char *err,
-    size_t errlen)
+config_location_cmp(const void *a, const void *b)
+{
+	const struct location_conf	*la = a, *lb = b;
+
+	if (la->prefix_len != lb->prefix_len)
+		return (la->prefix_len > lb->prefix_len ? -1 : 1);
+	return (strcmp(la->prefix, lb->prefix));
+}
+
+static int
+config_fill_locations(cfg_t *sec, const char *path, struct server_conf *srv,
+    char *err, size_t errlen)
+{
+	struct location_conf	*lc;
+	cfg_t			*loc;
+	const char		*text;
+	size_t			 i, len;
+
+	srv->nlocations = cfg_size(sec, "location");
+	if (srv->nlocations == 0)
+		return (0);
+	srv->locations = calloc(srv->nlocations, sizeof(*srv->locations));
+	if (srv->locations == NULL)
+		goto oom;
+	for (i = 0; i < srv->nlocations; i++) {
+		loc = cfg_getnsec(sec, "location", i);
+		lc = &srv->locations[i];
+		if ((lc->prefix = strdup(cfg_title(loc))) == NULL)
+			goto oom;
+		lc->prefix_len = strlen(lc->prefix);
+		lc->index = strdup(cfg_getstr(loc, "index"));
+		lc->follow_symlinks = cfg_getbool(loc, "follow_symlinks");
+		if (lc->index == NULL)
+			goto oom;
+		if (cfg_size(loc, "return") > 0) {
+			lc->handler = LOC_RETURN;
+			(void)config_parse_return(cfg_getstr(loc, "return"),
+			    &lc->status, &text);
+			if ((lc->text = strdup(text)) == NULL)
+				goto oom;
+			lc->text_len = strlen(text);
+		} else if (cfg_size(loc, "root") > 0) {
+			lc->handler = LOC_ROOT;
+			if ((lc->root = config_path(path, cfg_getstr(loc,
+			    "root"))) == NULL)
+				goto oom;
+			len = strlen(lc->root);
+			while (len > 1 && lc->root[len - 1] == '/')
+				lc->root[--len] = '\0';
+		} else {
+			lc->handler = LOC_STATS;
+			(void)config_stats_parse(cfg_getstr(loc, "stats"),
+			    &lc->stats);
+		}
+	}
+	qsort(srv->locations, srv->nlocations, sizeof(*srv->locations),
+	    config_location_cmp);
+	return (0);
+oom:
+	snprintf(err, errlen, "out of memory");
+	return (-1);
+}
+
+static int
+config_fill_server(cfg_t *sec, const char *path, struct server_conf *srv,
+    char *err, size_t errlen)
 {
 	unsigned int	 i;
 
@@ -368,7 +649,32 @@ config_fill_server(cfg_t *sec, struct server_conf *srv, char *err,
 	(void)config_protocol_parse(cfg_getstr(sec, "protocol"),
 	    &srv->protocol);
 	srv->backlog = (int)cfg_getint(sec, "backlog");
-	srv->idle_timeout = (int)cfg_getint(sec, "idle_timeout");
+	srv->max_connections = (int)cfg_getint(sec, "max_connections");
+	srv->idle_timeout = (int)config_int_or(sec, "idle_timeout",
+	    CONFIG_DEFAULT_IDLE);
+	srv->header_timeout = (int)config_int_or(sec, "header_timeout",
+	    CONFIG_DEFAULT_HEADER_TIMEOUT);
+	srv->keepalive_timeout = (int)config_int_or(sec, "keepalive_timeout",
+	    CONFIG_DEFAULT_KEEPALIVE);
+	srv->send_timeout = (int)config_int_or(sec, "send_timeout",
+	    CONFIG_DEFAULT_SEND_TIMEOUT);
+	srv->max_request_line = (unsigned)config_int_or(sec,
+	    "max_request_line", CONFIG_DEFAULT_REQUEST_LINE);
+	srv->max_header_size = (unsigned)config_int_or(sec, "max_header_size",
+	    CONFIG_DEFAULT_HEADER_SIZE);
+	if (srv->max_request_line > srv->max_header_size)
+		srv->max_request_line = srv->max_header_size;
+	srv->max_headers = (unsigned)config_int_or(sec, "max_headers",
+	    CONFIG_DEFAULT_MAX_HEADERS);
+	srv->max_body_size = (uint64_t)config_int_or(sec, "max_body_size",
+	    CONFIG_DEFAULT_MAX_BODY);
+	if (cfg_size(sec, "access_log") > 0 &&
+	    strcmp(cfg_getstr(sec, "access_log"), "off") != 0)
+		srv->access_log = config_path(path, cfg_getstr(sec,
+		    "access_log"));
+	srv->access_log_fd = -1;
+	if (config_fill_locations(sec, path, srv, err, errlen) == -1)
+		return (-1);
 	srv->nlistens = cfg_size(sec, "listen");
 	srv->listens = calloc(srv->nlistens, sizeof(*srv->listens));
 	if (srv->listens == NULL) {
@@ -408,7 +714,9 @@ config_fill(cfg_t *cfg, const char *path, struct config *conf, char *err,
 	conf->shutdown_timeout = (int)cfg_getint(cfg, "shutdown_timeout");
 	conf->ready_timeout = (int)cfg_getint(cfg, "ready_timeout");
 	conf->rlimit_nofile = cfg_getint(cfg, "rlimit_nofile");
-	if (conf->path == NULL || conf->error_log == NULL) {
+	conf->mime_types = config_path(path, cfg_getstr(cfg, "mime_types"));
+	if (conf->path == NULL || conf->error_log == NULL ||
+	    conf->mime_types == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return (-1);
 	}
@@ -425,7 +733,8 @@ config_fill(cfg_t *cfg, const char *path, struct config *conf, char *err,
 		return (-1);
 	}
 	for (i = 0; i < conf->nservers; i++) {
-		if (config_fill_server(cfg_getnsec(cfg, "server", i),
+		conf->servers[i].mime_types = conf->mime_types;
+		if (config_fill_server(cfg_getnsec(cfg, "server", i), path,
 		    &conf->servers[i], err, errlen) == -1)
 			return (-1);
 	}
@@ -651,12 +960,23 @@ config_load(const char *path, char *err, size_t errlen)
 void
 config_free(struct config *conf)
 {
-	size_t	 i;
+	struct server_conf	*sc;
+	size_t			 i, j;
 
 	if (conf == NULL)
 		return;
-	for (i = 0; i < conf->nservers; i++)
-		free(conf->servers[i].listens);
+	for (i = 0; i < conf->nservers; i++) {
+		sc = &conf->servers[i];
+		for (j = 0; j < sc->nlocations; j++) {
+			free(sc->locations[j].prefix);
+			free(sc->locations[j].text);
+			free(sc->locations[j].root);
+			free(sc->locations[j].index);
+		}
+		free(sc->locations);
+		free(sc->access_log);
+		free(sc->listens);
+	}
 	free(conf->servers);
 	free(conf->path);
 	free(conf->pid_file);
@@ -664,5 +984,6 @@ config_free(struct config *conf)
 	free(conf->error_log);
 	free(conf->user);
 	free(conf->group);
+	free(conf->mime_types);
 	free(conf);
 }

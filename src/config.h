@@ -3,6 +3,7 @@
 #define DROVER_CONFIG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "addr.h"
 #include "log.h"
@@ -12,6 +13,32 @@
 
 enum protocol {
 	PROTO_ECHO = 1,
+	PROTO_HTTP,
+};
+
+enum location_handler {
+	LOC_RETURN = 1,		/* return = "STATUS [TEXT|URL]" */
+	LOC_ROOT,		/* root = PATH: static files */
+	LOC_STATS,		/* stats = json | prometheus */
+};
+
+enum stats_format {
+	STATS_FORMAT_JSON = 1,
+	STATS_FORMAT_PROMETHEUS,
+};
+
+/* location PREFIX { ... } in an http server. */
+struct location_conf {
+	char			*prefix;
+	size_t			 prefix_len;
+	enum location_handler	 handler;
+	int			 status;	/* return */
+	char			*text;		/* return: body or URL */
+	size_t			 text_len;
+	char			*root;		/* root: no trailing slash */
+	char			*index;		/* root: index file name */
+	int			 follow_symlinks;
+	enum stats_format	 stats;
 };
 
 struct listen_conf {
@@ -23,9 +50,24 @@ struct server_conf {
 	char			 name[CONFIG_NAME_MAX];
 	enum protocol		 protocol;
 	int			 backlog;
-	int			 idle_timeout;		/* seconds */
+	int			 idle_timeout;		/* echo, seconds */
+	int			 max_connections;	/* per worker */
 	struct listen_conf	*listens;
 	size_t			 nlistens;
+
+	/* protocol = http */
+	int			 header_timeout;	/* seconds */
+	int			 keepalive_timeout;	/* seconds */
+	int			 send_timeout;		/* seconds */
+	unsigned		 max_request_line;
+	unsigned		 max_header_size;
+	unsigned		 max_headers;
+	uint64_t		 max_body_size;
+	char			*access_log;		/* NULL: off */
+	int			 access_log_fd;	/* opened by the master */
+	const char		*mime_types;	/* the global setting */
+	struct location_conf	*locations;	/* longest prefix first */
+	size_t			 nlocations;
 };
 
 struct config {
@@ -42,6 +84,7 @@ struct config {
 	int			 shutdown_timeout;	/* seconds */
 	int			 ready_timeout;		/* seconds */
 	long			 rlimit_nofile;		/* 0: keep */
+	char			*mime_types;
 	struct server_conf	*servers;
 	size_t			 nservers;
 };

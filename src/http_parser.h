@@ -77,7 +77,12 @@ struct http_parser {
 	int			 state;
 	uint32_t		 pos;		/* next byte to look at */
 	uint32_t		 mark;		/* start of the current token */
-	uint32_t		 mark2;
+	uint32_t		 mark2;		/* start of a header value */
+	uint32_t		 name_end;	/* end of a header name */
+	unsigned		 hosts;		/* Host fields seen */
+	int			 te_seen;	/* Transfer-Encoding seen */
+	int			 conn_close;	/* Connection: close */
+	int			 conn_keep;	/* Connection: keep-alive */
 	struct http_limits	 limits;
 	int			 error_status;	/* 400, 414, 431, 501, 505 */
 	const char		*error_reason;	/* short text for logs */
@@ -99,6 +104,8 @@ const char *http_method_name(enum http_method);
 /* Chunked request bodies, decoded and discarded (or counted). */
 struct http_chunked {
 	int		 state;
+	unsigned	 digits;	/* of the chunk size so far */
+	unsigned	 extlen;	/* bytes of chunk extensions/trailers */
 	uint64_t	 remaining;	/* bytes left in the current chunk */
 	uint64_t	 total;		/* body bytes so far */
 	uint64_t	 max_body;	/* larger: error 413 */

@@ -34,6 +34,7 @@
 #include "master.h"
 #include "pidfile.h"
 #include "proc.h"
+#include "stats.h"
 #include "worker.h"
 
 #define MASTER_KILL_GRACE	2	/* s after shutdown_timeout: SIGKILL */
@@ -65,6 +66,7 @@ struct wproc {
 	int			 chan;
 	struct event		*ev_chan;
 	enum wproc_state	 state;
+	int			 stats_idx;
 	struct timespec		 started;
 	char			 reason[CHAN_TEXT_MAX];
 };
@@ -113,6 +115,8 @@ static struct {
 	char			*ports_file;	/* last written */
 	struct event		*ev_sig[7];
 	struct event		*ev_stop;
+	struct stats_shm	*stats;
+	int			 stats_full_warned;
 } m;
 
 static void	gen_drain(struct generation *);
@@ -121,6 +125,7 @@ static void	gen_free(struct generation *);
 static void	master_reload(void);
 static void	master_stop(int);
 static void	master_check_done(void);
+static void	master_close_access_logs(struct config *);
 
 static long
 elapsed_ms(const struct timespec *since)
@@ -275,18 +280,23 @@ wproc_spawn(struct generation *gen, int slot)
 		free(wp);
 		return (-1);
 	}
+	wp->stats_idx = stats_alloc(m.stats, gen->id, slot);
+	if (wp->stats_idx == -1 && !m.stats_full_warned) {
+		log_warnx("no free stats record: this worker is not counted");
+		m.stats_full_warned = 1;
+	}
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &old);
 	switch ((pid = fork())) {
 	case -1:
 		log_warn("cannot start a worker: fork");
 		sigprocmask(SIG_SETMASK, &old, NULL);
+		stats_retire(m.stats, wp->stats_idx);
 		close(fds[0]);
 		close(fds[1]);
 		free(wp);
 		return (-1);
 	case 0:
-		free(wp);
 		close(fds[0]);
 		memset(&args, 0, sizeof(args));
 		args.conf = gen->conf;
@@ -295,10 +305,13 @@ wproc_spawn(struct generation *gen, int slot)
 		args.chan = fds[1];
 		args.master = getppid();
 		args.detach_stdio = m.opts.detach;
+		args.stats_idx = wp->stats_idx;
+		free(wp);
 		master_child_cleanup(gen);
 		worker_main(&args);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
+	stats_set_pid(m.stats, wp->stats_idx, pid);
 	close(fds[1]);
 	if (fcntl(fds[0], F_SETFL, O_NONBLOCK) == -1)
 		log_warn("channel: O_NONBLOCK");
@@ -330,7 +343,7 @@ wproc_close_chan(struct wproc *wp)
 }
 
 static void
-wproc_send(struct wproc *wp, enum chan_type type, int fd)
+wproc_send(struct wproc *wp, enum chan_type type, int fd, int arg)
 {
 	struct chan_msg	 msg;
 
@@ -339,6 +352,7 @@ wproc_send(struct wproc *wp, enum chan_type type, int fd)
 	channel_msg_init(&msg, type);
 	msg.generation = wp->gen->id;
 	msg.slot = wp->slot;
+	msg.arg = arg;
 	if (channel_send(wp->chan, &msg, fd) == -1) {
 		/* The worker does not read: the kill deadline deals with it. */
 		log_warn("worker %ld: cannot send %s", (long)wp->pid,
@@ -483,7 +497,7 @@ gen_drain(struct generation *gen)
 		return;
 	gen_retire(gen);
 	TAILQ_FOREACH(wp, &gen->procs, entry)
-		wproc_send(wp, CHAN_DRAIN, -1);
+		wproc_send(wp, CHAN_DRAIN, -1, 0);
 	if (!TAILQ_EMPTY(&gen->procs))
 		gen_timer_set(gen, gen_kill_cb, gen->conf->shutdown_timeout +
 		    MASTER_KILL_GRACE);
@@ -525,8 +539,53 @@ gen_free(struct generation *gen)
 		keeper_put(gen->keepers[i]);
 	free(gen->keepers);
 	free(gen->slots);
+	master_close_access_logs(gen->conf);
 	config_free(gen->conf);
 	free(gen);
+}
+
+static int
+master_open_access_log(struct server_conf *sc, char *err, size_t errlen)
+{
+	int	 fd;
+
+	fd = open(sc->access_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+	    0644);
+	if (fd == -1) {
+		snprintf(err, errlen, "server %s: access_log %s: %s", sc->name,
+		    sc->access_log, strerror(errno));
+		return (-1);
+	}
+	return (fd);
+}
+
+/* Open every access log of a configuration (the workers inherit them). */
+static int
+master_open_access_logs(struct config *conf, char *err, size_t errlen)
+{
+	size_t	 i;
+
+	for (i = 0; i < conf->nservers; i++) {
+		if (conf->servers[i].access_log == NULL)
+			continue;
+		conf->servers[i].access_log_fd = master_open_access_log(
+		    &conf->servers[i], err, errlen);
+		if (conf->servers[i].access_log_fd == -1)
+			return (-1);
+	}
+	return (0);
+}
+
+static void
+master_close_access_logs(struct config *conf)
+{
+	size_t	 i;
+
+	for (i = 0; conf != NULL && i < conf->nservers; i++) {
+		if (conf->servers[i].access_log_fd != -1)
+			close(conf->servers[i].access_log_fd);
+		conf->servers[i].access_log_fd = -1;
+	}
 }
 
 static void
@@ -571,6 +630,10 @@ gen_create(struct config *conf, char *err, size_t errlen)
 	gen->slots = calloc((size_t)gen->nslots, sizeof(*gen->slots));
 	if (gen->keepers == NULL || gen->slots == NULL) {
 		snprintf(err, errlen, "out of memory");
+		gen_free(gen);
+		return (NULL);
+	}
+	if (master_open_access_logs(conf, err, errlen) == -1) {
 		gen_free(gen);
 		return (NULL);
 	}
@@ -699,6 +762,7 @@ wproc_exited(struct wproc *wp, int status)
 	    wp->reason);
 	TAILQ_REMOVE(&gen->procs, wp, entry);
 	wproc_close_chan(wp);
+	stats_retire(m.stats, wp->stats_idx);
 
 	if (expected && clean)
 		log_info("%s", why);
@@ -835,7 +899,32 @@ master_reload(void)
 		    err, m.current != NULL ? m.current->id : 0);
 }
 
-/* USR1: reopen the error log here and hand the new file to every worker. */
+/* Reopen a generation's access logs and hand them to its workers. */
+static void
+master_reopen_access_logs(struct generation *g)
+{
+	struct server_conf	*sc;
+	struct wproc		*wp;
+	char			 err[512];
+	size_t			 i;
+	int			 fd;
+
+	for (i = 0; i < g->conf->nservers; i++) {
+		sc = &g->conf->servers[i];
+		if (sc->access_log == NULL)
+			continue;
+		if ((fd = master_open_access_log(sc, err, sizeof(err))) == -1) {
+			log_warnx("reopen: %s", err);
+			continue;
+		}
+		close(sc->access_log_fd);
+		sc->access_log_fd = fd;
+		TAILQ_FOREACH(wp, &g->procs, entry)
+			wproc_send(wp, CHAN_ACCESS_LOG_FD, fd, (int)i);
+	}
+}
+
+/* USR1: reopen the logs here and hand the new files to every worker. */
 static void
 master_reopen(void)
 {
@@ -844,16 +933,17 @@ master_reopen(void)
 	char			 err[512];
 	int			 fd;
 
-	if (log_reopen(err, sizeof(err)) == -1) {
+	if (log_reopen(err, sizeof(err)) == -1)
 		log_warnx("reopen: %s", err);
-		return;
+	else {
+		log_notice("reopened the error log (%s)", log_target());
+		if ((fd = log_get_fd()) != -1)
+			TAILQ_FOREACH(g, &m.gens, entry)
+				TAILQ_FOREACH(wp, &g->procs, entry)
+					wproc_send(wp, CHAN_LOG_FD, fd, 0);
 	}
-	log_notice("reopened the error log (%s)", log_target());
-	if ((fd = log_get_fd()) == -1)
-		return;
 	TAILQ_FOREACH(g, &m.gens, entry)
-		TAILQ_FOREACH(wp, &g->procs, entry)
-			wproc_send(wp, CHAN_LOG_FD, fd);
+		master_reopen_access_logs(g);
 }
 
 static void
@@ -905,6 +995,7 @@ master_cleanup(void)
 	free(m.pid_file);
 	if (m.opts.readyfd != -1)
 		close(m.opts.readyfd);
+	stats_destroy(m.stats);
 }
 
 /* Run the master until it stops; returns the exit code. */
@@ -921,6 +1012,8 @@ master_main(struct config *conf, const struct master_opts *opts)
 	TAILQ_INIT(&m.gens);
 	TAILQ_INIT(&m.keepers);
 	log_set_role("master");
+	if ((m.stats = stats_create()) == NULL)
+		log_warn("stats: mmap (no counters)");
 	if (conf->pid_file != NULL)
 		m.pid_file = strdup(conf->pid_file);
 	signal(SIGPIPE, SIG_IGN);

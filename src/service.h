@@ -24,6 +24,8 @@ struct service {
 	void		 (*drain)(struct wserver *);
 	/* Close every connection now and free per-server state. */
 	void		 (*shutdown)(struct wserver *);
+	/* Optional: the master reopened this server's log file (USR1). */
+	void		 (*reopen)(struct wserver *, int);
 };
 
 /* One configured server inside a worker. */
@@ -34,6 +36,7 @@ struct wserver {
 	void				*svc_data;
 	size_t				 nconns;
 	int				 draining;
+	int				 paused;	/* max_connections */
 };
 
 const struct service	*service_find(int);
@@ -41,5 +44,6 @@ void			 service_conn_opened(struct wserver *);
 void			 service_conn_closed(struct wserver *);
 
 extern const struct service	echo_service;
+extern const struct service	http_service;
 
 #endif

@@ -30,6 +30,7 @@
 #include "log.h"
 #include "proc.h"
 #include "service.h"
+#include "stats.h"
 #include "worker.h"
 
 #define WORKER_ACCEPT_BATCH	64	/* accepts per wake-up and listener */
@@ -86,11 +87,23 @@ worker_fatalx(const char *fmt, ...)
 	exit(1);
 }
 
+static void	worker_server_accept(struct wserver *, int);
+
 void
 service_conn_opened(struct wserver *sv)
 {
 	sv->nconns++;
 	w.nconns++;
+	STATS_ADD(accepted, 1);
+	STATS_ADD(active, 1);
+	if (sv->nconns >= (size_t)sv->conf->max_connections && !sv->paused) {
+		/* At the limit: leave new connections in the kernel's queue
+		 * (or to other workers) instead of refusing anyone. */
+		log_notice("server %s: max_connections (%d) reached: pausing "
+		    "accepts", sv->conf->name, sv->conf->max_connections);
+		sv->paused = 1;
+		worker_server_accept(sv, 0);
+	}
 }
 
 void
@@ -98,6 +111,14 @@ service_conn_closed(struct wserver *sv)
 {
 	sv->nconns--;
 	w.nconns--;
+	STATS_SUB(active, 1);
+	if (sv->paused && sv->nconns < (size_t)sv->conf->max_connections) {
+		sv->paused = 0;
+		if (!w.draining && !w.accept_paused)
+			worker_server_accept(sv, 1);
+		log_info("server %s: below max_connections: accepting again",
+		    sv->conf->name);
+	}
 	if (w.draining && w.nconns == 0) {
 		snprintf(w.exit_reason, sizeof(w.exit_reason), "drained");
 		event_base_loopexit(w.base, NULL);
@@ -110,23 +131,37 @@ service_find(int protocol)
 	switch (protocol) {
 	case PROTO_ECHO:
 		return (&echo_service);
+	case PROTO_HTTP:
+		return (&http_service);
 	}
 	return (NULL);
 }
 
+/* Start or stop watching one server's listeners. */
 static void
-worker_accept_enable(int on)
+worker_server_accept(struct wserver *sv, int on)
 {
 	size_t	 i;
 
 	for (i = 0; i < w.nlisteners; i++) {
-		if (w.listeners[i].ev == NULL)
+		if (w.listeners[i].ev == NULL || w.listeners[i].sv != sv)
 			continue;
 		if (on)
 			event_add(w.listeners[i].ev, NULL);
 		else
 			event_del(w.listeners[i].ev);
 	}
+}
+
+/* Start or stop accepting on every server (not on paused ones). */
+static void
+worker_accept_enable(int on)
+{
+	size_t	 i;
+
+	for (i = 0; i < w.nservers; i++)
+		if (!on || !w.servers[i].paused)
+			worker_server_accept(&w.servers[i], on);
 	w.accept_paused = !on;
 }
 
@@ -284,6 +319,16 @@ worker_chan_cb(evutil_socket_t fd, short what, void *arg)
 			if (passfd != -1)
 				log_set_fd(passfd);
 			break;
+		case CHAN_ACCESS_LOG_FD:
+			if (passfd == -1)
+				break;
+			if (m.arg >= 0 && (size_t)m.arg < w.nservers &&
+			    w.servers[m.arg].svc->reopen != NULL)
+				w.servers[m.arg].svc->reopen(&w.servers[m.arg],
+				    passfd);
+			else
+				close(passfd);
+			break;
 		default:
 			log_warnx("unexpected %s message from the master",
 			    channel_type_name(m.type));
@@ -429,6 +474,7 @@ worker_main(struct worker_args *args)
 	snprintf(role, sizeof(role), "worker %u.%d", w.generation, w.slot);
 	log_set_role(role);
 	log_also_stderr(0);
+	stats_attach(stats_region, args->stats_idx);
 	if (args->detach_stdio)
 		proc_stdio_null(1);
 

@@ -13,6 +13,7 @@ struct worker_args {
 	int		 chan;		/* worker's end of the channel */
 	pid_t		 master;
 	int		 detach_stdio;	/* daemon: stdio to /dev/null */
+	int		 stats_idx;	/* record in the stats region, or -1 */
 };
 
 void	 worker_main(struct worker_args *) __attribute__((noreturn));

@@ -1,0 +1,622 @@
+/*
+ * http_parser.c: the incremental, zero-copy HTTP/1.x request parser.
+ *
+ * A state machine over the bytes in place (after nginx's
+ * ngx_http_parse.c): every call resumes at parser->pos with the state it
+ * stopped in, so a request may arrive split at any byte and no byte is
+ * looked at twice. Strictness where it matters against request smuggling:
+ * no whitespace before a header colon, no obs-fold, no CTLs, one
+ * Content-Length value, never Content-Length with Transfer-Encoding, and
+ * chunked must be the final transfer coding.
+ */
+#include "autoconf.h"
+
+#include <string.h>
+#include <strings.h>
+
+#include "http_parser.h"
+
+enum {
+	S_START = 0,		/* before the request line (empty lines) */
+	S_METHOD,
+	S_TARGET,
+	S_VERSION,
+	S_REQLINE_LF,
+	S_HEADER_START,
+	S_NAME,
+	S_OWS,
+	S_VALUE,
+	S_VALUE_LF,
+	S_HEAD_END_LF,
+	S_DONE,
+};
+
+#define MAX_EMPTY_LINES	8	/* CRLFs tolerated before a request line */
+
+static const char *const method_names[] = {
+	[HTTP_METHOD_UNKNOWN] = "UNKNOWN",
+	[HTTP_METHOD_GET] = "GET",
+	[HTTP_METHOD_HEAD] = "HEAD",
+	[HTTP_METHOD_POST] = "POST",
+	[HTTP_METHOD_PUT] = "PUT",
+	[HTTP_METHOD_DELETE] = "DELETE",
+	[HTTP_METHOD_OPTIONS] = "OPTIONS",
+	[HTTP_METHOD_PATCH] = "PATCH",
+	[HTTP_METHOD_TRACE] = "TRACE",
+	[HTTP_METHOD_CONNECT] = "CONNECT",
+};
+
+const char *
+http_method_name(enum http_method m)
+{
+	if ((unsigned)m >= sizeof(method_names) / sizeof(method_names[0]))
+		return ("UNKNOWN");
+	return (method_names[m]);
+}
+
+/* RFC 9110 tchar. */
+static int
+is_tchar(unsigned char c)
+{
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9'))
+		return (1);
+	return (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+void
+http_parser_init(struct http_parser *p, const struct http_limits *limits)
+{
+	memset(p, 0, sizeof(*p));
+	p->limits = *limits;
+	if (p->limits.max_headers > HTTP_MAX_HEADERS_LIMIT)
+		p->limits.max_headers = HTTP_MAX_HEADERS_LIMIT;
+}
+
+void
+http_request_init(struct http_request *req, struct http_header *headers)
+{
+	memset(req, 0, sizeof(*req));
+	req->headers = headers;
+	req->content_length = -1;
+}
+
+static enum http_parse_result
+parse_error(struct http_parser *p, int status, const char *reason)
+{
+	p->error_status = status;
+	p->error_reason = reason;
+	return (HTTP_PARSE_ERROR);
+}
+
+static int
+span_is(const char *buf, struct http_span s, const char *lit)
+{
+	size_t	 n = strlen(lit);
+
+	return (s.len == n && strncasecmp(buf + s.off, lit, n) == 0);
+}
+
+static enum http_method
+method_lookup(const char *s, size_t len)
+{
+	size_t	 i;
+
+	for (i = 1; i < sizeof(method_names) / sizeof(method_names[0]); i++)
+		if (strlen(method_names[i]) == len &&
+		    memcmp(method_names[i], s, len) == 0)
+			return ((enum http_method)i);
+	return (HTTP_METHOD_UNKNOWN);
+}
+
+/* Split the request-target into path and query (origin or absolute form). */
+static int
+parse_target(const char *buf, struct http_request *req)
+{
+	const char	*t = buf + req->target.off;
+	uint32_t	 len = req->target.len, i, start;
+
+	if (t[0] == '*' && len == 1) {
+		if (req->method != HTTP_METHOD_OPTIONS)
+			return (-1);
+		req->path = req->target;
+		return (0);
+	}
+	start = 0;
+	if (t[0] != '/') {
+		/* absolute-form: scheme "://" authority path */
+		for (i = 0; i < len && t[i] != ':'; i++)
+			if (!((t[i] >= 'a' && t[i] <= 'z') ||
+			    (t[i] >= 'A' && t[i] <= 'Z') ||
+			    (i > 0 && ((t[i] >= '0' && t[i] <= '9') ||
+			    t[i] == '+' || t[i] == '-' || t[i] == '.'))))
+				return (-1);
+		if (i == 0 || i + 3 > len || t[i + 1] != '/' || t[i + 2] != '/')
+			return (-1);
+		start = i + 3;
+		for (i = start; i < len && t[i] != '/' && t[i] != '?'; i++)
+			;
+		if (i == start)
+			return (-1);
+		req->host.off = req->target.off + start;
+		req->host.len = i - start;
+		req->has_host = 1;
+		if (i == len || t[i] != '/')
+			return (-1);	/* "http://host" or "http://host?q" */
+		start = i;
+	}
+	for (i = start; i < len && t[i] != '?' && t[i] != '#'; i++)
+		;
+	req->path.off = req->target.off + start;
+	req->path.len = i - start;
+	if (i < len && t[i] == '?') {
+		start = ++i;
+		for (; i < len && t[i] != '#'; i++)
+			;
+		req->query.off = req->target.off + start;
+		req->query.len = i - start;
+	}
+	return (0);
+}
+
+static enum http_parse_result
+parse_version(struct http_parser *p, const char *buf, struct http_request *req,
+    uint32_t start, uint32_t end)
+{
+	const char	*v = buf + start;
+
+	if (end - start != 8 || memcmp(v, "HTTP/", 5) != 0 || v[6] != '.' ||
+	    v[5] < '0' || v[5] > '9' || v[7] < '0' || v[7] > '9')
+		return (parse_error(p, 400, "bad HTTP version"));
+	if (v[5] != '1' || (v[7] != '0' && v[7] != '1'))
+		return (parse_error(p, 505, "unsupported HTTP version"));
+	req->version = v[7] == '1' ? 11 : 10;
+	return (HTTP_PARSE_AGAIN);
+}
+
+/* Parse a Content-Length value (maybe a list of equal values). */
+static int
+parse_content_length(const char *v, uint32_t len, int64_t *out)
+{
+	int64_t		 val = -1, cur;
+	uint32_t	 i = 0;
+	int		 digits;
+
+	while (i < len) {
+		while (i < len && (v[i] == ' ' || v[i] == '\t'))
+			i++;
+		cur = 0;
+		digits = 0;
+		while (i < len && v[i] >= '0' && v[i] <= '9') {
+			if (cur > (INT64_MAX - 9) / 10)
+				return (-1);
+			cur = cur * 10 + (v[i] - '0');
+			digits++;
+			i++;
+		}
+		while (i < len && (v[i] == ' ' || v[i] == '\t'))
+			i++;
+		if (digits == 0 || (i < len && v[i] != ','))
+			return (-1);
+		if (val != -1 && cur != val)
+			return (-1);
+		val = cur;
+		if (i < len)
+			i++;	/* the comma */
+	}
+	if (val == -1)
+		return (-1);
+	*out = val;
+	return (0);
+}
+
+/* Walk a comma-separated list; calls back for each trimmed element. */
+static void
+list_each(const char *v, uint32_t len, void (*fn)(void *, const char *,
+    uint32_t), void *arg)
+{
+	uint32_t	 i = 0, s, e;
+
+	while (i < len) {
+		while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+			i++;
+		s = i;
+		while (i < len && v[i] != ',')
+			i++;
+		e = i;
+		while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
+			e--;
+		if (e > s)
+			fn(arg, v + s, e - s);
+	}
+}
+
+static void
+conn_token(void *arg, const char *s, uint32_t len)
+{
+	struct http_parser	*p = arg;
+
+	if (len == 5 && strncasecmp(s, "close", 5) == 0)
+		p->conn_close = 1;
+	else if (len == 10 && strncasecmp(s, "keep-alive", 10) == 0)
+		p->conn_keep = 1;
+}
+
+struct te_state {
+	int	 last_chunked;
+	int	 chunked_count;
+};
+
+static void
+te_token(void *arg, const char *s, uint32_t len)
+{
+	struct te_state	*te = arg;
+
+	te->last_chunked = len == 7 && strncasecmp(s, "chunked", 7) == 0;
+	te->chunked_count += te->last_chunked;
+}
+
+/* One complete header field: record it and what it means. */
+static enum http_parse_result
+header_done(struct http_parser *p, const char *buf, struct http_request *req,
+    uint32_t value_end)
+{
+	struct http_header	*h;
+	struct te_state		 te = { 0, 0 };
+	const char		*v;
+	int64_t			 cl;
+
+	if (req->nheaders >= p->limits.max_headers)
+		return (parse_error(p, 431, "too many header fields"));
+	h = &req->headers[req->nheaders++];
+	h->name.off = p->mark;
+	h->name.len = p->name_end - p->mark;
+	while (value_end > p->mark2 && (buf[value_end - 1] == ' ' ||
+	    buf[value_end - 1] == '\t'))
+		value_end--;
+	h->value.off = p->mark2;
+	h->value.len = value_end - p->mark2;
+	v = buf + h->value.off;
+
+	if (span_is(buf, h->name, "content-length")) {
+		if (parse_content_length(v, h->value.len, &cl) == -1)
+			return (parse_error(p, 400, "bad Content-Length"));
+		if (req->content_length != -1 && req->content_length != cl)
+			return (parse_error(p, 400,
+			    "conflicting Content-Length"));
+		req->content_length = cl;
+	} else if (span_is(buf, h->name, "transfer-encoding")) {
+		list_each(v, h->value.len, te_token, &te);
+		/* chunked must come last, once, and end the whole list. */
+		if (p->te_seen && req->chunked)
+			return (parse_error(p, 400, "coding after chunked"));
+		p->te_seen = 1;
+		req->chunked = te.last_chunked;
+		if (!te.last_chunked || te.chunked_count > 1)
+			return (parse_error(p, 400,
+			    "chunked is not the final transfer coding"));
+	} else if (span_is(buf, h->name, "connection")) {
+		list_each(v, h->value.len, conn_token, p);
+	} else if (span_is(buf, h->name, "host")) {
+		if (++p->hosts > 1)
+			return (parse_error(p, 400, "more than one Host"));
+		req->host = h->value;
+		req->has_host = 1;
+	} else if (span_is(buf, h->name, "expect")) {
+		if (span_is(buf, h->value, "100-continue"))
+			req->expect_continue = 1;
+	} else if (span_is(buf, h->name, "if-none-match"))
+		req->if_none_match = h->value;
+	else if (span_is(buf, h->name, "if-modified-since"))
+		req->if_modified_since = h->value;
+	else if (span_is(buf, h->name, "range"))
+		req->range = h->value;
+	else if (span_is(buf, h->name, "user-agent"))
+		req->user_agent = h->value;
+	else if (span_is(buf, h->name, "referer"))
+		req->referer = h->value;
+	return (HTTP_PARSE_AGAIN);
+}
+
+/* The empty line: decide what the head means as a whole. */
+static enum http_parse_result
+head_done(struct http_parser *p, struct http_request *req)
+{
+	if (p->te_seen && req->content_length != -1)
+		return (parse_error(p, 400,
+		    "both Content-Length and Transfer-Encoding"));
+	if (p->te_seen && req->version == 10)
+		return (parse_error(p, 400, "Transfer-Encoding in HTTP/1.0"));
+	if (req->version == 11 && p->hosts == 0)
+		return (parse_error(p, 400, "HTTP/1.1 request without Host"));
+	if (req->version == 11)
+		req->keep_alive = !p->conn_close;
+	else
+		req->keep_alive = p->conn_keep && !p->conn_close;
+	req->head_len = p->pos;
+	p->state = S_DONE;
+	return (HTTP_PARSE_DONE);
+}
+
+enum http_parse_result
+http_parse_request(struct http_parser *p, struct http_request *req,
+    const char *buf, size_t len)
+{
+	enum http_parse_result	 r;
+	unsigned char		 c;
+	uint32_t		 n = len > UINT32_MAX ? UINT32_MAX : (uint32_t)len;
+
+	if (p->state == S_DONE)
+		return (HTTP_PARSE_DONE);
+	if (p->error_status != 0)
+		return (HTTP_PARSE_ERROR);
+	for (; p->pos < n; p->pos++) {
+		c = (unsigned char)buf[p->pos];
+		if (p->pos >= p->limits.max_header_size)
+			return (parse_error(p, p->state <= S_VERSION ? 414 :
+			    431, "request head too large"));
+		if (p->state >= S_METHOD && p->state <= S_VERSION &&
+		    p->pos - p->mark2 >= p->limits.max_request_line)
+			return (parse_error(p, 414, "request line too long"));
+		switch (p->state) {
+		case S_START:
+			if (c == '\r' || c == '\n') {
+				if (p->pos >= 2 * MAX_EMPTY_LINES)
+					return (parse_error(p, 400,
+					    "empty lines"));
+				break;
+			}
+			if (!is_tchar(c))
+				return (parse_error(p, 400, "bad method"));
+			p->mark = p->pos;
+			p->mark2 = p->pos;	/* request line start */
+			p->state = S_METHOD;
+			break;
+		case S_METHOD:
+			if (c == ' ') {
+				req->method_text.off = p->mark;
+				req->method_text.len = p->pos - p->mark;
+				req->method = method_lookup(buf + p->mark,
+				    p->pos - p->mark);
+				p->mark = p->pos + 1;
+				p->state = S_TARGET;
+			} else if (!is_tchar(c))
+				return (parse_error(p, 400, "bad method"));
+			break;
+		case S_TARGET:
+			if (c == ' ') {
+				if (p->pos == p->mark)
+					return (parse_error(p, 400,
+					    "empty request-target"));
+				req->target.off = p->mark;
+				req->target.len = p->pos - p->mark;
+				if (parse_target(buf, req) == -1)
+					return (parse_error(p, 400,
+					    "bad request-target"));
+				p->mark = p->pos + 1;
+				p->state = S_VERSION;
+			} else if (c <= 0x20 || c >= 0x7f)
+				return (parse_error(p, 400,
+				    "bad byte in request-target"));
+			break;
+		case S_VERSION:
+			if (c == '\r' || c == '\n') {
+				r = parse_version(p, buf, req, p->mark, p->pos);
+				if (r == HTTP_PARSE_ERROR)
+					return (r);
+				p->state = c == '\r' ? S_REQLINE_LF :
+				    S_HEADER_START;
+			} else if (p->pos - p->mark >= 8)
+				return (parse_error(p, 400,
+				    "bad HTTP version"));
+			break;
+		case S_REQLINE_LF:
+		case S_VALUE_LF:
+			if (c != '\n')
+				return (parse_error(p, 400, "CR without LF"));
+			p->state = S_HEADER_START;
+			break;
+		case S_HEADER_START:
+			if (c == '\r') {
+				p->state = S_HEAD_END_LF;
+				break;
+			}
+			if (c == '\n') {
+				p->pos++;
+				return (head_done(p, req));
+			}
+			if (c == ' ' || c == '\t')
+				return (parse_error(p, 400,
+				    "obsolete line folding"));
+			if (!is_tchar(c))
+				return (parse_error(p, 400,
+				    "bad header name"));
+			if (req->nheaders >= p->limits.max_headers)
+				return (parse_error(p, 431,
+				    "too many header fields"));
+			p->mark = p->pos;
+			p->state = S_NAME;
+			break;
+		case S_NAME:
+			if (c == ':') {
+				p->name_end = p->pos;
+				p->state = S_OWS;
+			} else if (!is_tchar(c))
+				return (parse_error(p, 400, c == ' ' ||
+				    c == '\t' ? "whitespace before colon" :
+				    "bad header name"));
+			break;
+		case S_OWS:
+			if (c == ' ' || c == '\t')
+				break;
+			p->mark2 = p->pos;
+			p->state = S_VALUE;
+			/* FALLTHROUGH */
+		case S_VALUE:
+			if (c == '\r' || c == '\n') {
+				r = header_done(p, buf, req, p->pos);
+				if (r == HTTP_PARSE_ERROR)
+					return (r);
+				p->state = c == '\r' ? S_VALUE_LF :
+				    S_HEADER_START;
+			} else if ((c < 0x20 && c != '\t') || c == 0x7f)
+				return (parse_error(p, 400,
+				    "control character in a header"));
+			break;
+		case S_HEAD_END_LF:
+			if (c != '\n')
+				return (parse_error(p, 400, "CR without LF"));
+			p->pos++;
+			return (head_done(p, req));
+		}
+	}
+	if (p->pos >= p->limits.max_header_size)
+		return (parse_error(p, p->state <= S_VERSION ? 414 : 431,
+		    "request head too large"));
+	return (HTTP_PARSE_AGAIN);
+}
+
+/* -- chunked bodies ----------------------------------------------------- */
+
+enum {
+	C_SIZE = 0,
+	C_EXT,
+	C_SIZE_LF,
+	C_DATA,
+	C_DATA_CR,
+	C_DATA_LF,
+	C_TRAILER_START,
+	C_TRAILER,
+	C_TRAILER_LF,
+	C_FINAL_LF,
+	C_DONE,
+};
+
+#define CHUNK_EXT_MAX	4096	/* bytes of extensions and trailers */
+
+void
+http_chunked_init(struct http_chunked *ck, uint64_t max_body)
+{
+	memset(ck, 0, sizeof(*ck));
+	ck->max_body = max_body;
+}
+
+static enum http_parse_result
+chunked_error(struct http_chunked *ck, int status)
+{
+	ck->error_status = status;
+	return (HTTP_PARSE_ERROR);
+}
+
+static int
+hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return (c - '0');
+	if (c >= 'a' && c <= 'f')
+		return (c - 'a' + 10);
+	if (c >= 'A' && c <= 'F')
+		return (c - 'A' + 10);
+	return (-1);
+}
+
+enum http_parse_result
+http_chunked_feed(struct http_chunked *ck, const char *buf, size_t len,
+    size_t *used)
+{
+	size_t		 i = 0, take;
+	unsigned char	 c;
+	int		 h;
+
+	if (ck->error_status != 0)
+		return (HTTP_PARSE_ERROR);
+	while (i < len && ck->state != C_DONE) {
+		c = (unsigned char)buf[i];
+		switch (ck->state) {
+		case C_SIZE:
+			if ((h = hexval(c)) >= 0) {
+				if (++ck->digits > 16)
+					return (chunked_error(ck, 400));
+				ck->remaining = ck->remaining * 16 +
+				    (uint64_t)h;
+				break;
+			}
+			if (ck->digits == 0)
+				return (chunked_error(ck, 400));
+			if (ck->remaining > ck->max_body ||
+			    ck->total + ck->remaining > ck->max_body)
+				return (chunked_error(ck, 413));
+			if (c == ';' || c == ' ' || c == '\t')
+				ck->state = C_EXT;
+			else if (c == '\r')
+				ck->state = C_SIZE_LF;
+			else
+				return (chunked_error(ck, 400));
+			break;
+		case C_EXT:
+			if (++ck->extlen > CHUNK_EXT_MAX)
+				return (chunked_error(ck, 400));
+			if (c == '\r')
+				ck->state = C_SIZE_LF;
+			else if (c == '\n' || (c < 0x20 && c != '\t') ||
+			    c == 0x7f)
+				return (chunked_error(ck, 400));
+			break;
+		case C_SIZE_LF:
+			if (c != '\n')
+				return (chunked_error(ck, 400));
+			ck->digits = 0;
+			ck->state = ck->remaining == 0 ? C_TRAILER_START :
+			    C_DATA;
+			break;
+		case C_DATA:
+			take = len - i;
+			if (take > ck->remaining)
+				take = (size_t)ck->remaining;
+			ck->remaining -= take;
+			ck->total += take;
+			i += take;
+			if (ck->remaining == 0)
+				ck->state = C_DATA_CR;
+			continue;
+		case C_DATA_CR:
+			if (c != '\r')
+				return (chunked_error(ck, 400));
+			ck->state = C_DATA_LF;
+			break;
+		case C_DATA_LF:
+			if (c != '\n')
+				return (chunked_error(ck, 400));
+			ck->state = C_SIZE;
+			break;
+		case C_TRAILER_START:
+			if (c == '\r') {
+				ck->state = C_FINAL_LF;
+				break;
+			}
+			ck->state = C_TRAILER;
+			/* FALLTHROUGH */
+		case C_TRAILER:
+			if (++ck->extlen > CHUNK_EXT_MAX)
+				return (chunked_error(ck, 400));
+			if (c == '\r')
+				ck->state = C_TRAILER_LF;
+			else if (c == '\n' || (c < 0x20 && c != '\t'))
+				return (chunked_error(ck, 400));
+			break;
+		case C_TRAILER_LF:
+			if (c != '\n')
+				return (chunked_error(ck, 400));
+			ck->state = C_TRAILER_START;
+			break;
+		case C_FINAL_LF:
+			if (c != '\n')
+				return (chunked_error(ck, 400));
+			ck->state = C_DONE;
+			break;
+		}
+		i++;
+	}
+	*used = i;
+	return (ck->state == C_DONE ? HTTP_PARSE_DONE : HTTP_PARSE_AGAIN);
+}

@@ -1,0 +1,296 @@
+/*
+ * http_static.c: static files for "location PREFIX { root = PATH }".
+ *
+ * The path has been decoded and normalised (http_path.c) and is opened
+ * relative to the root's directory descriptor with openat2(RESOLVE_BENEATH)
+ * so that neither ".." nor a symlink can lead outside the root (unless
+ * follow_symlinks = true lets symlinks go anywhere). Bodies are sent with
+ * sendfile(), never copied through user space.
+ */
+#include "autoconf.h"
+
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <linux/openat2.h>
+
+#include "config.h"
+#include "http.h"
+#include "http_date.h"
+#include "http_range.h"
+#include "log.h"
+#include "mime.h"
+
+#define STATIC_ETAG_MAX		48
+
+static int
+static_openat2(int dirfd, const char *rel, int follow)
+{
+	struct open_how	 how;
+
+	memset(&how, 0, sizeof(how));
+	how.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
+	how.resolve = RESOLVE_NO_MAGICLINKS;
+	if (!follow)
+		how.resolve |= RESOLVE_BENEATH;
+	return ((int)syscall(SYS_openat2, dirfd, rel, &how, sizeof(how)));
+}
+
+/* Kernels without openat2 (before 5.6): open, then check where it is. */
+static int
+static_open_fallback(int dirfd, const char *rel, int follow)
+{
+	char	 proc[64], root[PATH_MAX], got[PATH_MAX];
+	ssize_t	 n, m;
+	int	 fd;
+
+	fd = openat(dirfd, rel, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd == -1 || follow)
+		return (fd);
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", dirfd);
+	n = readlink(proc, root, sizeof(root) - 1);
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	m = readlink(proc, got, sizeof(got) - 1);
+	if (n <= 0 || m <= 0) {
+		close(fd);
+		errno = EACCES;
+		return (-1);
+	}
+	root[n] = got[m] = '\0';
+	if (strncmp(got, root, (size_t)n) != 0 ||
+	    (got[n] != '/' && got[n] != '\0' && strcmp(root, "/") != 0)) {
+		close(fd);
+		errno = EXDEV;
+		return (-1);
+	}
+	return (fd);
+}
+
+static int
+static_open(int dirfd, const char *rel, int follow)
+{
+	static int	 no_openat2;
+	int		 fd;
+
+	if (!no_openat2) {
+		fd = static_openat2(dirfd, rel, follow);
+		/*
+		 * EXDEV: the path crossed the root, which an absolute
+		 * symlink always does, even to a file inside the root: let
+		 * the fallback decide by where the file really is.
+		 */
+		if (fd != -1 || (errno != ENOSYS && errno != EXDEV))
+			return (fd);
+		if (errno == ENOSYS)
+			no_openat2 = 1;
+	}
+	return (static_open_fallback(dirfd, rel, follow));
+}
+
+static int
+static_errno_status(int err)
+{
+	switch (err) {
+	case ENOENT:
+	case ENOTDIR:
+	case ENAMETOOLONG:
+		return (404);
+	case EACCES:
+	case EPERM:
+	case EXDEV:
+	case ELOOP:
+		return (403);
+	default:
+		return (500);
+	}
+}
+
+/* Does an If-None-Match list name our entity tag (weak comparison)? */
+static int
+static_etag_matches(const char *list, size_t len, const char *etag)
+{
+	size_t	 elen = strlen(etag), i = 0, start;
+
+	while (i < len) {
+		while (i < len && (list[i] == ' ' || list[i] == '\t' ||
+		    list[i] == ','))
+			i++;
+		if (i < len && list[i] == '*')
+			return (1);
+		if (i + 2 <= len && list[i] == 'W' && list[i + 1] == '/')
+			i += 2;
+		start = i;
+		while (i < len && list[i] != ',')
+			i++;
+		while (i > start && (list[i - 1] == ' ' || list[i - 1] == '\t'))
+			i--;
+		if (i - start == elen && memcmp(list + start, etag, elen) == 0)
+			return (1);
+		while (i < len && list[i] != ',')
+			i++;
+	}
+	return (0);
+}
+
+static void
+static_validators(struct http_conn *c, const char *etag, const char *lastmod)
+{
+	http_out_printf(c, "Last-Modified: %s\r\nETag: %s\r\n", lastmod,
+	    etag);
+}
+
+static int
+static_not_modified(struct http_conn *c, const struct stat *st,
+    const char *etag)
+{
+	time_t	 ims;
+
+	if (c->req.if_none_match.len > 0)
+		return (static_etag_matches(http_req_str(c,
+		    c->req.if_none_match), c->req.if_none_match.len, etag));
+	if (c->req.if_modified_since.len > 0) {
+		ims = http_date_parse(http_req_str(c,
+		    c->req.if_modified_since), c->req.if_modified_since.len);
+		return (ims != -1 && st->st_mtime <= ims);
+	}
+	return (0);
+}
+
+/* The directory path lacks its slash: send the client to the slash form. */
+static void
+static_redirect_slash(struct http_conn *c, const char *path, size_t len)
+{
+	http_response_head(c, 301, "text/plain; charset=utf-8", 0);
+	http_out_printf(c, "Location: %.*s/", (int)len, path);
+	if (c->req.query.len > 0)
+		http_out_printf(c, "?%.*s", (int)c->req.query.len,
+		    http_req_str(c, c->req.query));
+	http_out_add(c, "\r\n", 2);
+	http_response_end_head(c);
+}
+
+/* Open the file for path (the index file for a directory). */
+static int
+static_open_path(struct http_conn *c, const struct location_conf *lc,
+    int rootfd, const char *path, size_t len, struct stat *st,
+    const char **name)
+{
+	char	 rel[8192];
+	int	 fd, ifd, status;
+
+	if (len + 1 > sizeof(rel)) {
+		http_respond_error(c, 414);
+		return (-1);
+	}
+	if (len <= 1)
+		snprintf(rel, sizeof(rel), ".");
+	else
+		snprintf(rel, sizeof(rel), "%.*s", (int)len - 1, path + 1);
+	if ((fd = static_open(rootfd, rel, lc->follow_symlinks)) == -1 ||
+	    fstat(fd, st) == -1) {
+		status = static_errno_status(errno);
+		if (status == 500)
+			log_warn("static %s", rel);
+		if (fd != -1)
+			close(fd);
+		http_respond_error(c, status);
+		return (-1);
+	}
+	if (!S_ISDIR(st->st_mode)) {
+		*name = strrchr(path, '/') + 1;
+		return (fd);
+	}
+	if (path[len - 1] != '/') {
+		close(fd);
+		static_redirect_slash(c, path, len);
+		return (-1);
+	}
+	ifd = static_open(fd, lc->index, lc->follow_symlinks);
+	close(fd);
+	if (ifd == -1 || fstat(ifd, st) == -1) {
+		/* No index and no listing: a directory is forbidden. */
+		status = errno == ENOENT ? 403 : static_errno_status(errno);
+		if (ifd != -1)
+			close(ifd);
+		http_respond_error(c, status);
+		return (-1);
+	}
+	*name = lc->index;
+	return (ifd);
+}
+
+/* Serve a file, honouring conditional and single-range requests. */
+void
+http_static_serve(struct http_conn *c, const struct location_conf *lc,
+    int rootfd, const char *path, size_t len)
+{
+	struct http_server	*hs = c->hs;
+	struct stat		 st;
+	char			 etag[STATIC_ETAG_MAX], lastmod[HTTP_DATE_LEN + 1];
+	const char		*name, *ctype;
+	uint64_t		 first = 0, last = 0, size;
+	enum http_range_result	 rr = HTTP_RANGE_NONE;
+	int			 fd;
+
+	if ((fd = static_open_path(c, lc, rootfd, path, len, &st,
+	    &name)) == -1)
+		return;
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		http_respond_error(c, 403);
+		return;
+	}
+	size = (uint64_t)st.st_size;
+	snprintf(etag, sizeof(etag), "\"%" PRIx64 "-%" PRIx64 "\"",
+	    (uint64_t)st.st_mtime, size);
+	http_date_format(st.st_mtime, lastmod);
+	if (static_not_modified(c, &st, etag)) {
+		close(fd);
+		http_response_head(c, 304, NULL, -1);
+		static_validators(c, etag, lastmod);
+		http_response_end_head(c);
+		return;
+	}
+	ctype = mime_lookup(hs->mime, name);
+	if (c->req.range.len > 0 && c->req.method == HTTP_METHOD_GET)
+		rr = http_range_parse(http_req_str(c, c->req.range),
+		    c->req.range.len, size, &first, &last);
+	if (rr == HTTP_RANGE_UNSATISFIABLE) {
+		close(fd);
+		http_response_head(c, 416, "text/plain; charset=utf-8", 0);
+		http_out_printf(c, "Content-Range: bytes */%" PRIu64 "\r\n",
+		    size);
+		http_response_end_head(c);
+		return;
+	}
+	if (rr == HTTP_RANGE_OK) {
+		http_response_head(c, 206, ctype, (int64_t)(last - first + 1));
+		http_out_printf(c, "Content-Range: bytes %" PRIu64 "-%" PRIu64
+		    "/%" PRIu64 "\r\n", first, last, size);
+	} else {
+		first = 0;
+		last = size - 1;
+		http_response_head(c, 200, ctype, (int64_t)size);
+	}
+	http_out_add(c, "Accept-Ranges: bytes\r\n", 22);
+	static_validators(c, etag, lastmod);
+	http_response_end_head(c);
+	if (c->req.method == HTTP_METHOD_HEAD || size == 0) {
+		close(fd);
+		return;
+	}
+	c->file_fd = fd;
+	c->file_off = (off_t)first;
+	c->file_end = (off_t)last + 1;
+	c->body_bytes = last - first + 1;
+}
