@@ -646,6 +646,13 @@ http_read(struct http_conn *c)
 	return (HTTP_IO_ERROR);
 }
 
+static enum http_io
+http_write_errno(void)
+{
+	return (errno == EAGAIN || errno == EWOULDBLOCK ? HTTP_IO_AGAIN :
+	    HTTP_IO_ERROR);
+}
+
 /* Send queued output, then the file body. */
 static enum http_io
 http_write(struct http_conn *c)
@@ -659,9 +666,7 @@ http_write(struct http_conn *c)
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return (HTTP_IO_AGAIN);
-			return (HTTP_IO_ERROR);
+			return (http_write_errno());
 		}
 		c->out_sent += (size_t)n;
 		STATS_ADD(bytes_out, (uint64_t)n);
@@ -675,9 +680,7 @@ http_write(struct http_conn *c)
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return (HTTP_IO_AGAIN);
-			return (HTTP_IO_ERROR);
+			return (http_write_errno());
 		}
 		if (n == 0)
 			return (HTTP_IO_ERROR);	/* the file shrank */

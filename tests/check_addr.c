@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "addr.h"
+#include "checklib.h"
 
 struct good_case {
 	const char	*in;
@@ -123,11 +124,5 @@ addr_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(addr_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	return (check_run_suite(addr_suite()));
 }

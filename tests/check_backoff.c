@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "backoff.h"
+#include "checklib.h"
 
 START_TEST(test_first_death_is_immediate)
 {
@@ -61,17 +62,11 @@ main(void)
 {
 	Suite	*s = suite_create("backoff");
 	TCase	*tc = tcase_create("delays");
-	SRunner	*sr;
-	int	 failed;
 
 	tcase_add_test(tc, test_first_death_is_immediate);
 	tcase_add_test(tc, test_doubles_up_to_the_cap);
 	tcase_add_test(tc, test_known_sequence);
 	tcase_add_test(tc, test_stable_worker_resets);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	return (check_run_suite(s));
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "channel.h"
+#include "checklib.h"
 
 static int	 fds[2];
 
@@ -139,8 +140,6 @@ main(void)
 {
 	Suite	*s = suite_create("channel");
 	TCase	*tc = tcase_create("messages");
-	SRunner	*sr;
-	int	 failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_roundtrip_each_type);
@@ -149,9 +148,5 @@ main(void)
 	tcase_add_test(tc, test_rejects_malformed);
 	tcase_add_test(tc, test_text_is_terminated);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	return (check_run_suite(s));
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "checklib.h"
 
 static char	 dir[] = "/tmp/check_config.XXXXXX";
 static char	 path[4096];
@@ -297,11 +298,5 @@ config_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(config_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	return (check_run_suite(config_suite()));
 }

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "http_date.h"
+#include "checklib.h"
 
 START_TEST(test_format)
 {
@@ -82,17 +83,11 @@ main(void)
 {
 	Suite	*s = suite_create("http_date");
 	TCase	*tc = tcase_create("dates");
-	SRunner	*sr;
-	int	 failed;
 
 	tcase_add_test(tc, test_format);
 	tcase_add_loop_test(tc, test_parse, 0, sizeof(cases) /
 	    sizeof(cases[0]));
 	tcase_add_test(tc, test_roundtrip_and_now);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	return (check_run_suite(s));
 }

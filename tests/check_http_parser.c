@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "http_parser.h"
+#include "checklib.h"
 
 static const struct http_limits limits = {
 	.max_request_line = 256,
@@ -343,8 +344,6 @@ main(void)
 {
 	Suite	*s = suite_create("http_parser");
 	TCase	*tc = tcase_create("requests");
-	SRunner	*sr;
-	int	 failed;
 
 	tcase_add_loop_test(tc, test_valid, 0, sizeof(valid) /
 	    sizeof(valid[0]));
@@ -355,9 +354,5 @@ main(void)
 	tcase_add_loop_test(tc, test_chunked, 0, sizeof(chunks) /
 	    sizeof(chunks[0]));
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	return (check_run_suite(s));
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "http_path.h"
+#include "checklib.h"
 
 struct path_case {
 	const char	*in;
@@ -89,16 +90,10 @@ main(void)
 {
 	Suite	*s = suite_create("http_path");
 	TCase	*tc = tcase_create("normalize");
-	SRunner	*sr;
-	int	 failed;
 
 	tcase_add_loop_test(tc, test_cases, 0, sizeof(cases) /
 	    sizeof(cases[0]));
 	tcase_add_test(tc, test_raw_nul_and_small_buffer);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	return (check_run_suite(s));
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "http_range.h"
+#include "checklib.h"
 
 struct range_case {
 	const char		*hdr;
@@ -60,15 +61,9 @@ main(void)
 {
 	Suite	*s = suite_create("http_range");
 	TCase	*tc = tcase_create("parse");
-	SRunner	*sr;
-	int	 failed;
 
 	tcase_add_loop_test(tc, test_cases, 0, sizeof(cases) /
 	    sizeof(cases[0]));
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	return (check_run_suite(s));
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "mime.h"
+#include "checklib.h"
 
 START_TEST(test_builtin)
 {
@@ -77,16 +78,10 @@ main(void)
 {
 	Suite	*s = suite_create("mime");
 	TCase	*tc = tcase_create("lookup");
-	SRunner	*sr;
-	int	 failed;
 
 	tcase_add_test(tc, test_builtin);
 	tcase_add_test(tc, test_file);
 	tcase_add_test(tc, test_missing_file_falls_back);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	return (check_run_suite(s));
 }
