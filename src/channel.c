@@ -45,6 +45,8 @@ channel_type_name(uint32_t type)
 		return ("log-fd");
 	case CHAN_ACCESS_LOG_FD:
 		return ("access-log-fd");
+	case CHAN_LISTENER:
+		return ("listener");
 	default:
 		return ("unknown");
 	}

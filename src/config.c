@@ -687,6 +687,7 @@ config_fill_server(cfg_t *sec, const char *path, struct server_conf *srv,
 			return (-1);
 		addr_format(&srv->listens[i].addr, srv->listens[i].text,
 		    sizeof(srv->listens[i].text));
+		srv->listens[i].inherit_fd = -1;
 	}
 	return (0);
 }

@@ -44,6 +44,7 @@ struct location_conf {
 struct listen_conf {
 	struct addr	 addr;
 	char		 text[ADDR_STRLEN];	/* as written, canonical */
+	int		 inherit_fd;	/* runtime: the slot's kept listener */
 };
 
 struct server_conf {

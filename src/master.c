@@ -40,13 +40,20 @@
 #define MASTER_KILL_GRACE	2	/* s after shutdown_timeout: SIGKILL */
 #define MASTER_STOP_GRACE	5	/* s after SIGTERM on fast stop */
 
-/* An address held for this drover across generations. */
+/*
+ * An address held for this drover across generations: the keeper socket,
+ * and a copy of each worker slot's listening socket. A new worker for slot
+ * i takes over the same listener, so connections queued in it survive a
+ * reload or a crash of the worker that made it.
+ */
 struct keeper {
 	TAILQ_ENTRY(keeper)	 entry;
 	char			 key[ADDR_STRLEN];	/* as configured */
 	struct addr		 addr;			/* port resolved */
 	int			 fd;
 	int			 refs;
+	int			*slot_fds;	/* per worker slot, or -1 */
+	int			 nslot_fds;
 };
 
 enum wproc_state {
@@ -169,12 +176,57 @@ keeper_get(struct listen_conf *lc, char *err, size_t errlen)
 	return (k);
 }
 
+/* Keep a copy of slot's listener (the first one offered wins). */
+static void
+keeper_store(struct keeper *k, int slot, int fd)
+{
+	int	*p, i;
+
+	if (slot >= k->nslot_fds) {
+		if ((p = realloc(k->slot_fds, (size_t)(slot + 1) *
+		    sizeof(*p))) == NULL) {
+			close(fd);
+			return;
+		}
+		for (i = k->nslot_fds; i <= slot; i++)
+			p[i] = -1;
+		k->slot_fds = p;
+		k->nslot_fds = slot + 1;
+	}
+	if (k->slot_fds[slot] != -1) {
+		close(fd);
+		return;
+	}
+	k->slot_fds[slot] = fd;
+}
+
+static int
+keeper_slot_fd(const struct keeper *k, int slot)
+{
+	return (slot < k->nslot_fds ? k->slot_fds[slot] : -1);
+}
+
+/* Let go of the listeners of slots no generation in service uses. */
+static void
+keeper_trim(struct keeper *k, int nslots)
+{
+	int	 i;
+
+	for (i = nslots; i < k->nslot_fds; i++) {
+		if (k->slot_fds[i] != -1)
+			close(k->slot_fds[i]);
+		k->slot_fds[i] = -1;
+	}
+}
+
 static void
 keeper_put(struct keeper *k)
 {
 	if (--k->refs > 0)
 		return;
 	TAILQ_REMOVE(&m.keepers, k, entry);
+	keeper_trim(k, 0);
+	free(k->slot_fds);
 	close(k->fd);
 	free(k);
 }
@@ -221,6 +273,22 @@ master_write_ports(const struct config *conf)
 		m.ports_file = strdup(conf->ports_file);
 }
 
+static void
+master_child_keep_listeners(struct generation *keep)
+{
+	struct keeper	*k;
+	size_t		 i, j;
+	int		 s;
+
+	for (i = 0; i < keep->conf->nservers; i++)
+		for (j = 0; j < keep->conf->servers[i].nlistens; j++)
+			TAILQ_FOREACH(k, &m.keepers, entry)
+				for (s = 0; s < k->nslot_fds; s++)
+					if (k->slot_fds[s] == keep->conf->
+					    servers[i].listens[j].inherit_fd)
+						k->slot_fds[s] = -1;
+}
+
 /* In a new child: drop everything of the master's but what it is given. */
 static void
 master_child_cleanup(struct generation *keep)
@@ -232,6 +300,8 @@ master_child_cleanup(struct generation *keep)
 
 	/* A fresh backend first, so nothing below touches the master's. */
 	(void)event_reinit(m.base);
+	/* The listeners this child inherits are its own now. */
+	master_child_keep_listeners(keep);
 	while ((g = TAILQ_FIRST(&m.gens)) != NULL) {
 		if (g == keep)
 			g->conf = NULL;	/* the worker owns it now */
@@ -261,6 +331,47 @@ master_child_cleanup(struct generation *keep)
 
 static void	wproc_chan_cb(evutil_socket_t, short, void *);
 
+/* Point the configuration at the listeners slot used before, if any. */
+static void
+master_set_inherit(struct generation *gen, int slot)
+{
+	struct server_conf	*sc;
+	size_t			 i, j, k = 0;
+
+	for (i = 0; i < gen->conf->nservers; i++) {
+		sc = &gen->conf->servers[i];
+		for (j = 0; j < sc->nlistens; j++, k++)
+			sc->listens[j].inherit_fd = k < gen->nkeepers ?
+			    keeper_slot_fd(gen->keepers[k], slot) : -1;
+	}
+}
+
+/*
+ * Close the kept listeners of slots that no generation in service (serving
+ * or starting) has: a listener nobody accepts on must leave the reuseport
+ * group at once, or the kernel keeps queueing connections in it.
+ */
+static void
+master_trim_listeners(void)
+{
+	struct generation	*g;
+	struct keeper		*k;
+	size_t			 i;
+	int			 need;
+
+	TAILQ_FOREACH(k, &m.keepers, entry) {
+		need = 0;
+		TAILQ_FOREACH(g, &m.gens, entry) {
+			if (g->state == GEN_DRAINING)
+				continue;
+			for (i = 0; i < g->nkeepers; i++)
+				if (g->keepers[i] == k && g->nslots > need)
+					need = g->nslots;
+		}
+		keeper_trim(k, need);
+	}
+}
+
 /* Fork one worker for a slot of a generation. */
 static int
 wproc_spawn(struct generation *gen, int slot)
@@ -280,6 +391,7 @@ wproc_spawn(struct generation *gen, int slot)
 		free(wp);
 		return (-1);
 	}
+	master_set_inherit(gen, slot);
 	wp->stats_idx = stats_alloc(m.stats, gen->id, slot);
 	if (wp->stats_idx == -1 && !m.stats_full_warned) {
 		log_warnx("no free stats record: this worker is not counted");
@@ -482,6 +594,7 @@ gen_retire(struct generation *gen)
 	}
 	TAILQ_FOREACH(wp, &gen->procs, entry)
 		wp->state = WPROC_DRAINING;
+	master_trim_listeners();
 }
 
 /*
@@ -678,10 +791,10 @@ wproc_chan_cb(evutil_socket_t fd, short what, void *arg)
 	struct wproc		*wp = arg;
 	struct generation	*gen = wp->gen;
 	struct chan_msg		 msg;
-	int			 rc;
+	int			 rc, passfd;
 
 	for (;;) {
-		rc = channel_recv(fd, &msg, NULL);
+		rc = channel_recv(fd, &msg, &passfd);
 		if (rc == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return;
 		if (rc <= 0) {
@@ -706,13 +819,28 @@ wproc_chan_cb(evutil_socket_t fd, short what, void *arg)
 			snprintf(wp->reason, sizeof(wp->reason), "%s",
 			    msg.text);
 			break;
+		case CHAN_LISTENER:
+			if (passfd == -1)
+				break;
+			if (msg.arg >= 0 && (size_t)msg.arg < gen->nkeepers &&
+			    gen->state != GEN_DRAINING)
+				keeper_store(gen->keepers[msg.arg], wp->slot,
+				    passfd);
+			else
+				close(passfd);
+			passfd = -1;
+			break;
 		default:
 			log_warnx("worker %ld: unexpected %s message: closing "
 			    "its channel", (long)wp->pid,
 			    channel_type_name(msg.type));
+			if (passfd != -1)
+				close(passfd);
 			wproc_close_chan(wp);
 			return;
 		}
+		if (passfd != -1)
+			close(passfd);
 	}
 }
 

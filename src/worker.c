@@ -369,6 +369,42 @@ worker_ready_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/*
+ * The listening socket for one address: the one this slot used before
+ * (kept by the master, so its accept queue survived the previous worker),
+ * or a new one of our own, a copy of which goes to the master to keep.
+ */
+static int
+worker_listener(struct listen_conf *lc, int backlog, int index)
+{
+	struct chan_msg	 m;
+	char		 err[512];
+	socklen_t	 len = sizeof(int);
+	int		 fd, on = 0;
+
+	if (lc->inherit_fd != -1) {
+		fd = lc->inherit_fd;
+		lc->inherit_fd = -1;
+		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == 0 &&
+		    on)
+			return (fd);
+		log_warnx("listen %s: the kept listener is not listening: "
+		    "opening a new one", lc->text);
+		close(fd);
+	}
+	if ((fd = listener_open(&lc->addr, backlog, err, sizeof(err))) == -1)
+		worker_fatalx("%s", err);
+	channel_msg_init(&m, CHAN_LISTENER);
+	m.generation = w.generation;
+	m.slot = w.slot;
+	m.arg = index;
+	m.pid = getpid();
+	if (channel_send(w.chan, &m, fd) == -1)
+		log_warn("listen %s: cannot hand a copy to the master",
+		    lc->text);
+	return (fd);
+}
+
 static void
 worker_open_listeners(void)
 {
@@ -400,10 +436,8 @@ worker_open_listeners(void)
 			l->sv = &w.servers[i];
 			addr_format(&sc->listens[j].addr, l->text,
 			    sizeof(l->text));
-			l->fd = listener_open(&sc->listens[j].addr,
-			    sc->backlog, err, sizeof(err));
-			if (l->fd == -1)
-				worker_fatalx("server %s: %s", sc->name, err);
+			l->fd = worker_listener(&sc->listens[j], sc->backlog,
+			    (int)w.nlisteners - 1);
 			l->ev = event_new(w.base, l->fd, EV_READ | EV_PERSIST,
 			    worker_accept_cb, l);
 			if (l->ev == NULL || event_add(l->ev, NULL) == -1)

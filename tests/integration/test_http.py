@@ -463,6 +463,60 @@ class HttpTest(DroverTest):
 
     # -- draining ---------------------------------------------------------
 
+    def _wrk_during(self, d, event, extra_args, seconds=4):
+        """Run wrk for `seconds` while event() fires every 0.25 s; return
+        wrk's output."""
+        import threading
+        stop = threading.Event()
+        fired = []
+
+        def loop():
+            while not stop.wait(0.25):
+                event()
+                fired.append(1)
+        t = threading.Thread(target=loop)
+        t.start()
+        try:
+            r = run(["wrk", "-t1", "-c64", "-d%ds" % seconds] + extra_args +
+                    [self.url("/hello")], timeout=60)
+        finally:
+            stop.set()
+            t.join()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertGreater(len(fired), 4)
+        return r.stdout
+
+    @unittest.skipUnless(shutil.which("wrk"), "wrk not installed")
+    def test_reloads_under_load_lose_nothing(self):
+        """Reloads with the same worker count, under connection churn and
+        under keep-alive load: zero socket errors, zero non-2xx. Each slot's
+        listener is kept by the master, so no accept queue is destroyed."""
+        d = self.web(workers=2)
+        for extra in (["-H", "Connection: close"], []):
+            out = self._wrk_during(d, lambda: d.signal(signal.SIGHUP),
+                                   extra)
+            self.assertNotIn("Socket errors", out, out)
+            self.assertNotIn("Non-2xx", out, out)
+        self.assertGreater(d.log().count("reload done"), 8)
+
+    @unittest.skipUnless(shutil.which("wrk"), "wrk not installed")
+    def test_queued_connections_survive_a_killed_worker(self):
+        """Connections waiting in a killed worker's listen queue are
+        served by its replacement, which takes over the same socket."""
+        d = self.web(workers=1)
+        w = d.workers()[0]
+        os.kill(w, signal.SIGSTOP)      # it accepts nothing from now on
+        conns = [Conn(self.host, self.port) for _ in range(5)]
+        for c in conns:
+            c.send(get("/hello"))
+        wait_for(lambda: self._queued(self.port) >= 5,
+                 what="5 connections queued for the stopped worker")
+        os.kill(w, signal.SIGKILL)
+        d.wait_workers(1, exclude=[w])
+        for c in conns:
+            self.assertEqual(c.read_response().body, b"Hello, World!")
+            c.close()
+
     def test_reload_answers_requests_on_idle_connections(self):
         d = self.web(workers=1)
         old = d.workers()

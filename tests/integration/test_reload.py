@@ -24,8 +24,14 @@ class ReloadTest(DroverTest):
             new = d.wait_workers(n, exclude=old)
             # Same (port 0 picked once) address, served by the new pids.
             self.assertEqual(d.port(), port)
-            listeners = sorted(p for p, _ in ss_listeners(port[1]))
+            # Served by the new pids; the master keeps one copy of each
+            # slot's listener (for the next generation), no more.
+            listeners = sorted(p for p, _ in ss_listeners(port[1])
+                               if p != d.master)
             self.assertEqual(listeners, sorted(new))
+            wait_for(lambda: len([p for p, _ in ss_listeners(port[1])
+                                  if p == d.master]) == n,
+                     what="master to keep %d listeners" % n)
             self.assertEqual(echo_roundtrip(*port, b"n=%d" % n),
                              b"n=%d" % n)
             old = new

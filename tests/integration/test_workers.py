@@ -20,15 +20,19 @@ class WorkersTest(DroverTest):
         workers = d.wait_workers(4)
         _, port = d.port()
         rows = ss_listeners(port)
-        pids = sorted(p for p, _ in rows)
-        self.assertEqual(pids, sorted(workers),
-                         "listeners on port %d: %s" % (port, rows))
-        inodes = [ino for _, ino in rows]
-        self.assertEqual(len(set(inodes)), 4, "shared inodes: %s" % rows)
+        by_pid = {}
         for p, ino in rows:
-            self.assertIn(ino, listening_inodes(p))
-        # The master never listens (its keeper socket is bound only).
-        self.assertNotIn(d.master, pids)
+            by_pid.setdefault(p, set()).add(ino)
+        for w in workers:
+            self.assertEqual(len(by_pid.get(w, ())), 1,
+                             "worker %d listeners: %s" % (w, rows))
+            self.assertTrue(by_pid[w] <= listening_inodes(w))
+        inodes = set().union(*(by_pid[w] for w in workers))
+        self.assertEqual(len(inodes), 4, "workers share a socket: %s" % rows)
+        # The master keeps a copy of each slot's listener (so its queue
+        # outlives the worker) and nothing else; it never accepts.
+        self.assertEqual(set(by_pid) - set(workers), {d.master})
+        self.assertEqual(by_pid[d.master], inodes)
 
     def test_connections_spread_over_workers(self):
         d = self.drover(workers=4)
