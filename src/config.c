@@ -976,6 +976,8 @@ config_free(struct config *conf)
 		}
 		free(sc->locations);
 		free(sc->access_log);
+		for (j = 0; j < sc->nlistens; j++)
+			free(sc->listens[j].adopt_fds);
 		free(sc->listens);
 	}
 	free(conf->servers);

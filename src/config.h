@@ -45,6 +45,8 @@ struct listen_conf {
 	struct addr	 addr;
 	char		 text[ADDR_STRLEN];	/* as written, canonical */
 	int		 inherit_fd;	/* runtime: the slot's kept listener */
+	int		*adopt_fds;	/* runtime: listeners of retired slots */
+	int		 nadopt;
 };
 
 struct server_conf {

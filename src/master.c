@@ -104,6 +104,7 @@ struct generation {
 	struct event		*ev_timer;	/* ready or kill deadline */
 	struct keeper		**keepers;
 	size_t			 nkeepers;
+	int			*served;	/* per keeper: slots accepted */
 };
 
 static struct {
@@ -273,6 +274,19 @@ master_write_ports(const struct config *conf)
 		m.ports_file = strdup(conf->ports_file);
 }
 
+static int
+master_child_inherits(const struct listen_conf *lc, int fd)
+{
+	int	 i;
+
+	if (fd == lc->inherit_fd)
+		return (1);
+	for (i = 0; i < lc->nadopt; i++)
+		if (fd == lc->adopt_fds[i])
+			return (1);
+	return (0);
+}
+
 static void
 master_child_keep_listeners(struct generation *keep)
 {
@@ -284,8 +298,10 @@ master_child_keep_listeners(struct generation *keep)
 		for (j = 0; j < keep->conf->servers[i].nlistens; j++)
 			TAILQ_FOREACH(k, &m.keepers, entry)
 				for (s = 0; s < k->nslot_fds; s++)
-					if (k->slot_fds[s] == keep->conf->
-					    servers[i].listens[j].inherit_fd)
+					if (k->slot_fds[s] != -1 &&
+					    master_child_inherits(&keep->conf->
+					    servers[i].listens[j],
+					    k->slot_fds[s]))
 						k->slot_fds[s] = -1;
 }
 
@@ -331,25 +347,66 @@ master_child_cleanup(struct generation *keep)
 
 static void	wproc_chan_cb(evutil_socket_t, short, void *);
 
-/* Point the configuration at the listeners slot used before, if any. */
+/*
+ * Point the configuration at the listeners slot used before, if any, and
+ * at the listeners of retired slots (beyond this generation's count) that
+ * this slot adopts: slot s goes to worker s mod nslots.
+ */
 static void
 master_set_inherit(struct generation *gen, int slot)
 {
-	struct server_conf	*sc;
+	struct listen_conf	*lc;
+	struct keeper		*kp;
 	size_t			 i, j, k = 0;
+	int			 s;
 
 	for (i = 0; i < gen->conf->nservers; i++) {
-		sc = &gen->conf->servers[i];
-		for (j = 0; j < sc->nlistens; j++, k++)
-			sc->listens[j].inherit_fd = k < gen->nkeepers ?
-			    keeper_slot_fd(gen->keepers[k], slot) : -1;
+		for (j = 0; j < gen->conf->servers[i].nlistens; j++, k++) {
+			lc = &gen->conf->servers[i].listens[j];
+			free(lc->adopt_fds);
+			lc->adopt_fds = NULL;
+			lc->nadopt = 0;
+			lc->inherit_fd = -1;
+			if (k >= gen->nkeepers)
+				continue;
+			kp = gen->keepers[k];
+			lc->inherit_fd = keeper_slot_fd(kp, slot);
+			if (kp->nslot_fds > gen->served[k])
+				gen->served[k] = kp->nslot_fds;
+			if (kp->nslot_fds <= gen->nslots)
+				continue;
+			lc->adopt_fds = calloc((size_t)kp->nslot_fds,
+			    sizeof(int));
+			for (s = gen->nslots; lc->adopt_fds != NULL &&
+			    s < kp->nslot_fds; s++)
+				if (s % gen->nslots == slot &&
+				    kp->slot_fds[s] != -1)
+					lc->adopt_fds[lc->nadopt++] =
+					    kp->slot_fds[s];
+		}
 	}
 }
 
+/* After the fork: the parent's copy of the adoption lists is not needed. */
+static void
+master_clear_inherit(struct generation *gen)
+{
+	size_t	 i, j;
+
+	for (i = 0; i < gen->conf->nservers; i++)
+		for (j = 0; j < gen->conf->servers[i].nlistens; j++) {
+			free(gen->conf->servers[i].listens[j].adopt_fds);
+			gen->conf->servers[i].listens[j].adopt_fds = NULL;
+			gen->conf->servers[i].listens[j].nadopt = 0;
+			gen->conf->servers[i].listens[j].inherit_fd = -1;
+		}
+}
+
 /*
- * Close the kept listeners of slots that no generation in service (serving
- * or starting) has: a listener nobody accepts on must leave the reuseport
- * group at once, or the kernel keeps queueing connections in it.
+ * Close the kept listeners that no worker of a generation in service
+ * (serving or starting) accepts on, own or adopted (a reload that added
+ * workers and failed leaves such): a listener nobody accepts on must leave
+ * the reuseport group, or the kernel keeps queueing connections in it.
  */
 static void
 master_trim_listeners(void)
@@ -364,9 +421,14 @@ master_trim_listeners(void)
 		TAILQ_FOREACH(g, &m.gens, entry) {
 			if (g->state == GEN_DRAINING)
 				continue;
-			for (i = 0; i < g->nkeepers; i++)
-				if (g->keepers[i] == k && g->nslots > need)
+			for (i = 0; i < g->nkeepers; i++) {
+				if (g->keepers[i] != k)
+					continue;
+				if (g->nslots > need)
 					need = g->nslots;
+				if (g->served[i] > need)
+					need = g->served[i];
+			}
 		}
 		keeper_trim(k, need);
 	}
@@ -403,6 +465,7 @@ wproc_spawn(struct generation *gen, int slot)
 	case -1:
 		log_warn("cannot start a worker: fork");
 		sigprocmask(SIG_SETMASK, &old, NULL);
+		master_clear_inherit(gen);
 		stats_retire(m.stats, wp->stats_idx);
 		close(fds[0]);
 		close(fds[1]);
@@ -423,6 +486,7 @@ wproc_spawn(struct generation *gen, int slot)
 		worker_main(&args);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
+	master_clear_inherit(gen);
 	stats_set_pid(m.stats, wp->stats_idx, pid);
 	close(fds[1]);
 	if (fcntl(fds[0], F_SETFL, O_NONBLOCK) == -1)
@@ -651,6 +715,7 @@ gen_free(struct generation *gen)
 	for (i = 0; i < gen->nkeepers; i++)
 		keeper_put(gen->keepers[i]);
 	free(gen->keepers);
+	free(gen->served);
 	free(gen->slots);
 	master_close_access_logs(gen->conf);
 	config_free(gen->conf);
@@ -739,9 +804,10 @@ gen_create(struct config *conf, char *err, size_t errlen)
 	for (i = 0; i < conf->nservers; i++)
 		n += conf->servers[i].nlistens;
 	gen->keepers = calloc(n, sizeof(*gen->keepers));
+	gen->served = calloc(n + 1, sizeof(*gen->served));
 	gen->nslots = conf->workers;
 	gen->slots = calloc((size_t)gen->nslots, sizeof(*gen->slots));
-	if (gen->keepers == NULL || gen->slots == NULL) {
+	if (gen->keepers == NULL || gen->slots == NULL || gen->served == NULL) {
 		snprintf(err, errlen, "out of memory");
 		gen_free(gen);
 		return (NULL);

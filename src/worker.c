@@ -405,16 +405,59 @@ worker_listener(struct listen_conf *lc, int backlog, int index)
 	return (fd);
 }
 
+/* Watch one listening socket for a server. */
+static void
+worker_add_listener(struct wserver *sv, const struct listen_conf *lc, int fd)
+{
+	struct wlistener	*l = &w.listeners[w.nlisteners++];
+
+	l->sv = sv;
+	l->fd = fd;
+	addr_format(&lc->addr, l->text, sizeof(l->text));
+	l->ev = event_new(w.base, l->fd, EV_READ | EV_PERSIST,
+	    worker_accept_cb, l);
+	if (l->ev == NULL || event_add(l->ev, NULL) == -1)
+		worker_fatalx("server %s: cannot watch %s", sv->conf->name,
+		    l->text);
+}
+
+/*
+ * Listeners of slots that no worker of this generation has (there were
+ * more workers before): this worker accepts on them too, so they never
+ * have to be closed, and nothing queued in them is lost.
+ */
+static void
+worker_adopt_listeners(struct wserver *sv, struct listen_conf *lc)
+{
+	socklen_t	 len;
+	int		 i, on;
+
+	for (i = 0; i < lc->nadopt; i++) {
+		on = 0;
+		len = sizeof(on);
+		if (getsockopt(lc->adopt_fds[i], SOL_SOCKET, SO_ACCEPTCONN,
+		    &on, &len) == 0 && on)
+			worker_add_listener(sv, lc, lc->adopt_fds[i]);
+		else
+			close(lc->adopt_fds[i]);
+	}
+	if (lc->nadopt > 0)
+		log_debug("listen %s: accepting on %d listeners of retired "
+		    "slots too", lc->text, lc->nadopt);
+	lc->nadopt = 0;
+}
+
 static void
 worker_open_listeners(void)
 {
 	struct server_conf	*sc;
-	struct wlistener	*l;
 	char			 err[512];
 	size_t			 i, j, n = 0;
+	int			 k = 0;
 
 	for (i = 0; i < w.conf->nservers; i++)
-		n += w.conf->servers[i].nlistens;
+		for (j = 0; j < w.conf->servers[i].nlistens; j++)
+			n += 1 + (size_t)w.conf->servers[i].listens[j].nadopt;
 	w.listeners = calloc(n, sizeof(*w.listeners));
 	w.servers = calloc(w.conf->nservers, sizeof(*w.servers));
 	if (w.listeners == NULL || w.servers == NULL)
@@ -431,18 +474,10 @@ worker_open_listeners(void)
 		if (w.servers[i].svc->init(&w.servers[i], err,
 		    sizeof(err)) == -1)
 			worker_fatalx("server %s: %s", sc->name, err);
-		for (j = 0; j < sc->nlistens; j++) {
-			l = &w.listeners[w.nlisteners++];
-			l->sv = &w.servers[i];
-			addr_format(&sc->listens[j].addr, l->text,
-			    sizeof(l->text));
-			l->fd = worker_listener(&sc->listens[j], sc->backlog,
-			    (int)w.nlisteners - 1);
-			l->ev = event_new(w.base, l->fd, EV_READ | EV_PERSIST,
-			    worker_accept_cb, l);
-			if (l->ev == NULL || event_add(l->ev, NULL) == -1)
-				worker_fatalx("server %s: cannot watch %s",
-				    sc->name, l->text);
+		for (j = 0; j < sc->nlistens; j++, k++) {
+			worker_add_listener(&w.servers[i], &sc->listens[j],
+			    worker_listener(&sc->listens[j], sc->backlog, k));
+			worker_adopt_listeners(&w.servers[i], &sc->listens[j]);
 		}
 	}
 }

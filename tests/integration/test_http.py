@@ -500,6 +500,25 @@ class HttpTest(DroverTest):
         self.assertGreater(d.log().count("reload done"), 8)
 
     @unittest.skipUnless(shutil.which("wrk"), "wrk not installed")
+    def test_worker_count_changes_under_load_lose_nothing(self):
+        """Reloads cycling workers 4 -> 1 -> 3 -> 2 under both load shapes:
+        listeners of retired slots are adopted by the new workers instead
+        of being closed, so nothing queued is reset."""
+        d = self.web(workers=2)
+        counts = [4, 1, 3, 2]
+
+        def reload_next():
+            n = counts.pop(0)
+            counts.append(n)
+            d.write_conf(workers=n)
+            d.signal(signal.SIGHUP)
+        for extra in (["-H", "Connection: close"], []):
+            out = self._wrk_during(d, reload_next, extra)
+            self.assertNotIn("Socket errors", out, out)
+            self.assertNotIn("Non-2xx", out, out)
+        self.assertNotIn("reload failed", d.log())
+
+    @unittest.skipUnless(shutil.which("wrk"), "wrk not installed")
     def test_queued_connections_survive_a_killed_worker(self):
         """Connections waiting in a killed worker's listen queue are
         served by its replacement, which takes over the same socket."""
