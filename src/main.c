@@ -6,7 +6,9 @@
 #include "autoconf.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,7 @@
 #include "master.h"
 #include "pidfile.h"
 #include "proc.h"
+#include "upgrade.h"
 
 #ifndef DROVER_CONF_PATH
 #define DROVER_CONF_PATH	"/etc/drover/drover.conf"
@@ -125,7 +128,11 @@ int
 main(int argc, char *argv[])
 {
 	struct master_opts	 opts;
+	struct upgrade_state	 upgrade;
 	struct config		*conf;
+	char			 exe[4096], *up_argv[5];
+	const char		*up_env;
+	ssize_t			 n;
 	const char		*conf_path = DROVER_CONF_PATH, *sig = NULL;
 	char			 err[1024], *abspath = NULL;
 	int			 ch, foreground = 0, test = 0, rc;
@@ -197,6 +204,33 @@ main(int argc, char *argv[])
 	opts.detach = !foreground && conf->daemon;
 	opts.readyfd = -1;
 	opts.pidfd = -1;
+	/* SIGUSR2 runs the binary now at this path, on the same file. */
+	if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) > 0) {
+		exe[n] = '\0';
+		if ((n = (ssize_t)strlen(exe)) > 10 &&
+		    strcmp(exe + n - 10, " (deleted)") == 0)
+			exe[n - 10] = '\0';
+		opts.exe = exe;
+		up_argv[0] = exe;
+		up_argv[1] = (char *)"-c";
+		up_argv[2] = (char *)(uintptr_t)conf_path;
+		up_argv[3] = foreground ? (char *)"-f" : NULL;
+		up_argv[4] = NULL;
+		opts.upgrade_argv = up_argv;
+	}
+	if ((up_env = getenv(UPGRADE_ENV)) != NULL) {
+		/* Started by an old master (SIGUSR2): it waits for us. */
+		if (upgrade_parse(up_env, &upgrade, err, sizeof(err)) == -1) {
+			fprintf(stderr, "drover: %s: %s\n", UPGRADE_ENV, err);
+			config_free(conf);
+			free(abspath);
+			return (1);
+		}
+		unsetenv(UPGRADE_ENV);
+		opts.upgrade = &upgrade;
+		opts.readyfd = upgrade.readyfd;
+		fcntl(opts.readyfd, F_SETFD, FD_CLOEXEC);
+	}
 	log_set_level(conf->log_level);
 	if (!foreground && log_open(conf->error_log, err, sizeof(err)) == -1) {
 		fprintf(stderr, "drover: %s\n", err);
@@ -206,10 +240,12 @@ main(int argc, char *argv[])
 	}
 	/* Until the workers serve, errors reach the terminal too. */
 	log_also_stderr(1);
-	if (opts.detach && proc_daemonize(&opts.readyfd) == -1)
+	if (opts.detach && opts.upgrade == NULL &&
+	    proc_daemonize(&opts.readyfd) == -1)
 		fatal("cannot become a daemon");
-	if (conf->pid_file != NULL &&
-	    (opts.pidfd = pidfile_acquire(conf->pid_file, err,
+	/* After an upgrade the pid file is taken over once we serve. */
+	if (conf->pid_file != NULL && opts.upgrade == NULL &&
+	    (opts.pidfd = pidfile_acquire(conf->pid_file, 0, err,
 	    sizeof(err))) == -1) {
 		log_set_role("master");
 		log_warnx("%s", err);
@@ -218,6 +254,8 @@ main(int argc, char *argv[])
 		return (1);
 	}
 	rc = master_main(conf, &opts);
+	if (opts.upgrade != NULL)
+		upgrade_free(opts.upgrade);
 	log_close();
 	free(abspath);
 	return (rc);

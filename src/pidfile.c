@@ -63,10 +63,13 @@ pidfile_content(int fd)
 
 /*
  * Become the owner of the pid file. Returns the locked descriptor, or -1
- * with err saying which pid holds it (or what failed).
+ * with err saying which pid holds it (or what failed). With takeover (a
+ * new master after a binary upgrade) the old master's lock is not in the
+ * way: the name moves to our file atomically, the old master keeps its
+ * lock on what is then an unnamed file.
  */
 int
-pidfile_acquire(const char *path, char *err, size_t errlen)
+pidfile_acquire(const char *path, int takeover, char *err, size_t errlen)
 {
 	char	 tmp[4096], buf[32];
 	pid_t	 holder;
@@ -78,7 +81,7 @@ pidfile_acquire(const char *path, char *err, size_t errlen)
 		    strerror(errno));
 		return (-1);
 	}
-	if (pidfile_lock(fd) == -1) {
+	if (!takeover && pidfile_lock(fd) == -1) {
 		holder = pidfile_holder(fd);
 		if (holder <= 0)
 			holder = pidfile_content(fd);

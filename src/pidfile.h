@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-int	 pidfile_acquire(const char *, char *, size_t);
+int	 pidfile_acquire(const char *, int, char *, size_t);
 void	 pidfile_release(const char *, int);
 pid_t	 pidfile_running(const char *, char *, size_t);
 

@@ -71,9 +71,10 @@ proc_daemonize(int *readyfd)
 	return (0);
 }
 
-/* The daemon serves: release the waiting parent, detach from the terminal. */
+/* We serve: release whoever waits (the parent, an old master), and with
+ * detach leave the terminal. */
 void
-proc_daemon_ready(int readyfd)
+proc_daemon_ready(int readyfd, int detach)
 {
 	ssize_t	 n;
 
@@ -83,7 +84,8 @@ proc_daemon_ready(int readyfd)
 		n = write(readyfd, "1", 1);
 	} while (n == -1 && errno == EINTR);
 	close(readyfd);
-	proc_stdio_null(1);
+	if (detach)
+		proc_stdio_null(1);
 }
 
 /* Point stdin (and with all, stdout and stderr) at /dev/null. */
@@ -208,6 +210,16 @@ proc_set_nofile(long n, char *err, size_t errlen)
 		return (-1);
 	}
 	return (0);
+}
+
+/* After a binary upgrade: the service's main process is now this one. */
+void
+proc_notify_mainpid(void)
+{
+	char	 buf[64];
+
+	snprintf(buf, sizeof(buf), "MAINPID=%ld", (long)getpid());
+	proc_notify(buf);
 }
 
 /* Tell the service manager, where one is listening (NOTIFY_SOCKET). */

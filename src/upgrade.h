@@ -1,0 +1,33 @@
+/*
+ * upgrade.h: handing the listening sockets to a new drover binary
+ * (SIGUSR2). The old master execs the new binary with the sockets open and
+ * their description in the environment; the new master takes them over.
+ */
+#ifndef DROVER_UPGRADE_H
+#define DROVER_UPGRADE_H
+
+#include <stddef.h>
+
+#include "addr.h"
+
+#define UPGRADE_ENV	"DROVER_UPGRADE"
+
+/* One listen address: the keeper socket and each slot's listener. */
+struct upgrade_listener {
+	char	 key[ADDR_STRLEN];
+	int	 keeper_fd;
+	int	*slot_fds;	/* index: slot, -1 if none */
+	int	 nslots;
+};
+
+struct upgrade_state {
+	int			 readyfd;	/* write "1" once serving */
+	struct upgrade_listener	*ls;
+	size_t			 n;
+};
+
+int	 upgrade_parse(const char *, struct upgrade_state *, char *, size_t);
+void	 upgrade_free(struct upgrade_state *);
+char	*upgrade_format(const struct upgrade_state *);
+
+#endif

@@ -1,0 +1,153 @@
+"""Binary upgrades (SIGUSR2): a new master from the binary's path takes the
+listening sockets over, serves, and only then does the old one drain and
+exit; chained upgrades and a failing new binary lose nothing."""
+
+import os
+import shutil
+import signal
+import sys
+import threading
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from droverlib import (DROVER, DroverTest, main, pid_alive, run,  # noqa
+                       wait_for)
+from httplib_raw import get, request  # noqa: E402
+
+SERVER = """
+server web {
+    listen = {"127.0.0.1:0"}
+    protocol = http
+    location "/hello" { return = "200 Hello, World!" }
+}
+"""
+
+
+class UpgradeTest(DroverTest):
+
+    def launch(self, d):
+        """Start the copied binary in the foreground and wait until it
+        serves."""
+        import subprocess
+        d.stderr = open(d.log_file, "ab")
+        d.proc = subprocess.Popen([self.exe, "-f", "-c", d.conf],
+                                  stdin=subprocess.DEVNULL,
+                                  stdout=d.stderr, stderr=d.stderr)
+        d.master = d.proc.pid
+        wait_for(lambda: os.path.exists(d.ports_file),
+                 what="drover to serve")
+        return d
+
+    def upgrade(self, d):
+        old = d.read_pid()
+        old_workers = d.workers()
+        os.kill(old, signal.SIGUSR2)
+        wait_for(lambda: os.path.exists(d.pid_file) and
+                 d.read_pid() != old and not pid_alive(old),
+                 timeout=20, what="the new master to take over")
+        for w in old_workers:
+            wait_for(lambda: not pid_alive(w), what="old worker to exit")
+        d.master = d.read_pid()
+        d.started_pids.add(d.master)
+        self.assertFalse(os.path.exists(d.pid_file + ".oldbin"))
+        return d.master
+
+    def test_upgrade_hands_over_and_can_repeat(self):
+        d = self.drover(workers=2, servers=SERVER)
+        self.exe = os.path.join(d.dir, "drover")
+        shutil.copy2(DROVER, self.exe)
+        self.launch(d)
+        host, port = d.port("web")
+        masters = [d.master]
+        for _ in range(3):
+            masters.append(self.upgrade(d))
+            self.assertEqual(d.port("web"), (host, port))
+            r = request(host, port, get("/hello"))
+            self.assertEqual(r.body, b"Hello, World!")
+            self.assertEqual(len(d.workers()), 2)
+        self.assertEqual(len(set(masters)), 4)
+        self.assertIn("binary upgrade: the new master", d.log())
+        r = run([self.exe, "-c", d.conf, "-s", "stop"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        wait_for(lambda: not pid_alive(d.master), what="stop")
+
+    def test_failing_new_binary_leaves_old_serving(self):
+        d = self.drover(workers=1, servers=SERVER)
+        self.exe = os.path.join(d.dir, "drover")
+        shutil.copy2(DROVER, self.exe)
+        self.launch(d)
+        host, port = d.port("web")
+        old = d.master
+        workers = d.workers()
+        # "Install" a binary that cannot start.
+        os.rename(self.exe, self.exe + ".good")
+        with open(self.exe, "w") as f:
+            f.write("#!/bin/sh\necho broken >&2\nexit 3\n")
+        os.chmod(self.exe, 0o755)
+        os.kill(old, signal.SIGUSR2)
+        d.wait_log(r"binary upgrade failed: the new master exited")
+        wait_for(lambda: os.path.exists(d.pid_file), what="pid file back")
+        self.assertEqual(d.read_pid(), old)
+        self.assertFalse(os.path.exists(d.pid_file + ".oldbin"))
+        self.assertEqual(d.workers(), workers)
+        self.assertEqual(request(host, port, get("/hello")).status, 200)
+        # Fixed, the next upgrade goes through.
+        os.rename(self.exe + ".good", self.exe)
+        self.upgrade(d)
+        self.assertEqual(request(host, port, get("/hello")).status, 200)
+
+    def test_daemon_upgrade(self):
+        d = self.drover(workers=1, servers=SERVER, daemon=True)
+        self.exe = os.path.join(d.dir, "drover")
+        shutil.copy2(DROVER, self.exe)
+        r = run([self.exe, "-c", d.conf], timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        d.master = d.read_pid()
+        host, port = d.port("web")
+        r = run([self.exe, "-c", d.conf, "-s", "upgrade"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        old = d.master
+        wait_for(lambda: os.path.exists(d.pid_file) and
+                 d.read_pid() != old and not pid_alive(old),
+                 timeout=20, what="the new master to take over")
+        d.master = d.read_pid()
+        self.assertEqual(request(host, port, get("/hello")).status, 200)
+
+    @unittest.skipUnless(shutil.which("wrk"), "wrk not installed")
+    def test_upgrades_under_load_lose_nothing(self):
+        d = self.drover(workers=2, servers=SERVER)
+        self.exe = os.path.join(d.dir, "drover")
+        shutil.copy2(DROVER, self.exe)
+        self.launch(d)
+        host, port = d.port("web")
+        url = "http://%s:%d/hello" % (host, port)
+        for extra in (["-H", "Connection: close"], []):
+            stop = threading.Event()
+            done = []
+
+            def loop():
+                while not stop.wait(0.8):
+                    try:
+                        os.kill(d.read_pid(), signal.SIGUSR2)
+                        done.append(1)
+                    except (OSError, ValueError):
+                        pass
+            t = threading.Thread(target=loop)
+            t.start()
+            try:
+                r = run(["wrk", "-t1", "-c64", "-d4s"] + extra + [url],
+                        timeout=60)
+            finally:
+                stop.set()
+                t.join()
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertNotIn("Socket errors", r.stdout, r.stdout)
+            self.assertNotIn("Non-2xx", r.stdout, r.stdout)
+            self.assertGreaterEqual(len(done), 3)
+        self.assertNotIn("upgrade failed", d.log())
+        d.master = d.read_pid()
+        d.started_pids.add(d.master)
+
+
+if __name__ == "__main__":
+    main()
