@@ -131,7 +131,8 @@ static struct {
 	struct event		*ev_upgrade_timer;
 	int			 upgrade_fd;
 	int			 upgraded;	/* it serves: we leave */
-	int			 oldbin;	/* pid file renamed */
+	int			 oldbin;	/* PIDFILE.oldbin written */
+	struct timespec		 reload_start;	/* SIGHUP received */
 } m;
 
 static void	gen_drain(struct generation *);
@@ -627,7 +628,8 @@ gen_serving(struct generation *gen)
 		proc_notify("READY=1");
 	} else {
 		log_notice("reload done: generation %u serves with %d "
-		    "workers; draining generation %u", gen->id, gen->nslots,
+		    "workers %ld ms after the signal; draining generation %u",
+		    gen->id, gen->nslots, elapsed_ms(&m.reload_start),
 		    old != NULL ? old->id : 0);
 		proc_notify("READY=1");
 	}
@@ -1082,6 +1084,7 @@ master_reload(void)
 		return;
 	}
 	log_notice("reload: reading %s", m.opts.conf_path);
+	clock_gettime(CLOCK_MONOTONIC, &m.reload_start);
 	if ((conf = config_load(m.opts.conf_path, err, sizeof(err))) == NULL) {
 		log_warnx("reload failed: %s; generation %u keeps serving",
 		    err, m.current != NULL ? m.current->id : 0);
@@ -1530,6 +1533,10 @@ master_main(struct config *conf, const struct master_opts *opts)
 	m.upgrade_fd = -1;
 	log_info("drover %s starting: %s, %d workers", PACKAGE_VERSION,
 	    opts->conf_path, conf->workers);
+	log_info("zero-downtime: each worker slot's listening socket is kept "
+	    "by the master across reloads, crashes and binary upgrades, and "
+	    "retired slots' sockets are adopted, never closed (no privilege "
+	    "or sysctl needed)");
 	if (opts->upgrade != NULL)
 		master_adopt_upgrade(opts->upgrade);
 	if ((m.pending = gen_create(conf, err, sizeof(err))) == NULL) {

@@ -4,13 +4,16 @@ then run as that user; drover also runs whole as an unprivileged user."""
 import grp
 import os
 import pwd
+import shutil
+import signal
 import socket
 import sys
+import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from droverlib import (DROVER, DroverTest, echo_roundtrip, main, proc_uid,  # noqa
-                       run)
+from droverlib import (DROVER, DroverTest, echo_roundtrip, main, pid_alive,  # noqa
+                       proc_uid, run, wait_for)
 
 IS_ROOT = os.geteuid() == 0
 
@@ -100,6 +103,54 @@ class PrivilegesTest(DroverTest):
         r = run(as_nobody() + [DROVER, "-c", d.conf, "-s", "quit"])
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(d.proc.wait(timeout=15), 0)
+
+    @unittest.skipUnless(shutil.which("wrk"), "wrk not installed")
+    def test_unprivileged_reloads_and_upgrades_under_load(self):
+        """As nobody (no capability, default sysctls): reloads that change
+        the worker count and binary upgrades under churn load lose
+        nothing."""
+        d = self.unprivileged_instance(workers=2, servers="""
+server web {
+    listen = {"127.0.0.1:0"}
+    protocol = http
+    location "/hello" { return = "200 Hello, World!" }
+}
+""")
+        d.start(argv_prefix=as_nobody())
+        host, port = d.port("web")
+        counts = [3, 1, 2]
+        stop = threading.Event()
+        events = []
+
+        def loop():
+            while not stop.wait(0.3):
+                pid = d.read_pid()
+                if len(events) % 3 == 2:
+                    os.kill(pid, signal.SIGUSR2)
+                else:
+                    n = counts.pop(0)
+                    counts.append(n)
+                    d.write_conf(workers=n)
+                    os.chmod(d.conf, 0o644)
+                    os.kill(pid, signal.SIGHUP)
+                events.append(1)
+        t = threading.Thread(target=loop)
+        t.start()
+        try:
+            r = run(["wrk", "-t1", "-c64", "-d4s", "-H", "Connection: close",
+                     "http://%s:%d/hello" % (host, port)], timeout=60)
+        finally:
+            stop.set()
+            t.join()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("Socket errors", r.stdout, r.stdout)
+        self.assertNotIn("Non-2xx", r.stdout, r.stdout)
+        self.assertGreaterEqual(len(events), 6)
+        self.assertNotIn("failed", d.log())
+        wait_for(lambda: pid_alive(d.read_pid()), what="a master")
+        d.master = d.read_pid()
+        d.started_pids.add(d.master)
+        self.assertEqual(proc_uid(d.master)[0], nobody()[0])
 
     def test_unprivileged_cannot_switch_user(self):
         d = self.unprivileged_instance(extra='user = "root"')

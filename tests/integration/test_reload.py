@@ -45,7 +45,8 @@ class ReloadTest(DroverTest):
                              b"n=%d" % n)
             old = new
         self.assertRegex(d.log(), r"reload done: generation 4 serves with "
-                                  r"4 workers; draining generation 3")
+                                  r"4 workers \d+ ms after the signal; "
+                                  r"draining generation 3")
 
     def test_broken_config_keeps_serving_unchanged(self):
         d = self.drover(workers=2)
