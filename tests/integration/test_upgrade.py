@@ -113,6 +113,46 @@ class UpgradeTest(DroverTest):
         d.master = d.read_pid()
         self.assertEqual(request(host, port, get("/hello")).status, 200)
 
+    def test_new_master_reports_mainpid(self):
+        if "+libsystemd" not in run([DROVER, "-V"]).stdout:
+            self.skipTest("built without libsystemd")
+        import socket as sk
+        d = self.drover(workers=1, servers=SERVER)
+        self.exe = os.path.join(d.dir, "drover")
+        shutil.copy2(DROVER, self.exe)
+        path = os.path.join(d.dir, "notify.sock")
+        ns = sk.socket(sk.AF_UNIX, sk.SOCK_DGRAM)
+        ns.bind(path)
+        ns.settimeout(20)
+        os.environ["NOTIFY_SOCKET"] = path
+        try:
+            self.launch(d)
+        finally:
+            del os.environ["NOTIFY_SOCKET"]
+        new = self.upgrade(d)
+        seen = []
+        while "MAINPID=%d" % new not in seen:
+            seen.extend(ns.recv(4096).decode().split("\n"))
+        ns.close()
+
+    @unittest.skipUnless(os.geteuid() == 0 and shutil.which("unshare") and
+                         shutil.which("ip"), "needs root, unshare and ip")
+    def test_in_a_private_network_namespace(self):
+        """The load tests again, in a network namespace of their own."""
+        probe = run(["unshare", "-n", "true"])
+        if probe.returncode != 0:
+            self.skipTest("no network namespaces here: %s" % probe.stderr)
+        here = os.path.dirname(os.path.abspath(__file__))
+        cmd = ("ip link set lo up && %s -B %s/test_upgrade.py "
+               "UpgradeTest.test_upgrades_under_load_lose_nothing && "
+               "%s -B %s/test_http.py "
+               "HttpTest.test_worker_count_changes_under_load_lose_nothing"
+               % (sys.executable, here, sys.executable, here))
+        r = run(["unshare", "-n", "sh", "-c", cmd], timeout=120,
+                env=dict(os.environ, DROVER=DROVER))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("OK", r.stderr)
+
     @unittest.skipUnless(shutil.which("wrk"), "wrk not installed")
     def test_upgrades_under_load_lose_nothing(self):
         d = self.drover(workers=2, servers=SERVER)
