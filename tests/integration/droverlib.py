@@ -2,7 +2,6 @@
 loopback ports chosen by the kernel, wait on conditions (never on fixed
 sleeps), and stop only the processes the test started."""
 
-import errno
 import os
 import re
 import shutil
@@ -334,6 +333,31 @@ class DroverTest(unittest.TestCase):
             if failed:
                 print("---- drover log (%s) ----\n%s" % (d.dir, d.log()))
             d.cleanup()
+
+
+def wrk_during(url, event, extra=(), seconds=4, interval=0.25, conns=64):
+    """Run wrk against url for `seconds` while event() fires every
+    `interval` seconds from a thread; return (wrk's result, times fired)."""
+    import threading
+    stop = threading.Event()
+    fired = []
+
+    def loop():
+        while not stop.wait(interval):
+            try:
+                event()
+                fired.append(1)
+            except (OSError, ValueError):
+                pass    # e.g. a pid file being replaced at that moment
+    t = threading.Thread(target=loop)
+    t.start()
+    try:
+        r = run(["wrk", "-t1", "-c%d" % conns, "-d%ds" % seconds] +
+                list(extra) + [url], timeout=60)
+    finally:
+        stop.set()
+        t.join()
+    return r, len(fired)
 
 
 def run(cmd, timeout=30, **kw):

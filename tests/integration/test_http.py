@@ -8,14 +8,13 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from droverlib import (DROVER, DroverTest, main, run, ss_listeners,  # noqa
-                       wait_for)
+from droverlib import (DROVER, DroverTest, main, run,  # noqa
+                       wait_for, wrk_during)
 from httplib_raw import Conn, get, request  # noqa: E402
 
 IS_ROOT = os.geteuid() == 0
@@ -463,27 +462,10 @@ class HttpTest(DroverTest):
 
     # -- draining ---------------------------------------------------------
 
-    def _wrk_during(self, d, event, extra_args, seconds=4):
-        """Run wrk for `seconds` while event() fires every 0.25 s; return
-        wrk's output."""
-        import threading
-        stop = threading.Event()
-        fired = []
-
-        def loop():
-            while not stop.wait(0.25):
-                event()
-                fired.append(1)
-        t = threading.Thread(target=loop)
-        t.start()
-        try:
-            r = run(["wrk", "-t1", "-c64", "-d%ds" % seconds] + extra_args +
-                    [self.url("/hello")], timeout=60)
-        finally:
-            stop.set()
-            t.join()
+    def _wrk_during(self, d, event, extra_args):
+        r, fired = wrk_during(self.url("/hello"), event, extra_args)
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertGreater(len(fired), 4)
+        self.assertGreater(fired, 4)
         return r.stdout
 
     @unittest.skipUnless(shutil.which("wrk"), "wrk not installed")

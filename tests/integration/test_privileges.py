@@ -8,12 +8,11 @@ import shutil
 import signal
 import socket
 import sys
-import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from droverlib import (DROVER, DroverTest, echo_roundtrip, main, pid_alive,  # noqa
-                       proc_uid, run, wait_for)
+                       proc_uid, run, wait_for, wrk_during)
 
 IS_ROOT = os.geteuid() == 0
 
@@ -119,33 +118,25 @@ server web {
         d.start(argv_prefix=as_nobody())
         host, port = d.port("web")
         counts = [3, 1, 2]
-        stop = threading.Event()
         events = []
 
-        def loop():
-            while not stop.wait(0.3):
-                pid = d.read_pid()
-                if len(events) % 3 == 2:
-                    os.kill(pid, signal.SIGUSR2)
-                else:
-                    n = counts.pop(0)
-                    counts.append(n)
-                    d.write_conf(workers=n)
-                    os.chmod(d.conf, 0o644)
-                    os.kill(pid, signal.SIGHUP)
-                events.append(1)
-        t = threading.Thread(target=loop)
-        t.start()
-        try:
-            r = run(["wrk", "-t1", "-c64", "-d4s", "-H", "Connection: close",
-                     "http://%s:%d/hello" % (host, port)], timeout=60)
-        finally:
-            stop.set()
-            t.join()
+        def event():
+            pid = d.read_pid()
+            if len(events) % 3 == 2:
+                os.kill(pid, signal.SIGUSR2)
+            else:
+                n = counts.pop(0)
+                counts.append(n)
+                d.write_conf(workers=n)
+                os.chmod(d.conf, 0o644)
+                os.kill(pid, signal.SIGHUP)
+            events.append(1)
+        r, fired = wrk_during("http://%s:%d/hello" % (host, port), event,
+                              ["-H", "Connection: close"], interval=0.3)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertNotIn("Socket errors", r.stdout, r.stdout)
         self.assertNotIn("Non-2xx", r.stdout, r.stdout)
-        self.assertGreaterEqual(len(events), 6)
+        self.assertGreaterEqual(fired, 6)
         self.assertNotIn("failed", d.log())
         wait_for(lambda: pid_alive(d.read_pid()), what="a master")
         d.master = d.read_pid()

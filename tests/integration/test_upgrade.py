@@ -6,12 +6,11 @@ import os
 import shutil
 import signal
 import sys
-import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from droverlib import (DROVER, DroverTest, main, pid_alive, run,  # noqa
-                       wait_for)
+                       wait_for, wrk_during)
 from httplib_raw import get, request  # noqa: E402
 
 SERVER = """
@@ -162,28 +161,13 @@ class UpgradeTest(DroverTest):
         host, port = d.port("web")
         url = "http://%s:%d/hello" % (host, port)
         for extra in (["-H", "Connection: close"], []):
-            stop = threading.Event()
-            done = []
-
-            def loop():
-                while not stop.wait(0.8):
-                    try:
-                        os.kill(d.read_pid(), signal.SIGUSR2)
-                        done.append(1)
-                    except (OSError, ValueError):
-                        pass
-            t = threading.Thread(target=loop)
-            t.start()
-            try:
-                r = run(["wrk", "-t1", "-c64", "-d4s"] + extra + [url],
-                        timeout=60)
-            finally:
-                stop.set()
-                t.join()
+            r, fired = wrk_during(
+                url, lambda: os.kill(d.read_pid(), signal.SIGUSR2), extra,
+                interval=0.8)
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertNotIn("Socket errors", r.stdout, r.stdout)
             self.assertNotIn("Non-2xx", r.stdout, r.stdout)
-            self.assertGreaterEqual(len(done), 3)
+            self.assertGreaterEqual(fired, 3)
         self.assertNotIn("upgrade failed", d.log())
         d.master = d.read_pid()
         d.started_pids.add(d.master)
