@@ -47,6 +47,8 @@ channel_type_name(uint32_t type)
 		return ("access-log-fd");
 	case CHAN_LISTENER:
 		return ("listener");
+	case CHAN_ADOPT:
+		return ("adopt");
 	default:
 		return ("unknown");
 	}

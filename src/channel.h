@@ -13,6 +13,7 @@ enum chan_type {
 	CHAN_LOG_FD,		/* M->W: the reopened error log (fd attached) */
 	CHAN_ACCESS_LOG_FD,	/* M->W: server arg's reopened access log */
 	CHAN_LISTENER,		/* W->M: a copy of listener arg (fd attached) */
+	CHAN_ADOPT,		/* M->W: accept on this one too (fd attached) */
 	CHAN_TYPE_MAX
 };
 

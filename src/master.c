@@ -552,6 +552,23 @@ wproc_send(struct wproc *wp, enum chan_type type, int fd, int arg)
 	}
 }
 
+/* Send CHAN_ADOPT: the listener fd of listener index for slot. */
+static void
+master_lend_one(struct wproc *wp, int fd, int index, int slot)
+{
+	struct chan_msg	 msg;
+
+	if (wp->chan == -1)
+		return;
+	channel_msg_init(&msg, CHAN_ADOPT);
+	msg.generation = wp->gen->id;
+	msg.slot = slot;
+	msg.arg = index;
+	if (channel_send(wp->chan, &msg, fd) == -1)
+		log_warn("worker %ld: cannot lend slot %d's listener",
+		    (long)wp->pid, slot);
+}
+
 static void
 gen_timer_set(struct generation *gen, void (*cb)(evutil_socket_t, short,
     void *), int seconds)
@@ -785,6 +802,31 @@ master_close_access_logs(struct config *conf)
 	}
 }
 
+/*
+ * A worker died: until its replacement runs (it may be held back by the
+ * crash-loop backoff), a live worker of the generation also accepts on the
+ * dead slot's listeners, so connections queued there are not stranded.
+ */
+static void
+master_lend_listeners(struct generation *gen, int slot)
+{
+	struct wproc	*wp;
+	size_t		 k;
+	int		 fd;
+
+	TAILQ_FOREACH(wp, &gen->procs, entry) {
+		if (wp->state != WPROC_READY || wp->slot == slot)
+			continue;
+		for (k = 0; k < gen->nkeepers; k++) {
+			fd = keeper_slot_fd(gen->keepers[k], slot);
+			if (fd == -1)
+				continue;
+			master_lend_one(wp, fd, (int)k, slot);
+		}
+		return;
+	}
+}
+
 static void
 gslot_respawn_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -985,6 +1027,7 @@ wproc_exited(struct wproc *wp, int status)
 	if (!expected && gen->state == GEN_STARTING)
 		gen_abort(gen, why);
 	else if (!expected && gen->state == GEN_SERVING && !m.stopping) {
+		master_lend_listeners(gen, wp->slot);
 		gs = &gen->slots[wp->slot];
 		delay = backoff_next(&gs->backoff, uptime);
 		if (delay > 0)

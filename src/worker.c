@@ -11,6 +11,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -38,6 +39,7 @@
 
 struct wlistener {
 	int		 fd;
+	ino_t		 ino;		/* of the socket, to spot duplicates */
 	struct event	*ev;
 	struct wserver	*sv;
 	char		 text[ADDR_STRLEN];	/* resolved address */
@@ -56,8 +58,9 @@ static struct {
 	struct event		*ev_accept_resume;
 	struct wserver		*servers;
 	size_t			 nservers;
-	struct wlistener	*listeners;
+	struct wlistener	**listeners;
 	size_t			 nlisteners;
+	size_t			 listeners_cap;
 	size_t			 nconns;
 	int			 draining;
 	int			 accept_paused;
@@ -66,6 +69,8 @@ static struct {
 } w;
 
 static void	worker_drain(const char *);
+static void	worker_add_listener(struct wserver *, const struct listen_conf *,
+		    int);
 
 /* Tell the master (if it still listens) and exit: start-up failures. */
 static void __attribute__((format(printf, 1, 2), noreturn))
@@ -144,12 +149,12 @@ worker_server_accept(struct wserver *sv, int on)
 	size_t	 i;
 
 	for (i = 0; i < w.nlisteners; i++) {
-		if (w.listeners[i].ev == NULL || w.listeners[i].sv != sv)
+		if (w.listeners[i]->ev == NULL || w.listeners[i]->sv != sv)
 			continue;
 		if (on)
-			event_add(w.listeners[i].ev, NULL);
+			event_add(w.listeners[i]->ev, NULL);
 		else
-			event_del(w.listeners[i].ev);
+			event_del(w.listeners[i]->ev);
 	}
 }
 
@@ -230,12 +235,12 @@ worker_close_listeners(void)
 	size_t	 i;
 
 	for (i = 0; i < w.nlisteners; i++) {
-		if (w.listeners[i].ev != NULL)
-			event_free(w.listeners[i].ev);
-		w.listeners[i].ev = NULL;
-		if (w.listeners[i].fd != -1)
-			close(w.listeners[i].fd);
-		w.listeners[i].fd = -1;
+		if (w.listeners[i]->ev != NULL)
+			event_free(w.listeners[i]->ev);
+		w.listeners[i]->ev = NULL;
+		if (w.listeners[i]->fd != -1)
+			close(w.listeners[i]->fd);
+		w.listeners[i]->fd = -1;
 	}
 }
 
@@ -279,6 +284,39 @@ worker_drain(const char *why)
 		evtimer_add(w.ev_drain_timer, &tv);
 }
 
+/*
+ * The master lends us the listener of a slot whose worker died and waits
+ * to be replaced: accept on it too, so what queues there is not stranded.
+ */
+static void
+worker_adopt(int fd, int index, int slot)
+{
+	struct stat	 st;
+	size_t		 i, j;
+	int		 k = 0;
+
+	if (w.draining || fstat(fd, &st) == -1) {
+		close(fd);
+		return;
+	}
+	for (i = 0; i < w.nlisteners; i++)
+		if (w.listeners[i]->ino == st.st_ino) {
+			close(fd);	/* already ours */
+			return;
+		}
+	for (i = 0; i < w.conf->nservers; i++)
+		for (j = 0; j < w.conf->servers[i].nlistens; j++, k++)
+			if (k == index) {
+				worker_add_listener(&w.servers[i],
+				    &w.conf->servers[i].listens[j], fd);
+				log_info("accepting on slot %d's listener for "
+				    "%s while it is replaced", slot,
+				    w.conf->servers[i].listens[j].text);
+				return;
+			}
+	close(fd);
+}
+
 static void
 worker_chan_close(void)
 {
@@ -318,6 +356,10 @@ worker_chan_cb(evutil_socket_t fd, short what, void *arg)
 		case CHAN_LOG_FD:
 			if (passfd != -1)
 				log_set_fd(passfd);
+			break;
+		case CHAN_ADOPT:
+			if (passfd != -1)
+				worker_adopt(passfd, m.arg, m.slot);
 			break;
 		case CHAN_ACCESS_LOG_FD:
 			if (passfd == -1)
@@ -409,10 +451,24 @@ worker_listener(struct listen_conf *lc, int backlog, int index)
 static void
 worker_add_listener(struct wserver *sv, const struct listen_conf *lc, int fd)
 {
-	struct wlistener	*l = &w.listeners[w.nlisteners++];
+	struct wlistener	*l, **p;
+	struct stat		 st;
+	size_t			 cap;
 
+	if (w.nlisteners == w.listeners_cap) {
+		cap = w.listeners_cap ? w.listeners_cap * 2 : 8;
+		if ((p = realloc(w.listeners, cap * sizeof(*p))) == NULL)
+			worker_fatalx("out of memory");
+		w.listeners = p;
+		w.listeners_cap = cap;
+	}
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		worker_fatalx("out of memory");
+	w.listeners[w.nlisteners++] = l;
 	l->sv = sv;
 	l->fd = fd;
+	if (fstat(fd, &st) == 0)
+		l->ino = st.st_ino;
 	addr_format(&lc->addr, l->text, sizeof(l->text));
 	l->ev = event_new(w.base, l->fd, EV_READ | EV_PERSIST,
 	    worker_accept_cb, l);
@@ -452,15 +508,11 @@ worker_open_listeners(void)
 {
 	struct server_conf	*sc;
 	char			 err[512];
-	size_t			 i, j, n = 0;
+	size_t			 i, j;
 	int			 k = 0;
 
-	for (i = 0; i < w.conf->nservers; i++)
-		for (j = 0; j < w.conf->servers[i].nlistens; j++)
-			n += 1 + (size_t)w.conf->servers[i].listens[j].nadopt;
-	w.listeners = calloc(n, sizeof(*w.listeners));
 	w.servers = calloc(w.conf->nservers, sizeof(*w.servers));
-	if (w.listeners == NULL || w.servers == NULL)
+	if (w.servers == NULL)
 		worker_fatalx("out of memory");
 	w.nservers = w.conf->nservers;
 	for (i = 0; i < w.nservers; i++) {
@@ -519,6 +571,8 @@ worker_cleanup(void)
 	if (w.ev_chan != NULL)
 		event_free(w.ev_chan);
 	w.ev_chan = NULL;
+	for (i = 0; i < w.nlisteners; i++)
+		free(w.listeners[i]);
 	free(w.listeners);
 	free(w.servers);
 	event_base_free(w.base);
