@@ -112,6 +112,41 @@ class UpgradeTest(DroverTest):
         d.master = d.read_pid()
         self.assertEqual(request(host, port, get("/hello")).status, 200)
 
+    @unittest.skipUnless(shutil.which("wrk"), "wrk not installed")
+    def test_failed_reloads_and_upgrades_under_load_lose_nothing(self):
+        """A reload with a broken configuration and an upgrade to a binary
+        that cannot start, repeated under churn load: the running
+        generation keeps serving, every request succeeds."""
+        d = self.drover(workers=2, servers=SERVER)
+        self.exe = os.path.join(d.dir, "drover")
+        shutil.copy2(DROVER, self.exe)
+        self.launch(d)
+        host, port = d.port("web")
+        good = d.conf_text()
+        os.rename(self.exe, self.exe + ".good")
+        with open(self.exe, "w") as f:
+            f.write("#!/bin/sh\nexit 3\n")
+        os.chmod(self.exe, 0o755)
+        steps = []
+
+        def event():
+            if len(steps) % 2 == 0:
+                d.write_conf(good + "\nbroken {\n")
+                os.kill(d.master, signal.SIGHUP)
+            else:
+                os.kill(d.master, signal.SIGUSR2)
+            steps.append(1)
+        r, fired = wrk_during("http://%s:%d/hello" % (host, port), event,
+                              ["-H", "Connection: close"], interval=0.4)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("Socket errors", r.stdout, r.stdout)
+        self.assertNotIn("Non-2xx", r.stdout, r.stdout)
+        self.assertGreaterEqual(fired, 4)
+        wait_for(lambda: d.log().count("binary upgrade failed") >= 2,
+                 what="the failed upgrades to be reported")
+        self.assertGreaterEqual(d.log().count("reload failed"), 2)
+        self.assertEqual(d.read_pid(), d.master)
+
     def test_new_master_reports_mainpid(self):
         if "+libsystemd" not in run([DROVER, "-V"]).stdout:
             self.skipTest("built without libsystemd")
