@@ -21,7 +21,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
-#include "config.h"
+#include "conf.h"
 #include "log.h"
 #include "service.h"
 

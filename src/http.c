@@ -29,7 +29,7 @@
 #include <unistd.h>
 
 #include "accesslog.h"
-#include "config.h"
+#include "conf.h"
 #include "http.h"
 #include "http_date.h"
 #include "http_path.h"

@@ -24,7 +24,7 @@
 
 #include <linux/openat2.h>
 
-#include "config.h"
+#include "conf.h"
 #include "http.h"
 #include "http_date.h"
 #include "http_range.h"

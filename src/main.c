@@ -17,7 +17,7 @@
 #include <confuse.h>
 #include <event2/event.h>
 
-#include "config.h"
+#include "conf.h"
 #include "log.h"
 #include "master.h"
 #include "pidfile.h"
@@ -169,7 +169,7 @@ main(int argc, char *argv[])
 	log_init("drover", LOG_LEVEL_INFO);
 	event_set_log_callback(main_event_log);
 	event_set_fatal_callback(main_event_fatal);
-	if ((conf = config_load(conf_path, err, sizeof(err))) == NULL) {
+	if ((conf = conf_load(conf_path, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "drover: %s\n", err);
 		free(abspath);
 		return (1);
@@ -186,14 +186,14 @@ main(int argc, char *argv[])
 			    "valid\n", conf_path);
 			rc = 0;
 		}
-		config_free(conf);
+		conf_free(conf);
 		free(abspath);
 		return (rc);
 	}
 	if (proc_check_credentials(conf->user, conf->group, err,
 	    sizeof(err)) == -1) {
 		fprintf(stderr, "drover: %s: %s\n", conf_path, err);
-		config_free(conf);
+		conf_free(conf);
 		free(abspath);
 		return (1);
 	}
@@ -222,7 +222,7 @@ main(int argc, char *argv[])
 		/* Started by an old master (SIGUSR2): it waits for us. */
 		if (upgrade_parse(up_env, &upgrade, err, sizeof(err)) == -1) {
 			fprintf(stderr, "drover: %s: %s\n", UPGRADE_ENV, err);
-			config_free(conf);
+			conf_free(conf);
 			free(abspath);
 			return (1);
 		}
@@ -234,7 +234,7 @@ main(int argc, char *argv[])
 	log_set_level(conf->log_level);
 	if (!foreground && log_open(conf->error_log, err, sizeof(err)) == -1) {
 		fprintf(stderr, "drover: %s\n", err);
-		config_free(conf);
+		conf_free(conf);
 		free(abspath);
 		return (1);
 	}
@@ -249,7 +249,7 @@ main(int argc, char *argv[])
 	    sizeof(err))) == -1) {
 		log_set_role("master");
 		log_warnx("%s", err);
-		config_free(conf);
+		conf_free(conf);
 		free(abspath);
 		return (1);
 	}

@@ -28,7 +28,7 @@
 
 #include "backoff.h"
 #include "channel.h"
-#include "config.h"
+#include "conf.h"
 #include "listener.h"
 #include "log.h"
 #include "master.h"
@@ -754,7 +754,7 @@ gen_free(struct generation *gen)
 	free(gen->served);
 	free(gen->slots);
 	master_close_access_logs(gen->conf);
-	config_free(gen->conf);
+	conf_free(gen->conf);
 	free(gen);
 }
 
@@ -853,7 +853,7 @@ gen_create(struct config *conf, char *err, size_t errlen)
 	int			 s;
 
 	if ((gen = calloc(1, sizeof(*gen))) == NULL) {
-		config_free(conf);
+		conf_free(conf);
 		snprintf(err, errlen, "out of memory");
 		return (NULL);
 	}
@@ -888,7 +888,7 @@ gen_create(struct config *conf, char *err, size_t errlen)
 			gen->keepers[gen->nkeepers++] = k;
 			addr_format(&sc->listens[j].addr, text, sizeof(text));
 			log_info("server %s (%s): listen %s", sc->name,
-			    config_protocol_name(sc->protocol), text);
+			    conf_protocol_name(sc->protocol), text);
 		}
 	}
 	for (s = 0; s < gen->nslots; s++) {
@@ -1128,7 +1128,7 @@ master_reload(void)
 	}
 	log_notice("reload: reading %s", m.opts.conf_path);
 	clock_gettime(CLOCK_MONOTONIC, &m.reload_start);
-	if ((conf = config_load(m.opts.conf_path, err, sizeof(err))) == NULL) {
+	if ((conf = conf_load(m.opts.conf_path, err, sizeof(err))) == NULL) {
 		log_warnx("reload failed: %s; generation %u keeps serving",
 		    err, m.current != NULL ? m.current->id : 0);
 		return;
@@ -1137,7 +1137,7 @@ master_reload(void)
 	    sizeof(err)) == -1) {
 		log_warnx("reload failed: %s: %s; generation %u keeps serving",
 		    m.opts.conf_path, err, m.current ? m.current->id : 0);
-		config_free(conf);
+		conf_free(conf);
 		return;
 	}
 	if ((m.pid_file == NULL) != (conf->pid_file == NULL) ||
@@ -1148,7 +1148,7 @@ master_reload(void)
 	    log_open(conf->error_log, err, sizeof(err)) == -1) {
 		log_warnx("reload failed: %s; generation %u keeps serving",
 		    err, m.current->id);
-		config_free(conf);
+		conf_free(conf);
 		return;
 	}
 	log_set_level(conf->log_level);

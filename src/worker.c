@@ -26,7 +26,7 @@
 #include <event2/event.h>
 
 #include "channel.h"
-#include "config.h"
+#include "conf.h"
 #include "listener.h"
 #include "log.h"
 #include "proc.h"
@@ -576,7 +576,7 @@ worker_cleanup(void)
 	free(w.listeners);
 	free(w.servers);
 	event_base_free(w.base);
-	config_free(w.conf);
+	conf_free(w.conf);
 }
 
 /* The worker's life; never returns. */

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "conf.h"
 #include "checklib.h"
 
 static char	 dir[] = "/tmp/check_config.XXXXXX";
@@ -44,7 +44,7 @@ static struct config *
 load(const char *text, char *err, size_t errlen)
 {
 	write_file(text);
-	return (config_load(path, err, errlen));
+	return (conf_load(path, err, errlen));
 }
 
 /* The example from the issue, exactly as written. */
@@ -72,7 +72,7 @@ START_TEST(test_example_means_what_it_says)
 	c = load(example, err, sizeof(err));
 	ck_assert_msg(c != NULL, "%s", err);
 	ck_assert(c->workers_auto);
-	ck_assert_int_eq(c->workers, config_online_cpus());
+	ck_assert_int_eq(c->workers, conf_online_cpus());
 	ck_assert(c->daemon);
 	ck_assert_str_eq(c->pid_file, "/run/drover.pid");
 	ck_assert_str_eq(c->ports_file, "/run/drover.ports");
@@ -88,7 +88,7 @@ START_TEST(test_example_means_what_it_says)
 	ck_assert_str_eq(s->listens[0].text, "127.0.0.1:7000");
 	ck_assert_str_eq(s->listens[1].text, "[::1]:7000");
 	ck_assert_int_eq(addr_port(&s->listens[1].addr), 7000);
-	config_free(c);
+	conf_free(c);
 }
 END_TEST
 
@@ -113,7 +113,7 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(c->rlimit_nofile, 0);
 	ck_assert_int_eq(c->servers[0].backlog, 511);
 	ck_assert_int_eq(c->servers[0].idle_timeout, 60);
-	config_free(c);
+	conf_free(c);
 }
 END_TEST
 
@@ -151,7 +151,7 @@ START_TEST(test_values_and_relative_paths)
 	ck_assert_int_eq(c->servers[0].idle_timeout, 86400);
 	ck_assert_str_eq(c->servers[0].listens[0].text, "0.0.0.0:0");
 	ck_assert_str_eq(c->servers[1].name, "b");
-	config_free(c);
+	conf_free(c);
 }
 END_TEST
 
@@ -246,7 +246,7 @@ START_TEST(test_comments_keep_strings)
 	ck_assert_msg(c != NULL, "%s", err);
 	ck_assert_str_eq(c->user, "a#b//c/*d*/");
 	ck_assert_str_eq(c->group, "x#y");
-	config_free(c);
+	conf_free(c);
 }
 END_TEST
 
@@ -255,7 +255,7 @@ START_TEST(test_missing_file)
 	struct config	*c;
 	char		 err[1024];
 
-	c = config_load("/nonexistent/drover.conf", err, sizeof(err));
+	c = conf_load("/nonexistent/drover.conf", err, sizeof(err));
 	ck_assert_ptr_null(c);
 	ck_assert_ptr_nonnull(strstr(err, "/nonexistent/drover.conf"));
 	ck_assert_ptr_nonnull(strstr(err, "No such file"));
@@ -271,7 +271,7 @@ START_TEST(test_unreadable_file)
 		return;		/* root reads anything: nothing to check */
 	write_file(OK_SERVER);
 	chmod(path, 0);
-	c = config_load(path, err, sizeof(err));
+	c = conf_load(path, err, sizeof(err));
 	ck_assert_ptr_null(c);
 	ck_assert_ptr_nonnull(strstr(err, "Permission denied"));
 }

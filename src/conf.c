@@ -1,5 +1,5 @@
 /*
- * config.c: read and check the configuration file with libconfuse.
+ * conf.c: read and check the configuration file with libconfuse.
  *
  * Every error names the file and line. Checks that need a value run as
  * libconfuse validation callbacks so they are reported at the line being
@@ -19,51 +19,51 @@
 
 #include <confuse.h>
 
-#include "config.h"
+#include "conf.h"
 #include "log.h"
 
-#define CONFIG_DEFAULT_BACKLOG		511
-#define CONFIG_DEFAULT_IDLE		60
-#define CONFIG_DEFAULT_SHUTDOWN		30
-#define CONFIG_DEFAULT_READY		10
-#define CONFIG_FILE_MAX			(16 * 1024 * 1024)
-#define CONFIG_DEFAULT_MAXCONN		10000
-#define CONFIG_DEFAULT_HEADER_TIMEOUT	10
-#define CONFIG_DEFAULT_KEEPALIVE	75
-#define CONFIG_DEFAULT_SEND_TIMEOUT	60
-#define CONFIG_DEFAULT_REQUEST_LINE	8192
-#define CONFIG_DEFAULT_HEADER_SIZE	16384
-#define CONFIG_DEFAULT_MAX_HEADERS	100
-#define CONFIG_DEFAULT_MAX_BODY		(1024 * 1024)
-#define CONFIG_MAX_BODY_LIMIT		(1LL << 40)
+#define CONF_DEFAULT_BACKLOG		511
+#define CONF_DEFAULT_IDLE		60
+#define CONF_DEFAULT_SHUTDOWN		30
+#define CONF_DEFAULT_READY		10
+#define CONF_FILE_MAX			(16 * 1024 * 1024)
+#define CONF_DEFAULT_MAXCONN		10000
+#define CONF_DEFAULT_HEADER_TIMEOUT	10
+#define CONF_DEFAULT_KEEPALIVE	75
+#define CONF_DEFAULT_SEND_TIMEOUT	60
+#define CONF_DEFAULT_REQUEST_LINE	8192
+#define CONF_DEFAULT_HEADER_SIZE	16384
+#define CONF_DEFAULT_MAX_HEADERS	100
+#define CONF_DEFAULT_MAX_BODY		(1024 * 1024)
+#define CONF_MAX_BODY_LIMIT		(1LL << 40)
 
 /* libconfuse's error callback has no user pointer: parsing is serial. */
-static char	*config_errbuf;
-static size_t	 config_errlen;
-static const char *config_errpath;
-static int	 config_nerrors;
+static char	*conf_errbuf;
+static size_t	 conf_errlen;
+static const char *conf_errpath;
+static int	 conf_nerrors;
 
 static void
-config_errfunc(cfg_t *cfg, const char *fmt, va_list ap)
+conf_errfunc(cfg_t *cfg, const char *fmt, va_list ap)
 {
 	char	 msg[1024];
 	int	 n;
 
 	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
-	if (config_nerrors++ > 0 || config_errbuf == NULL)
+	if (conf_nerrors++ > 0 || conf_errbuf == NULL)
 		return;		/* the first error is the one that matters */
 	/* Our name for the file: cfg_parse_buf calls it "[buf]". */
 	if (cfg != NULL && cfg->line > 0)
-		n = snprintf(config_errbuf, config_errlen, "%s:%d: %s",
-		    config_errpath, cfg->line, msg);
+		n = snprintf(conf_errbuf, conf_errlen, "%s:%d: %s",
+		    conf_errpath, cfg->line, msg);
 	else
-		n = snprintf(config_errbuf, config_errlen, "%s: %s",
-		    config_errpath, msg);
+		n = snprintf(conf_errbuf, conf_errlen, "%s: %s",
+		    conf_errpath, msg);
 	(void)n;
 }
 
 static int
-config_int_range(cfg_t *cfg, cfg_opt_t *opt, long lo, long hi)
+conf_int_range(cfg_t *cfg, cfg_opt_t *opt, long lo, long hi)
 {
 	unsigned int	 i;
 	long		 v;
@@ -83,21 +83,21 @@ config_int_range(cfg_t *cfg, cfg_opt_t *opt, long lo, long hi)
 static int							\
 fn(cfg_t *cfg, cfg_opt_t *opt)					\
 {								\
-	return (config_int_range(cfg, opt, lo, hi));		\
+	return (conf_int_range(cfg, opt, lo, hi));		\
 }
 
-RANGE_VALIDATOR(config_check_timeout, 1, 86400)
-RANGE_VALIDATOR(config_check_ready, 1, 3600)
-RANGE_VALIDATOR(config_check_nofile, 0, 1048576)
-RANGE_VALIDATOR(config_check_backlog, 1, 65535)
-RANGE_VALIDATOR(config_check_maxconn, 1, 1000000)
-RANGE_VALIDATOR(config_check_request_line, 64, 65536)
-RANGE_VALIDATOR(config_check_header_size, 256, 1048576)
-RANGE_VALIDATOR(config_check_max_headers, 1, 256)
-RANGE_VALIDATOR(config_check_max_body, 0, CONFIG_MAX_BODY_LIMIT)
+RANGE_VALIDATOR(conf_check_timeout, 1, 86400)
+RANGE_VALIDATOR(conf_check_ready, 1, 3600)
+RANGE_VALIDATOR(conf_check_nofile, 0, 1048576)
+RANGE_VALIDATOR(conf_check_backlog, 1, 65535)
+RANGE_VALIDATOR(conf_check_maxconn, 1, 1000000)
+RANGE_VALIDATOR(conf_check_request_line, 64, 65536)
+RANGE_VALIDATOR(conf_check_header_size, 256, 1048576)
+RANGE_VALIDATOR(conf_check_max_headers, 1, 256)
+RANGE_VALIDATOR(conf_check_max_body, 0, CONF_MAX_BODY_LIMIT)
 
 static int
-config_parse_workers(const char *s, int *out)
+conf_parse_workers(const char *s, int *out)
 {
 	char	*end;
 	long	 v;
@@ -109,28 +109,28 @@ config_parse_workers(const char *s, int *out)
 	errno = 0;
 	v = strtol(s, &end, 10);
 	if (*s == '\0' || *end != '\0' || errno != 0 || v < 1 ||
-	    v > CONFIG_WORKERS_MAX)
+	    v > CONF_WORKERS_MAX)
 		return (-1);
 	*out = (int)v;
 	return (0);
 }
 
 static int
-config_check_workers(cfg_t *cfg, cfg_opt_t *opt)
+conf_check_workers(cfg_t *cfg, cfg_opt_t *opt)
 {
 	const char	*s = cfg_opt_getnstr(opt, 0);
 	int		 n;
 
-	if (s == NULL || config_parse_workers(s, &n) == -1) {
+	if (s == NULL || conf_parse_workers(s, &n) == -1) {
 		cfg_error(cfg, "workers = \"%s\": expected auto or a number "
-		    "from 1 to %d", s ? s : "", CONFIG_WORKERS_MAX);
+		    "from 1 to %d", s ? s : "", CONF_WORKERS_MAX);
 		return (-1);
 	}
 	return (0);
 }
 
 static int
-config_check_log_level(cfg_t *cfg, cfg_opt_t *opt)
+conf_check_log_level(cfg_t *cfg, cfg_opt_t *opt)
 {
 	const char	*s = cfg_opt_getnstr(opt, 0);
 	enum log_level	 l;
@@ -144,7 +144,7 @@ config_check_log_level(cfg_t *cfg, cfg_opt_t *opt)
 }
 
 static int
-config_check_nonempty(cfg_t *cfg, cfg_opt_t *opt)
+conf_check_nonempty(cfg_t *cfg, cfg_opt_t *opt)
 {
 	const char	*s = cfg_opt_getnstr(opt, 0);
 
@@ -156,7 +156,7 @@ config_check_nonempty(cfg_t *cfg, cfg_opt_t *opt)
 }
 
 static int
-config_protocol_parse(const char *s, enum protocol *p)
+conf_protocol_parse(const char *s, enum protocol *p)
 {
 	if (strcmp(s, "echo") == 0) {
 		*p = PROTO_ECHO;
@@ -170,7 +170,7 @@ config_protocol_parse(const char *s, enum protocol *p)
 }
 
 const char *
-config_protocol_name(enum protocol p)
+conf_protocol_name(enum protocol p)
 {
 	switch (p) {
 	case PROTO_ECHO:
@@ -182,12 +182,12 @@ config_protocol_name(enum protocol p)
 }
 
 static int
-config_check_protocol(cfg_t *cfg, cfg_opt_t *opt)
+conf_check_protocol(cfg_t *cfg, cfg_opt_t *opt)
 {
 	const char	*s = cfg_opt_getnstr(opt, 0);
 	enum protocol	 p;
 
-	if (s == NULL || config_protocol_parse(s, &p) == -1) {
+	if (s == NULL || conf_protocol_parse(s, &p) == -1) {
 		cfg_error(cfg, "protocol = \"%s\": unknown protocol "
 		    "(known: echo, http)", s ? s : "");
 		return (-1);
@@ -196,7 +196,7 @@ config_check_protocol(cfg_t *cfg, cfg_opt_t *opt)
 }
 
 static int
-config_check_listen(cfg_t *cfg, cfg_opt_t *opt)
+conf_check_listen(cfg_t *cfg, cfg_opt_t *opt)
 {
 	struct addr	 a, b;
 	char		 err[256];
@@ -226,12 +226,12 @@ config_check_listen(cfg_t *cfg, cfg_opt_t *opt)
 }
 
 static int
-config_check_name(const char *name)
+conf_check_name(const char *name)
 {
 	const char	*p;
 
 	if (name == NULL || *name == '\0' ||
-	    strlen(name) >= CONFIG_NAME_MAX)
+	    strlen(name) >= CONF_NAME_MAX)
 		return (-1);
 	for (p = name; *p != '\0'; p++) {
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
@@ -244,7 +244,7 @@ config_check_name(const char *name)
 
 /* Parse return = "STATUS [TEXT]"; -1 if the status is not 100 to 599. */
 static int
-config_parse_return(const char *s, int *status, const char **text)
+conf_parse_return(const char *s, int *status, const char **text)
 {
 	char	*end;
 	long	 v;
@@ -258,7 +258,7 @@ config_parse_return(const char *s, int *status, const char **text)
 }
 
 static int
-config_stats_parse(const char *s, enum stats_format *f)
+conf_stats_parse(const char *s, enum stats_format *f)
 {
 	if (strcmp(s, "json") == 0)
 		*f = STATS_FORMAT_JSON;
@@ -269,11 +269,11 @@ config_stats_parse(const char *s, enum stats_format *f)
 	return (0);
 }
 
-static char	*config_path(const char *, const char *);
+static char	*conf_path(const char *, const char *);
 
 /* root must name a directory (relative: to the config file's directory). */
 static int
-config_check_root(cfg_t *cfg, const char *title, const char *root)
+conf_check_root(cfg_t *cfg, const char *title, const char *root)
 {
 	struct stat	 st;
 	char		*p;
@@ -283,7 +283,7 @@ config_check_root(cfg_t *cfg, const char *title, const char *root)
 		cfg_error(cfg, "location %s: root is empty", title);
 		return (-1);
 	}
-	if ((p = config_path(cfg->filename ? cfg->filename : "", root)) ==
+	if ((p = conf_path(cfg->filename ? cfg->filename : "", root)) ==
 	    NULL)
 		return (-1);
 	if (stat(p, &st) == -1) {
@@ -301,7 +301,7 @@ config_check_root(cfg_t *cfg, const char *title, const char *root)
 
 /* A location section just closed: one handler, and a usable one. */
 static int
-config_check_location(cfg_t *cfg, cfg_opt_t *opt)
+conf_check_location(cfg_t *cfg, cfg_opt_t *opt)
 {
 	cfg_t		*loc = cfg_opt_getnsec(opt, cfg_opt_size(opt) - 1);
 	const char	*title = cfg_title(loc), *text;
@@ -320,7 +320,7 @@ config_check_location(cfg_t *cfg, cfg_opt_t *opt)
 		    "or stats (has %d)", title, n);
 		return (-1);
 	}
-	if (cfg_size(loc, "return") > 0 && config_parse_return(
+	if (cfg_size(loc, "return") > 0 && conf_parse_return(
 	    cfg_getstr(loc, "return"), &status, &text) == -1) {
 		cfg_error(cfg, "location %s: return = \"%s\": expected "
 		    "\"STATUS [TEXT]\" with a status from 100 to 599", title,
@@ -328,10 +328,10 @@ config_check_location(cfg_t *cfg, cfg_opt_t *opt)
 		return (-1);
 	}
 	if (cfg_size(loc, "root") > 0 &&
-	    config_check_root(cfg, title, cfg_getstr(loc, "root")) == -1)
+	    conf_check_root(cfg, title, cfg_getstr(loc, "root")) == -1)
 		return (-1);
 	if (cfg_size(loc, "stats") > 0 &&
-	    config_stats_parse(cfg_getstr(loc, "stats"), &f) == -1) {
+	    conf_stats_parse(cfg_getstr(loc, "stats"), &f) == -1) {
 		cfg_error(cfg, "location %s: stats = \"%s\": expected json or "
 		    "prometheus", title, cfg_getstr(loc, "stats"));
 		return (-1);
@@ -345,7 +345,7 @@ config_check_location(cfg_t *cfg, cfg_opt_t *opt)
 	return (0);
 }
 
-static const char *const config_http_keys[] = {
+static const char *const conf_http_keys[] = {
 	"header_timeout", "keepalive_timeout", "send_timeout",
 	"max_request_line", "max_header_size", "max_headers",
 	"max_body_size", "access_log", "location",
@@ -353,17 +353,17 @@ static const char *const config_http_keys[] = {
 
 /* Keys that belong to one protocol are errors in a server of another. */
 static int
-config_check_protocol_keys(cfg_t *cfg, cfg_t *sec)
+conf_check_protocol_keys(cfg_t *cfg, cfg_t *sec)
 {
 	enum protocol	 p = PROTO_ECHO;
 	size_t		 i;
 
-	(void)config_protocol_parse(cfg_getstr(sec, "protocol"), &p);
-	for (i = 0; i < sizeof(config_http_keys) / sizeof(config_http_keys[0]);
+	(void)conf_protocol_parse(cfg_getstr(sec, "protocol"), &p);
+	for (i = 0; i < sizeof(conf_http_keys) / sizeof(conf_http_keys[0]);
 	    i++) {
-		if (p != PROTO_HTTP && cfg_size(sec, config_http_keys[i]) > 0) {
+		if (p != PROTO_HTTP && cfg_size(sec, conf_http_keys[i]) > 0) {
 			cfg_error(cfg, "server %s: %s applies to protocol = "
-			    "http only", cfg_title(sec), config_http_keys[i]);
+			    "http only", cfg_title(sec), conf_http_keys[i]);
 			return (-1);
 		}
 	}
@@ -386,7 +386,7 @@ config_check_protocol_keys(cfg_t *cfg, cfg_t *sec)
 
 /* A server section just closed: check it whole and against earlier ones. */
 static int
-config_check_server(cfg_t *cfg, cfg_opt_t *opt)
+conf_check_server(cfg_t *cfg, cfg_opt_t *opt)
 {
 	cfg_t		*sec, *other;
 	struct addr	 a, b;
@@ -395,10 +395,10 @@ config_check_server(cfg_t *cfg, cfg_opt_t *opt)
 
 	n = cfg_opt_size(opt);
 	sec = cfg_opt_getnsec(opt, n - 1);
-	if (config_check_name(cfg_title(sec)) == -1) {
+	if (conf_check_name(cfg_title(sec)) == -1) {
 		cfg_error(cfg, "server \"%s\": a name is 1 to %d letters, "
 		    "digits, '_', '-' or '.'", cfg_title(sec),
-		    CONFIG_NAME_MAX - 1);
+		    CONF_NAME_MAX - 1);
 		return (-1);
 	}
 	if (cfg_size(sec, "listen") == 0) {
@@ -410,7 +410,7 @@ config_check_server(cfg_t *cfg, cfg_opt_t *opt)
 		    cfg_title(sec));
 		return (-1);
 	}
-	if (config_check_protocol_keys(cfg, sec) == -1)
+	if (conf_check_protocol_keys(cfg, sec) == -1)
 		return (-1);
 	for (i = 0; i < cfg_size(sec, "listen"); i++) {
 		(void)addr_parse(cfg_getnstr(sec, "listen", i), &a, err,
@@ -448,8 +448,8 @@ static cfg_opt_t location_opts[] = {
 static cfg_opt_t server_opts[] = {
 	CFG_STR_LIST("listen", NULL, CFGF_NODEFAULT),
 	CFG_STR("protocol", NULL, CFGF_NODEFAULT),
-	CFG_INT("backlog", CONFIG_DEFAULT_BACKLOG, CFGF_NONE),
-	CFG_INT("max_connections", CONFIG_DEFAULT_MAXCONN, CFGF_NONE),
+	CFG_INT("backlog", CONF_DEFAULT_BACKLOG, CFGF_NONE),
+	CFG_INT("max_connections", CONF_DEFAULT_MAXCONN, CFGF_NONE),
 	CFG_INT("idle_timeout", 0, CFGF_NODEFAULT),
 	CFG_INT("header_timeout", 0, CFGF_NODEFAULT),
 	CFG_INT("keepalive_timeout", 0, CFGF_NODEFAULT),
@@ -473,8 +473,8 @@ static cfg_opt_t root_opts[] = {
 	CFG_STR("log_level", "info", CFGF_NONE),
 	CFG_STR("user", NULL, CFGF_NODEFAULT),
 	CFG_STR("group", NULL, CFGF_NODEFAULT),
-	CFG_INT("shutdown_timeout", CONFIG_DEFAULT_SHUTDOWN, CFGF_NONE),
-	CFG_INT("ready_timeout", CONFIG_DEFAULT_READY, CFGF_NONE),
+	CFG_INT("shutdown_timeout", CONF_DEFAULT_SHUTDOWN, CFGF_NONE),
+	CFG_INT("ready_timeout", CONF_DEFAULT_READY, CFGF_NONE),
 	CFG_INT("rlimit_nofile", 0, CFGF_NONE),
 	CFG_STR("mime_types", "/etc/mime.types", CFGF_NONE),
 	CFG_SEC("server", server_opts,
@@ -483,62 +483,62 @@ static cfg_opt_t root_opts[] = {
 };
 
 static void
-config_set_validators(cfg_t *cfg)
+conf_set_validators(cfg_t *cfg)
 {
-	cfg_set_validate_func(cfg, "workers", config_check_workers);
-	cfg_set_validate_func(cfg, "log_level", config_check_log_level);
-	cfg_set_validate_func(cfg, "pid_file", config_check_nonempty);
-	cfg_set_validate_func(cfg, "ports_file", config_check_nonempty);
-	cfg_set_validate_func(cfg, "error_log", config_check_nonempty);
-	cfg_set_validate_func(cfg, "user", config_check_nonempty);
-	cfg_set_validate_func(cfg, "group", config_check_nonempty);
-	cfg_set_validate_func(cfg, "shutdown_timeout", config_check_timeout);
-	cfg_set_validate_func(cfg, "ready_timeout", config_check_ready);
-	cfg_set_validate_func(cfg, "rlimit_nofile", config_check_nofile);
-	cfg_set_validate_func(cfg, "server", config_check_server);
-	cfg_set_validate_func(cfg, "server|listen", config_check_listen);
-	cfg_set_validate_func(cfg, "server|protocol", config_check_protocol);
-	cfg_set_validate_func(cfg, "server|backlog", config_check_backlog);
+	cfg_set_validate_func(cfg, "workers", conf_check_workers);
+	cfg_set_validate_func(cfg, "log_level", conf_check_log_level);
+	cfg_set_validate_func(cfg, "pid_file", conf_check_nonempty);
+	cfg_set_validate_func(cfg, "ports_file", conf_check_nonempty);
+	cfg_set_validate_func(cfg, "error_log", conf_check_nonempty);
+	cfg_set_validate_func(cfg, "user", conf_check_nonempty);
+	cfg_set_validate_func(cfg, "group", conf_check_nonempty);
+	cfg_set_validate_func(cfg, "shutdown_timeout", conf_check_timeout);
+	cfg_set_validate_func(cfg, "ready_timeout", conf_check_ready);
+	cfg_set_validate_func(cfg, "rlimit_nofile", conf_check_nofile);
+	cfg_set_validate_func(cfg, "server", conf_check_server);
+	cfg_set_validate_func(cfg, "server|listen", conf_check_listen);
+	cfg_set_validate_func(cfg, "server|protocol", conf_check_protocol);
+	cfg_set_validate_func(cfg, "server|backlog", conf_check_backlog);
 	cfg_set_validate_func(cfg, "server|idle_timeout",
-	    config_check_timeout);
+	    conf_check_timeout);
 	cfg_set_validate_func(cfg, "server|max_connections",
-	    config_check_maxconn);
+	    conf_check_maxconn);
 	cfg_set_validate_func(cfg, "server|header_timeout",
-	    config_check_timeout);
+	    conf_check_timeout);
 	cfg_set_validate_func(cfg, "server|keepalive_timeout",
-	    config_check_timeout);
+	    conf_check_timeout);
 	cfg_set_validate_func(cfg, "server|send_timeout",
-	    config_check_timeout);
+	    conf_check_timeout);
 	cfg_set_validate_func(cfg, "server|max_request_line",
-	    config_check_request_line);
+	    conf_check_request_line);
 	cfg_set_validate_func(cfg, "server|max_header_size",
-	    config_check_header_size);
+	    conf_check_header_size);
 	cfg_set_validate_func(cfg, "server|max_headers",
-	    config_check_max_headers);
+	    conf_check_max_headers);
 	cfg_set_validate_func(cfg, "server|max_body_size",
-	    config_check_max_body);
+	    conf_check_max_body);
 	cfg_set_validate_func(cfg, "server|access_log",
-	    config_check_nonempty);
-	cfg_set_validate_func(cfg, "server|location", config_check_location);
-	cfg_set_validate_func(cfg, "mime_types", config_check_nonempty);
+	    conf_check_nonempty);
+	cfg_set_validate_func(cfg, "server|location", conf_check_location);
+	cfg_set_validate_func(cfg, "mime_types", conf_check_nonempty);
 }
 
 /* Number of online CPUs, at least 1. */
 int
-config_online_cpus(void)
+conf_online_cpus(void)
 {
 	long	 n = sysconf(_SC_NPROCESSORS_ONLN);
 
 	if (n < 1)
 		return (1);
-	if (n > CONFIG_WORKERS_MAX)
-		return (CONFIG_WORKERS_MAX);
+	if (n > CONF_WORKERS_MAX)
+		return (CONF_WORKERS_MAX);
 	return ((int)n);
 }
 
 /* A relative path in the file is relative to the file's directory. */
 static char *
-config_path(const char *conffile, const char *value)
+conf_path(const char *conffile, const char *value)
 {
 	const char	*slash;
 	char		*out;
@@ -559,7 +559,7 @@ config_path(const char *conffile, const char *value)
 }
 
 static char *
-config_strdup_opt(cfg_t *cfg, const char *name)
+conf_strdup_opt(cfg_t *cfg, const char *name)
 {
 	const char	*s;
 
@@ -569,14 +569,14 @@ config_strdup_opt(cfg_t *cfg, const char *name)
 }
 
 static long
-config_int_or(cfg_t *sec, const char *name, long def)
+conf_int_or(cfg_t *sec, const char *name, long def)
 {
 	return (cfg_size(sec, name) > 0 ? cfg_getint(sec, name) : def);
 }
 
 /* Longest prefix first, so the first match is the one that wins. */
 static int
-config_location_cmp(const void *a, const void *b)
+conf_location_cmp(const void *a, const void *b)
 {
 	const struct location_conf	*la = a, *lb = b;
 
@@ -586,7 +586,7 @@ config_location_cmp(const void *a, const void *b)
 }
 
 static int
-config_fill_locations(cfg_t *sec, const char *path, struct server_conf *srv,
+conf_fill_locations(cfg_t *sec, const char *path, struct server_conf *srv,
     char *err, size_t errlen)
 {
 	struct location_conf	*lc;
@@ -612,14 +612,14 @@ config_fill_locations(cfg_t *sec, const char *path, struct server_conf *srv,
 			goto oom;
 		if (cfg_size(loc, "return") > 0) {
 			lc->handler = LOC_RETURN;
-			(void)config_parse_return(cfg_getstr(loc, "return"),
+			(void)conf_parse_return(cfg_getstr(loc, "return"),
 			    &lc->status, &text);
 			if ((lc->text = strdup(text)) == NULL)
 				goto oom;
 			lc->text_len = strlen(text);
 		} else if (cfg_size(loc, "root") > 0) {
 			lc->handler = LOC_ROOT;
-			if ((lc->root = config_path(path, cfg_getstr(loc,
+			if ((lc->root = conf_path(path, cfg_getstr(loc,
 			    "root"))) == NULL)
 				goto oom;
 			len = strlen(lc->root);
@@ -627,12 +627,12 @@ config_fill_locations(cfg_t *sec, const char *path, struct server_conf *srv,
 				lc->root[--len] = '\0';
 		} else {
 			lc->handler = LOC_STATS;
-			(void)config_stats_parse(cfg_getstr(loc, "stats"),
+			(void)conf_stats_parse(cfg_getstr(loc, "stats"),
 			    &lc->stats);
 		}
 	}
 	qsort(srv->locations, srv->nlocations, sizeof(*srv->locations),
-	    config_location_cmp);
+	    conf_location_cmp);
 	return (0);
 oom:
 	snprintf(err, errlen, "out of memory");
@@ -640,40 +640,40 @@ oom:
 }
 
 static int
-config_fill_server(cfg_t *sec, const char *path, struct server_conf *srv,
+conf_fill_server(cfg_t *sec, const char *path, struct server_conf *srv,
     char *err, size_t errlen)
 {
 	unsigned int	 i;
 
 	snprintf(srv->name, sizeof(srv->name), "%s", cfg_title(sec));
-	(void)config_protocol_parse(cfg_getstr(sec, "protocol"),
+	(void)conf_protocol_parse(cfg_getstr(sec, "protocol"),
 	    &srv->protocol);
 	srv->backlog = (int)cfg_getint(sec, "backlog");
 	srv->max_connections = (int)cfg_getint(sec, "max_connections");
-	srv->idle_timeout = (int)config_int_or(sec, "idle_timeout",
-	    CONFIG_DEFAULT_IDLE);
-	srv->header_timeout = (int)config_int_or(sec, "header_timeout",
-	    CONFIG_DEFAULT_HEADER_TIMEOUT);
-	srv->keepalive_timeout = (int)config_int_or(sec, "keepalive_timeout",
-	    CONFIG_DEFAULT_KEEPALIVE);
-	srv->send_timeout = (int)config_int_or(sec, "send_timeout",
-	    CONFIG_DEFAULT_SEND_TIMEOUT);
-	srv->max_request_line = (unsigned)config_int_or(sec,
-	    "max_request_line", CONFIG_DEFAULT_REQUEST_LINE);
-	srv->max_header_size = (unsigned)config_int_or(sec, "max_header_size",
-	    CONFIG_DEFAULT_HEADER_SIZE);
+	srv->idle_timeout = (int)conf_int_or(sec, "idle_timeout",
+	    CONF_DEFAULT_IDLE);
+	srv->header_timeout = (int)conf_int_or(sec, "header_timeout",
+	    CONF_DEFAULT_HEADER_TIMEOUT);
+	srv->keepalive_timeout = (int)conf_int_or(sec, "keepalive_timeout",
+	    CONF_DEFAULT_KEEPALIVE);
+	srv->send_timeout = (int)conf_int_or(sec, "send_timeout",
+	    CONF_DEFAULT_SEND_TIMEOUT);
+	srv->max_request_line = (unsigned)conf_int_or(sec,
+	    "max_request_line", CONF_DEFAULT_REQUEST_LINE);
+	srv->max_header_size = (unsigned)conf_int_or(sec, "max_header_size",
+	    CONF_DEFAULT_HEADER_SIZE);
 	if (srv->max_request_line > srv->max_header_size)
 		srv->max_request_line = srv->max_header_size;
-	srv->max_headers = (unsigned)config_int_or(sec, "max_headers",
-	    CONFIG_DEFAULT_MAX_HEADERS);
-	srv->max_body_size = (uint64_t)config_int_or(sec, "max_body_size",
-	    CONFIG_DEFAULT_MAX_BODY);
+	srv->max_headers = (unsigned)conf_int_or(sec, "max_headers",
+	    CONF_DEFAULT_MAX_HEADERS);
+	srv->max_body_size = (uint64_t)conf_int_or(sec, "max_body_size",
+	    CONF_DEFAULT_MAX_BODY);
 	if (cfg_size(sec, "access_log") > 0 &&
 	    strcmp(cfg_getstr(sec, "access_log"), "off") != 0)
-		srv->access_log = config_path(path, cfg_getstr(sec,
+		srv->access_log = conf_path(path, cfg_getstr(sec,
 		    "access_log"));
 	srv->access_log_fd = -1;
-	if (config_fill_locations(sec, path, srv, err, errlen) == -1)
+	if (conf_fill_locations(sec, path, srv, err, errlen) == -1)
 		return (-1);
 	srv->nlistens = cfg_size(sec, "listen");
 	srv->listens = calloc(srv->nlistens, sizeof(*srv->listens));
@@ -693,29 +693,29 @@ config_fill_server(cfg_t *sec, const char *path, struct server_conf *srv,
 }
 
 static int
-config_fill(cfg_t *cfg, const char *path, struct config *conf, char *err,
+conf_fill(cfg_t *cfg, const char *path, struct config *conf, char *err,
     size_t errlen)
 {
 	unsigned int	 i;
 
 	conf->path = strdup(path);
-	(void)config_parse_workers(cfg_getstr(cfg, "workers"), &conf->workers);
+	(void)conf_parse_workers(cfg_getstr(cfg, "workers"), &conf->workers);
 	conf->workers_auto = conf->workers == 0;
 	if (conf->workers_auto)
-		conf->workers = config_online_cpus();
+		conf->workers = conf_online_cpus();
 	conf->daemon = cfg_getbool(cfg, "daemon") == cfg_true;
-	conf->pid_file = config_path(path, cfg_size(cfg, "pid_file") ?
+	conf->pid_file = conf_path(path, cfg_size(cfg, "pid_file") ?
 	    cfg_getstr(cfg, "pid_file") : NULL);
-	conf->ports_file = config_path(path, cfg_size(cfg, "ports_file") ?
+	conf->ports_file = conf_path(path, cfg_size(cfg, "ports_file") ?
 	    cfg_getstr(cfg, "ports_file") : NULL);
-	conf->error_log = config_path(path, cfg_getstr(cfg, "error_log"));
+	conf->error_log = conf_path(path, cfg_getstr(cfg, "error_log"));
 	(void)log_level_parse(cfg_getstr(cfg, "log_level"), &conf->log_level);
-	conf->user = config_strdup_opt(cfg, "user");
-	conf->group = config_strdup_opt(cfg, "group");
+	conf->user = conf_strdup_opt(cfg, "user");
+	conf->group = conf_strdup_opt(cfg, "group");
 	conf->shutdown_timeout = (int)cfg_getint(cfg, "shutdown_timeout");
 	conf->ready_timeout = (int)cfg_getint(cfg, "ready_timeout");
 	conf->rlimit_nofile = cfg_getint(cfg, "rlimit_nofile");
-	conf->mime_types = config_path(path, cfg_getstr(cfg, "mime_types"));
+	conf->mime_types = conf_path(path, cfg_getstr(cfg, "mime_types"));
 	if (conf->path == NULL || conf->error_log == NULL ||
 	    conf->mime_types == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -735,7 +735,7 @@ config_fill(cfg_t *cfg, const char *path, struct config *conf, char *err,
 	}
 	for (i = 0; i < conf->nservers; i++) {
 		conf->servers[i].mime_types = conf->mime_types;
-		if (config_fill_server(cfg_getnsec(cfg, "server", i), path,
+		if (conf_fill_server(cfg_getnsec(cfg, "server", i), path,
 		    &conf->servers[i], err, errlen) == -1)
 			return (-1);
 	}
@@ -744,7 +744,7 @@ config_fill(cfg_t *cfg, const char *path, struct config *conf, char *err,
 
 /* Read a whole (small) file into a NUL-terminated buffer. */
 static char *
-config_read_file(const char *path, char *err, size_t errlen)
+conf_read_file(const char *path, char *err, size_t errlen)
 {
 	FILE	*fp;
 	char	*buf = NULL;
@@ -758,9 +758,9 @@ config_read_file(const char *path, char *err, size_t errlen)
 	for (;;) {
 		if (cap - len < 4097) {
 			cap = cap ? cap * 2 : 8192;
-			if (cap > CONFIG_FILE_MAX) {
+			if (cap > CONF_FILE_MAX) {
 				snprintf(err, errlen, "%s: larger than %d bytes",
-				    path, CONFIG_FILE_MAX);
+				    path, CONF_FILE_MAX);
 				goto fail;
 			}
 			if ((buf = realloc(buf, cap)) == NULL) {
@@ -794,7 +794,7 @@ fail:
  * Quoted strings are left alone.
  */
 static void
-config_blank_comments(char *p)
+conf_blank_comments(char *p)
 {
 	char	 quote = 0;
 
@@ -833,7 +833,7 @@ config_blank_comments(char *p)
  * replace our file name with "[buf]" as cfg_parse_buf does.
  */
 static int
-config_parse_text(cfg_t *cfg, const char *text)
+conf_parse_text(cfg_t *cfg, const char *text)
 {
 	FILE	*fp;
 	int	 rc;
@@ -847,16 +847,16 @@ config_parse_text(cfg_t *cfg, const char *text)
 }
 
 /* Errors of the probe parse below: kept, not reported. */
-static int	 config_probe_line;
-static char	 config_probe_msg[256];
+static int	 conf_probe_line;
+static char	 conf_probe_msg[256];
 
 static void
-config_probe_errfunc(cfg_t *cfg, const char *fmt, va_list ap)
+conf_probe_errfunc(cfg_t *cfg, const char *fmt, va_list ap)
 {
-	if (config_probe_line != 0)
+	if (conf_probe_line != 0)
 		return;
-	config_probe_line = cfg != NULL && cfg->line > 0 ? cfg->line : -1;
-	(void)vsnprintf(config_probe_msg, sizeof(config_probe_msg), fmt, ap);
+	conf_probe_line = cfg != NULL && cfg->line > 0 ? cfg->line : -1;
+	(void)vsnprintf(conf_probe_msg, sizeof(conf_probe_msg), fmt, ap);
 }
 
 /*
@@ -864,7 +864,7 @@ config_probe_errfunc(cfg_t *cfg, const char *fmt, va_list ap)
  * again with one more closing brace: a balanced file fails exactly there.
  */
 static int
-config_check_closed(const char *text, const char *path, char *err,
+conf_check_closed(const char *text, const char *path, char *err,
     size_t errlen)
 {
 	cfg_t	*probe;
@@ -883,14 +883,14 @@ config_check_closed(const char *text, const char *path, char *err,
 		snprintf(err, errlen, "out of memory");
 		return (-1);
 	}
-	cfg_set_error_function(probe, config_probe_errfunc);
-	config_probe_line = 0;
+	cfg_set_error_function(probe, conf_probe_errfunc);
+	conf_probe_line = 0;
 	probe->line = 1;
-	rc = config_parse_text(probe, buf);
+	rc = conf_parse_text(probe, buf);
 	cfg_free(probe);
 	free(buf);
-	if (rc != CFG_SUCCESS && config_probe_line == lines + 1 &&
-	    strstr(config_probe_msg, "closing brace") != NULL)
+	if (rc != CFG_SUCCESS && conf_probe_line == lines + 1 &&
+	    strstr(conf_probe_msg, "closing brace") != NULL)
 		return (0);
 	snprintf(err, errlen, "%s:%d: unexpected end of file: a section is "
 	    "not closed with '}'", path, lines);
@@ -902,7 +902,7 @@ config_check_closed(const char *text, const char *path, char *err,
  * "FILE:LINE: what is wrong" on any error.
  */
 struct config *
-config_load(const char *path, char *err, size_t errlen)
+conf_load(const char *path, char *err, size_t errlen)
 {
 	struct config	*conf;
 	cfg_t		*cfg;
@@ -910,27 +910,27 @@ config_load(const char *path, char *err, size_t errlen)
 	int		 rc;
 
 	err[0] = '\0';
-	if ((text = config_read_file(path, err, errlen)) == NULL)
+	if ((text = conf_read_file(path, err, errlen)) == NULL)
 		return (NULL);
-	config_blank_comments(text);
+	conf_blank_comments(text);
 	if ((cfg = cfg_init(root_opts, CFGF_NONE)) == NULL) {
 		free(text);
 		snprintf(err, errlen, "%s: cannot initialise the parser",
 		    path);
 		return (NULL);
 	}
-	cfg_set_error_function(cfg, config_errfunc);
-	config_set_validators(cfg);
-	config_errbuf = err;
-	config_errlen = errlen;
-	config_errpath = path;
-	config_nerrors = 0;
+	cfg_set_error_function(cfg, conf_errfunc);
+	conf_set_validators(cfg);
+	conf_errbuf = err;
+	conf_errlen = errlen;
+	conf_errpath = path;
+	conf_nerrors = 0;
 	/* cfg_parse_buf leaves the file name unset: give it one for errors. */
 	free(cfg->filename);
 	cfg->filename = strdup(path);
 	cfg->line = 1;
-	rc = config_parse_text(cfg, text);
-	config_errbuf = NULL;
+	rc = conf_parse_text(cfg, text);
+	conf_errbuf = NULL;
 	if (rc != CFG_SUCCESS) {
 		if (err[0] == '\0')
 			snprintf(err, errlen, "%s: cannot parse", path);
@@ -938,7 +938,7 @@ config_load(const char *path, char *err, size_t errlen)
 		free(text);
 		return (NULL);
 	}
-	rc = config_check_closed(text, path, err, errlen);
+	rc = conf_check_closed(text, path, err, errlen);
 	free(text);
 	if (rc == -1) {
 		cfg_free(cfg);
@@ -949,17 +949,17 @@ config_load(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return (NULL);
 	}
-	rc = config_fill(cfg, path, conf, err, errlen);
+	rc = conf_fill(cfg, path, conf, err, errlen);
 	cfg_free(cfg);
 	if (rc == -1) {
-		config_free(conf);
+		conf_free(conf);
 		return (NULL);
 	}
 	return (conf);
 }
 
 void
-config_free(struct config *conf)
+conf_free(struct config *conf)
 {
 	struct server_conf	*sc;
 	size_t			 i, j;

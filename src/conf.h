@@ -1,6 +1,6 @@
-/* config.h: the configuration file (libconfuse syntax) and its checked form. */
-#ifndef DROVER_CONFIG_H
-#define DROVER_CONFIG_H
+/* conf.h: the configuration file (libconfuse syntax) and its checked form. */
+#ifndef DROVER_CONF_H
+#define DROVER_CONF_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -8,8 +8,8 @@
 #include "addr.h"
 #include "log.h"
 
-#define CONFIG_NAME_MAX		64
-#define CONFIG_WORKERS_MAX	512
+#define CONF_NAME_MAX		64
+#define CONF_WORKERS_MAX	512
 
 enum protocol {
 	PROTO_ECHO = 1,
@@ -50,7 +50,7 @@ struct listen_conf {
 };
 
 struct server_conf {
-	char			 name[CONFIG_NAME_MAX];
+	char			 name[CONF_NAME_MAX];
 	enum protocol		 protocol;
 	int			 backlog;
 	int			 idle_timeout;		/* echo, seconds */
@@ -92,9 +92,9 @@ struct config {
 	size_t			 nservers;
 };
 
-struct config	*config_load(const char *, char *, size_t);
-void		 config_free(struct config *);
-const char	*config_protocol_name(enum protocol);
-int		 config_online_cpus(void);
+struct config	*conf_load(const char *, char *, size_t);
+void		 conf_free(struct config *);
+const char	*conf_protocol_name(enum protocol);
+int		 conf_online_cpus(void);
 
 #endif
