@@ -40,6 +40,7 @@
 
 #define MASTER_KILL_GRACE	2	/* s after shutdown_timeout: SIGKILL */
 #define MASTER_STOP_GRACE	5	/* s after SIGTERM on fast stop */
+#define MASTER_RESPAWN_ALONE_MS	1000	/* backoff cap with no worker up */
 
 /*
  * An address held for this drover across generations: the keeper socket,
@@ -997,6 +998,17 @@ wproc_find(pid_t pid)
 	return (NULL);
 }
 
+static int
+gen_has_ready(const struct generation *gen)
+{
+	const struct wproc	*wp;
+
+	TAILQ_FOREACH(wp, &gen->procs, entry)
+		if (wp->state == WPROC_READY)
+			return (1);
+	return (0);
+}
+
 /* A worker has been reaped: log why, and replace or retire it. */
 static void
 wproc_exited(struct wproc *wp, int status)
@@ -1030,6 +1042,13 @@ wproc_exited(struct wproc *wp, int status)
 		master_lend_listeners(gen, wp->slot);
 		gs = &gen->slots[wp->slot];
 		delay = backoff_next(&gs->backoff, uptime);
+		/*
+		 * The backoff must not leave the generation with nobody to
+		 * accept: connections queued in the kept listeners would
+		 * wait for as long. With no other worker up, a second.
+		 */
+		if (delay > MASTER_RESPAWN_ALONE_MS && !gen_has_ready(gen))
+			delay = MASTER_RESPAWN_ALONE_MS;
 		if (delay > 0)
 			log_warnx("slot %d of generation %u died %d times in a "
 			    "row: respawning in %ld ms", wp->slot, gen->id,
