@@ -548,7 +548,7 @@ http_parse_request(struct http_parser *p, struct http_request *req,
 				break;
 			}
 			/* "HTTP/" DIGIT "." DIGIT, checked as it comes */
-			if (i >= 8 || (i < 5 && c != (unsigned char)"HTTP/"[i]) ||
+			if (i >= 8 || (i < 5 && c != "HTTP/"[i]) ||
 			    (i == 6 && c != '.') ||
 			    ((i == 5 || i == 7) && (c < '0' || c > '9')))
 				return (parse_error(p, 400,
