@@ -1,18 +1,13 @@
 /*
  * http_parser.c: the incremental, zero-copy HTTP/1.x request parser.
  *
- * A state machine over the bytes in place (after nginx's ngx_http_parse.c):
- * every call resumes at parser->pos in the state it stopped in, so a
- * request may arrive split at any byte and the work stays linear in its
- * length. The parser holds offsets only, never pointers into the buffer.
- *
- * It is strict where leniency lets two parsers disagree on where a request
- * ends (request smuggling): one SP between the parts of the request line,
+ * A state machine over the bytes in place (after nginx's
+ * ngx_http_parse.c): every call resumes at parser->pos with the state it
+ * stopped in, so a request may arrive split at any byte and no byte is
+ * looked at twice. Strictness where it matters against request smuggling:
  * no whitespace before a header colon, no obs-fold, no CTLs, one
- * Content-Length value, never Content-Length with Transfer-Encoding,
- * chunked the final coding and only once, no Transfer-Encoding in HTTP/1.0,
- * exactly one Host in HTTP/1.1, and CRLF (not bare LF) inside chunked
- * bodies. A bare LF ends a line of the head, as RFC 9112 2.2 allows.
+ * Content-Length value, never Content-Length with Transfer-Encoding, and
+ * chunked must be the final transfer coding.
  */
 #include "autoconf.h"
 
@@ -21,10 +16,8 @@
 
 #include "http_parser.h"
 
-/* Request head states. */
 enum {
-	S_START = 0,	/* empty lines before the request line */
-	S_START_LF,	/* CR of an empty line before the request line */
+	S_START = 0,		/* before the request line (empty lines) */
 	S_METHOD,
 	S_TARGET,
 	S_VERSION,
@@ -38,13 +31,7 @@ enum {
 	S_DONE,
 };
 
-/* Bytes of CR/LF tolerated before the request line (RFC 9112 2.2). */
-#define MAX_LEADING_EOL	16
-
-/* Transfer-Encoding flags in parser->te_seen. */
-#define TE_SEEN		0x01	/* the field is present */
-#define TE_CHUNKED	0x02	/* chunked seen: it must be the last coding */
-#define TE_OTHER	0x04	/* a coding we do not implement */
+#define MAX_EMPTY_LINES	8	/* CRLFs tolerated before a request line */
 
 static const char *const method_names[] = {
 	[HTTP_METHOD_UNKNOWN] = "UNKNOWN",
@@ -59,81 +46,33 @@ static const char *const method_names[] = {
 	[HTTP_METHOD_CONNECT] = "CONNECT",
 };
 
-#define NMETHODS	(sizeof(method_names) / sizeof(method_names[0]))
-
-/* The canonical name of a method, "UNKNOWN" for anything else. */
 const char *
 http_method_name(enum http_method m)
 {
-	if ((unsigned)m >= NMETHODS)
+	if ((unsigned)m >= sizeof(method_names) / sizeof(method_names[0]))
 		return ("UNKNOWN");
 	return (method_names[m]);
 }
 
-/* RFC 9110 5.6.2 tchar. */
+/* RFC 9110 tchar. */
 static int
 is_tchar(unsigned char c)
 {
 	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 	    (c >= '0' && c <= '9'))
 		return (1);
-	switch (c) {
-	case '!': case '#': case '$': case '%': case '&': case '\'':
-	case '*': case '+': case '-': case '.': case '^': case '_':
-	case '`': case '|': case '~':
-		return (1);
-	}
-	return (0);
+	return (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
 }
 
-/* A byte allowed in a field value: VCHAR, obs-text, SP or HTAB. */
-static int
-is_field_byte(unsigned char c)
-{
-	return (c == '\t' || (c >= 0x20 && c != 0x7f));
-}
-
-/* A byte of an RFC 3986 host[:port]: reg-name, IP-literal, port. */
-static int
-is_host_byte(unsigned char c)
-{
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9'))
-		return (1);
-	switch (c) {
-	case '-': case '.': case '_': case '~': case '%': case '!':
-	case '$': case '&': case '\'': case '(': case ')': case '*':
-	case '+': case ',': case ';': case '=': case ':': case '[':
-	case ']':
-		return (1);
-	}
-	return (0);
-}
-
-/* Whether len bytes at s are a plausible host[:port] (no userinfo). */
-static int
-host_valid(const char *s, uint32_t len)
-{
-	uint32_t	 i;
-
-	for (i = 0; i < len; i++)
-		if (!is_host_byte((unsigned char)s[i]))
-			return (0);
-	return (1);
-}
-
-/* Reset a parser for a new request under the given limits. */
 void
 http_parser_init(struct http_parser *p, const struct http_limits *limits)
 {
 	memset(p, 0, sizeof(*p));
-	p->state = S_START;
 	p->limits = *limits;
 	if (p->limits.max_headers > HTTP_MAX_HEADERS_LIMIT)
 		p->limits.max_headers = HTTP_MAX_HEADERS_LIMIT;
 }
 
-/* Reset a request, which will store its fields into headers. */
 void
 http_request_init(struct http_request *req, struct http_header *headers)
 {
@@ -142,7 +81,6 @@ http_request_init(struct http_request *req, struct http_header *headers)
 	req->content_length = -1;
 }
 
-/* Record an error; the parser stays in it. */
 static enum http_parse_result
 parse_error(struct http_parser *p, int status, const char *reason)
 {
@@ -151,7 +89,6 @@ parse_error(struct http_parser *p, int status, const char *reason)
 	return (HTTP_PARSE_ERROR);
 }
 
-/* Whether a span equals a lower-case literal, ignoring case. */
 static int
 span_is(const char *buf, struct http_span s, const char *lit)
 {
@@ -160,55 +97,52 @@ span_is(const char *buf, struct http_span s, const char *lit)
 	return (s.len == n && strncasecmp(buf + s.off, lit, n) == 0);
 }
 
-/* Map a method token to the enum (methods are case-sensitive). */
 static enum http_method
-method_lookup(const char *s, uint32_t len)
+method_lookup(const char *s, size_t len)
 {
 	size_t	 i;
 
-	for (i = 1; i < NMETHODS; i++)
+	for (i = 1; i < sizeof(method_names) / sizeof(method_names[0]); i++)
 		if (strlen(method_names[i]) == len &&
 		    memcmp(method_names[i], s, len) == 0)
 			return ((enum http_method)i);
 	return (HTTP_METHOD_UNKNOWN);
 }
 
-/* Split the request-target into path and query; -1 if it is not valid. */
+/* Split the request-target into path and query (origin or absolute form). */
 static int
 parse_target(const char *buf, struct http_request *req)
 {
 	const char	*t = buf + req->target.off;
 	uint32_t	 len = req->target.len, i, start;
 
-	if (t[0] == '*') {
-		/* asterisk-form, for OPTIONS only */
-		if (len != 1 || req->method != HTTP_METHOD_OPTIONS)
+	if (t[0] == '*' && len == 1) {
+		if (req->method != HTTP_METHOD_OPTIONS)
 			return (-1);
 		req->path = req->target;
 		return (0);
 	}
 	start = 0;
 	if (t[0] != '/') {
-		/* absolute-form: "http" or "https" "://" authority path */
+		/* absolute-form: scheme "://" authority path */
 		for (i = 0; i < len && t[i] != ':'; i++)
-			;
-		if (!((i == 4 && strncasecmp(t, "http", 4) == 0) ||
-		    (i == 5 && strncasecmp(t, "https", 5) == 0)))
-			return (-1);
-		if (len - i < 3 || t[i + 1] != '/' || t[i + 2] != '/')
+			if (!((t[i] >= 'a' && t[i] <= 'z') ||
+			    (t[i] >= 'A' && t[i] <= 'Z') ||
+			    (i > 0 && ((t[i] >= '0' && t[i] <= '9') ||
+			    t[i] == '+' || t[i] == '-' || t[i] == '.'))))
+				return (-1);
+		if (i == 0 || i + 3 > len || t[i + 1] != '/' || t[i + 2] != '/')
 			return (-1);
 		start = i + 3;
-		for (i = start; i < len && t[i] != '/' && t[i] != '?' &&
-		    t[i] != '#'; i++)
+		for (i = start; i < len && t[i] != '/' && t[i] != '?'; i++)
 			;
-		if (i == start || !host_valid(t + start, i - start))
+		if (i == start)
 			return (-1);
-		/* The authority of the target overrides any Host field. */
 		req->host.off = req->target.off + start;
 		req->host.len = i - start;
 		req->has_host = 1;
 		if (i == len || t[i] != '/')
-			return (-1);	/* an empty path: not supported */
+			return (-1);	/* "http://host" or "http://host?q" */
 		start = i;
 	}
 	for (i = start; i < len && t[i] != '?' && t[i] != '#'; i++)
@@ -217,198 +151,170 @@ parse_target(const char *buf, struct http_request *req)
 	req->path.len = i - start;
 	if (i < len && t[i] == '?') {
 		start = ++i;
-		while (i < len && t[i] != '#')
-			i++;
+		for (; i < len && t[i] != '#'; i++)
+			;
 		req->query.off = req->target.off + start;
 		req->query.len = i - start;
 	}
 	return (0);
 }
 
-/* Step over OWS in v[*i..len). */
-static void
-skip_ows(const char *v, uint32_t len, uint32_t *i)
+static enum http_parse_result
+parse_version(struct http_parser *p, const char *buf, struct http_request *req,
+    uint32_t start, uint32_t end)
 {
-	while (*i < len && (v[*i] == ' ' || v[*i] == '\t'))
-		(*i)++;
+	const char	*v = buf + start;
+
+	if (end - start != 8 || memcmp(v, "HTTP/", 5) != 0 || v[6] != '.' ||
+	    v[5] < '0' || v[5] > '9' || v[7] < '0' || v[7] > '9')
+		return (parse_error(p, 400, "bad HTTP version"));
+	if (v[5] != '1' || (v[7] != '0' && v[7] != '1'))
+		return (parse_error(p, 505, "unsupported HTTP version"));
+	req->version = v[7] == '1' ? 11 : 10;
+	return (HTTP_PARSE_AGAIN);
 }
 
-/*
- * The next element of a comma-separated list (RFC 9110 5.6.1), OWS trimmed;
- * empty elements are skipped. Returns 0 at the end of the list.
- */
-static int
-list_next(const char *v, uint32_t len, uint32_t *i, uint32_t *s,
-    uint32_t *e)
-{
-	for (;;) {
-		skip_ows(v, len, i);
-		if (*i == len)
-			return (0);
-		if (v[*i] != ',')
-			break;
-		(*i)++;
-	}
-	*s = *i;
-	while (*i < len && v[*i] != ',')
-		(*i)++;
-	*e = *i;
-	while (*e > *s && (v[*e - 1] == ' ' || v[*e - 1] == '\t'))
-		(*e)--;
-	return (1);
-}
-
-/* Parse a Content-Length value, maybe a list of equal values; -1 if bad. */
+/* Parse a Content-Length value (maybe a list of equal values). */
 static int
 parse_content_length(const char *v, uint32_t len, int64_t *out)
 {
 	int64_t		 val = -1, cur;
 	uint32_t	 i = 0;
+	int		 digits;
 
-	for (;;) {
-		if (i == len || v[i] < '0' || v[i] > '9')
-			return (-1);	/* empty value or element, or a sign */
+	while (i < len) {
+		while (i < len && (v[i] == ' ' || v[i] == '\t'))
+			i++;
 		cur = 0;
+		digits = 0;
 		while (i < len && v[i] >= '0' && v[i] <= '9') {
-			if (cur > (INT64_MAX - (v[i] - '0')) / 10)
+			if (cur > (INT64_MAX - 9) / 10)
 				return (-1);
 			cur = cur * 10 + (v[i] - '0');
+			digits++;
 			i++;
 		}
+		while (i < len && (v[i] == ' ' || v[i] == '\t'))
+			i++;
+		if (digits == 0 || (i < len && v[i] != ','))
+			return (-1);
 		if (val != -1 && cur != val)
 			return (-1);
 		val = cur;
-		skip_ows(v, len, &i);
-		if (i == len)
-			break;
-		if (v[i] != ',')
-			return (-1);
-		i++;
-		skip_ows(v, len, &i);
+		if (i < len)
+			i++;	/* the comma */
 	}
+	if (val == -1)
+		return (-1);
 	*out = val;
 	return (0);
 }
 
-/* Fold one Transfer-Encoding field into the flags; -1 if it is bad. */
-static int
-parse_transfer_encoding(struct http_parser *p, const char *v, uint32_t len)
-{
-	uint32_t	 i = 0, s, e, k;
-
-	p->te_seen |= TE_SEEN;
-	while (list_next(v, len, &i, &s, &e)) {
-		for (k = s; k < e; k++)
-			if (!is_tchar((unsigned char)v[k]))
-				return (-1);	/* parameters, quotes, junk */
-		if (p->te_seen & TE_CHUNKED)
-			return (-1);	/* anything after chunked */
-		if (e - s == 7 && strncasecmp(v + s, "chunked", 7) == 0)
-			p->te_seen |= TE_CHUNKED;
-		else
-			p->te_seen |= TE_OTHER;
-	}
-	return (0);
-}
-
-/* Note "close" and "keep-alive" among the Connection options. */
+/* Walk a comma-separated list; calls back for each trimmed element. */
 static void
-parse_connection(struct http_parser *p, const char *v, uint32_t len)
+list_each(const char *v, uint32_t len, void (*fn)(void *, const char *,
+    uint32_t), void *arg)
 {
 	uint32_t	 i = 0, s, e;
 
-	while (list_next(v, len, &i, &s, &e)) {
-		if (e - s == 5 && strncasecmp(v + s, "close", 5) == 0)
-			p->conn_close = 1;
-		else if (e - s == 10 &&
-		    strncasecmp(v + s, "keep-alive", 10) == 0)
-			p->conn_keep = 1;
+	while (i < len) {
+		while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+			i++;
+		s = i;
+		while (i < len && v[i] != ',')
+			i++;
+		e = i;
+		while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
+			e--;
+		if (e > s)
+			fn(arg, v + s, e - s);
 	}
 }
 
-/* Keep the first occurrence of a field the server reads as one value. */
 static void
-span_first(struct http_span *dst, struct http_span v)
+conn_token(void *arg, const char *s, uint32_t len)
 {
-	if (dst->len == 0)
-		*dst = v;
+	struct http_parser	*p = arg;
+
+	if (len == 5 && strncasecmp(s, "close", 5) == 0)
+		p->conn_close = 1;
+	else if (len == 10 && strncasecmp(s, "keep-alive", 10) == 0)
+		p->conn_keep = 1;
 }
 
-/* One complete header field line ending at value_end: store, interpret. */
+struct te_state {
+	int	 last_chunked;
+	int	 chunked_count;
+};
+
+static void
+te_token(void *arg, const char *s, uint32_t len)
+{
+	struct te_state	*te = arg;
+
+	te->last_chunked = len == 7 && strncasecmp(s, "chunked", 7) == 0;
+	te->chunked_count += te->last_chunked;
+}
+
+/* One complete header field: record it and what it means. */
 static enum http_parse_result
 header_done(struct http_parser *p, const char *buf, struct http_request *req,
     uint32_t value_end)
 {
 	struct http_header	*h;
+	struct te_state		 te = { 0, 0 };
 	const char		*v;
 	int64_t			 cl;
 
-	while (value_end > p->mark2 && (buf[value_end - 1] == ' ' ||
-	    buf[value_end - 1] == '\t'))
-		value_end--;
+	if (req->nheaders >= p->limits.max_headers)
+		return (parse_error(p, 431, "too many header fields"));
 	h = &req->headers[req->nheaders++];
 	h->name.off = p->mark;
 	h->name.len = p->name_end - p->mark;
+	while (value_end > p->mark2 && (buf[value_end - 1] == ' ' ||
+	    buf[value_end - 1] == '\t'))
+		value_end--;
 	h->value.off = p->mark2;
 	h->value.len = value_end - p->mark2;
 	v = buf + h->value.off;
 
-	switch (h->name.len) {
-	case 4:
-		if (span_is(buf, h->name, "host")) {
-			if (++p->hosts > 1)
-				return (parse_error(p, 400,
-				    "more than one Host"));
-			if (!host_valid(v, h->value.len))
-				return (parse_error(p, 400, "bad Host"));
-			if (!req->has_host) {
-				req->host = h->value;
-				req->has_host = 1;
-			}
-		}
-		break;
-	case 5:
-		if (span_is(buf, h->name, "range"))
-			span_first(&req->range, h->value);
-		break;
-	case 6:
-		if (span_is(buf, h->name, "expect") &&
-		    span_is(buf, h->value, "100-continue"))
-			req->expect_continue = 1;
-		break;
-	case 7:
-		if (span_is(buf, h->name, "referer"))
-			span_first(&req->referer, h->value);
-		break;
-	case 10:
-		if (span_is(buf, h->name, "connection"))
-			parse_connection(p, v, h->value.len);
-		else if (span_is(buf, h->name, "user-agent"))
-			span_first(&req->user_agent, h->value);
-		break;
-	case 13:
-		if (span_is(buf, h->name, "if-none-match"))
-			span_first(&req->if_none_match, h->value);
-		break;
-	case 14:
-		if (!span_is(buf, h->name, "content-length"))
-			break;
+	if (span_is(buf, h->name, "content-length")) {
 		if (parse_content_length(v, h->value.len, &cl) == -1)
 			return (parse_error(p, 400, "bad Content-Length"));
 		if (req->content_length != -1 && req->content_length != cl)
 			return (parse_error(p, 400,
 			    "conflicting Content-Length"));
 		req->content_length = cl;
-		break;
-	case 17:
-		if (span_is(buf, h->name, "if-modified-since"))
-			span_first(&req->if_modified_since, h->value);
-		else if (span_is(buf, h->name, "transfer-encoding") &&
-		    parse_transfer_encoding(p, v, h->value.len) == -1)
+	} else if (span_is(buf, h->name, "transfer-encoding")) {
+		list_each(v, h->value.len, te_token, &te);
+		/* chunked must come last, once, and end the whole list. */
+		if (p->te_seen && req->chunked)
+			return (parse_error(p, 400, "coding after chunked"));
+		p->te_seen = 1;
+		req->chunked = te.last_chunked;
+		if (!te.last_chunked || te.chunked_count > 1)
 			return (parse_error(p, 400,
 			    "chunked is not the final transfer coding"));
-		break;
-	}
+	} else if (span_is(buf, h->name, "connection")) {
+		list_each(v, h->value.len, conn_token, p);
+	} else if (span_is(buf, h->name, "host")) {
+		if (++p->hosts > 1)
+			return (parse_error(p, 400, "more than one Host"));
+		req->host = h->value;
+		req->has_host = 1;
+	} else if (span_is(buf, h->name, "expect")) {
+		if (span_is(buf, h->value, "100-continue"))
+			req->expect_continue = 1;
+	} else if (span_is(buf, h->name, "if-none-match"))
+		req->if_none_match = h->value;
+	else if (span_is(buf, h->name, "if-modified-since"))
+		req->if_modified_since = h->value;
+	else if (span_is(buf, h->name, "range"))
+		req->range = h->value;
+	else if (span_is(buf, h->name, "user-agent"))
+		req->user_agent = h->value;
+	else if (span_is(buf, h->name, "referer"))
+		req->referer = h->value;
 	return (HTTP_PARSE_AGAIN);
 }
 
@@ -416,21 +322,11 @@ header_done(struct http_parser *p, const char *buf, struct http_request *req,
 static enum http_parse_result
 head_done(struct http_parser *p, struct http_request *req)
 {
-	if (p->te_seen) {
-		if (req->content_length != -1)
-			return (parse_error(p, 400,
-			    "Content-Length with Transfer-Encoding"));
-		if (req->version == 10)
-			return (parse_error(p, 400,
-			    "Transfer-Encoding in HTTP/1.0"));
-		if (!(p->te_seen & TE_CHUNKED))
-			return (parse_error(p, 400,
-			    "chunked is not the final transfer coding"));
-		if (p->te_seen & TE_OTHER)
-			return (parse_error(p, 501,
-			    "unsupported transfer coding"));
-		req->chunked = 1;
-	}
+	if (p->te_seen && req->content_length != -1)
+		return (parse_error(p, 400,
+		    "both Content-Length and Transfer-Encoding"));
+	if (p->te_seen && req->version == 10)
+		return (parse_error(p, 400, "Transfer-Encoding in HTTP/1.0"));
 	if (req->version == 11 && p->hosts == 0)
 		return (parse_error(p, 400, "HTTP/1.1 request without Host"));
 	if (req->version == 11)
@@ -442,73 +338,39 @@ head_done(struct http_parser *p, struct http_request *req)
 	return (HTTP_PARSE_DONE);
 }
 
-/* The request line ends at pos: check the version it ends with. */
-static enum http_parse_result
-reqline_done(struct http_parser *p, const char *buf, struct http_request *req)
-{
-	const char	*v = buf + p->mark;
-
-	if (p->pos - p->mark != 8)
-		return (parse_error(p, 400, "bad HTTP version"));
-	if (v[5] != '1' || (v[7] != '0' && v[7] != '1'))
-		return (parse_error(p, 505, "unsupported HTTP version"));
-	req->version = v[7] == '1' ? 11 : 10;
-	return (HTTP_PARSE_AGAIN);
-}
-
-/*
- * Parse the request head in buf[0..len) from where the last call stopped:
- * AGAIN for more bytes, DONE with req filled, or ERROR with error_status.
- */
 enum http_parse_result
 http_parse_request(struct http_parser *p, struct http_request *req,
     const char *buf, size_t len)
 {
 	enum http_parse_result	 r;
-	uint32_t		 n, i;
 	unsigned char		 c;
+	uint32_t		 n = len > UINT32_MAX ? UINT32_MAX : (uint32_t)len;
 
-	if (p->error_status != 0)
-		return (HTTP_PARSE_ERROR);
 	if (p->state == S_DONE)
 		return (HTTP_PARSE_DONE);
-	n = len > UINT32_MAX ? UINT32_MAX : (uint32_t)len;
-
+	if (p->error_status != 0)
+		return (HTTP_PARSE_ERROR);
 	for (; p->pos < n; p->pos++) {
 		c = (unsigned char)buf[p->pos];
-
-		/* Limits first, so they hit at the first byte too many. */
+		if (p->pos >= p->limits.max_header_size)
+			return (parse_error(p, p->state <= S_VERSION ? 414 :
+			    431, "request head too large"));
 		if (p->state >= S_METHOD && p->state <= S_VERSION &&
-		    c != '\r' && c != '\n' &&
 		    p->pos - p->mark2 >= p->limits.max_request_line)
 			return (parse_error(p, 414, "request line too long"));
-		if (p->pos >= p->limits.max_header_size)
-			return (parse_error(p, p->state >= S_METHOD &&
-			    p->state <= S_REQLINE_LF ? 414 : 431,
-			    "request head too large"));
-
 		switch (p->state) {
 		case S_START:
 			if (c == '\r' || c == '\n') {
-				if (p->pos >= MAX_LEADING_EOL)
+				if (p->pos >= 2 * MAX_EMPTY_LINES)
 					return (parse_error(p, 400,
-					    "too many empty lines"));
-				if (c == '\r')
-					p->state = S_START_LF;
+					    "empty lines"));
 				break;
 			}
 			if (!is_tchar(c))
 				return (parse_error(p, 400, "bad method"));
-			if (p->limits.max_request_line == 0)
-				return (parse_error(p, 414,
-				    "request line too long"));
-			p->mark = p->mark2 = p->pos;
+			p->mark = p->pos;
+			p->mark2 = p->pos;	/* request line start */
 			p->state = S_METHOD;
-			break;
-		case S_START_LF:
-			if (c != '\n')
-				return (parse_error(p, 400, "CR without LF"));
-			p->state = S_START;
 			break;
 		case S_METHOD:
 			if (c == ' ') {
@@ -538,19 +400,13 @@ http_parse_request(struct http_parser *p, struct http_request *req,
 				    "bad byte in request-target"));
 			break;
 		case S_VERSION:
-			i = p->pos - p->mark;
 			if (c == '\r' || c == '\n') {
-				r = reqline_done(p, buf, req);
+				r = parse_version(p, buf, req, p->mark, p->pos);
 				if (r == HTTP_PARSE_ERROR)
 					return (r);
 				p->state = c == '\r' ? S_REQLINE_LF :
 				    S_HEADER_START;
-				break;
-			}
-			/* "HTTP/" DIGIT "." DIGIT, checked as it comes */
-			if (i >= 8 || (i < 5 && c != "HTTP/"[i]) ||
-			    (i == 6 && c != '.') ||
-			    ((i == 5 || i == 7) && (c < '0' || c > '9')))
+			} else if (p->pos - p->mark >= 8)
 				return (parse_error(p, 400,
 				    "bad HTTP version"));
 			break;
@@ -585,11 +441,9 @@ http_parse_request(struct http_parser *p, struct http_request *req,
 			if (c == ':') {
 				p->name_end = p->pos;
 				p->state = S_OWS;
-			} else if (c == ' ' || c == '\t')
-				return (parse_error(p, 400,
-				    "whitespace before colon"));
-			else if (!is_tchar(c))
-				return (parse_error(p, 400,
+			} else if (!is_tchar(c))
+				return (parse_error(p, 400, c == ' ' ||
+				    c == '\t' ? "whitespace before colon" :
 				    "bad header name"));
 			break;
 		case S_OWS:
@@ -605,9 +459,9 @@ http_parse_request(struct http_parser *p, struct http_request *req,
 					return (r);
 				p->state = c == '\r' ? S_VALUE_LF :
 				    S_HEADER_START;
-			} else if (!is_field_byte(c))
+			} else if ((c < 0x20 && c != '\t') || c == 0x7f)
 				return (parse_error(p, 400,
-				    "control character in a field value"));
+				    "control character in a header"));
 			break;
 		case S_HEAD_END_LF:
 			if (c != '\n')
@@ -616,40 +470,44 @@ http_parse_request(struct http_parser *p, struct http_request *req,
 			return (head_done(p, req));
 		}
 	}
+	if (p->pos >= p->limits.max_header_size)
+		return (parse_error(p, p->state <= S_VERSION ? 414 : 431,
+		    "request head too large"));
 	return (HTTP_PARSE_AGAIN);
 }
 
 /* -- chunked bodies ----------------------------------------------------- */
 
-/* Chunked body states. */
 enum {
-	C_SIZE = 0,	/* hex chunk-size */
-	C_SIZE_WS,	/* BWS after the size: a ';' must follow */
-	C_EXT,		/* chunk extensions, skipped */
+	C_SIZE = 0,
+	C_EXT,
 	C_SIZE_LF,
 	C_DATA,
 	C_DATA_CR,
 	C_DATA_LF,
 	C_TRAILER_START,
-	C_TRAILER_NAME,
-	C_TRAILER_VALUE,
+	C_TRAILER,
 	C_TRAILER_LF,
 	C_FINAL_LF,
 	C_DONE,
 };
 
-#define CHUNK_SIZE_DIGITS	16	/* hex digits of a uint64_t */
+#define CHUNK_EXT_MAX	4096	/* bytes of extensions and trailers */
 
-/* Start decoding a chunked body of at most max_body data bytes. */
 void
 http_chunked_init(struct http_chunked *ck, uint64_t max_body)
 {
 	memset(ck, 0, sizeof(*ck));
-	ck->state = C_SIZE;
 	ck->max_body = max_body;
 }
 
-/* The value of a hex digit, or -1. */
+static enum http_parse_result
+chunked_error(struct http_chunked *ck, int status)
+{
+	ck->error_status = status;
+	return (HTTP_PARSE_ERROR);
+}
+
 static int
 hexval(unsigned char c)
 {
@@ -662,21 +520,56 @@ hexval(unsigned char c)
 	return (-1);
 }
 
-/* Run the decoder over buf[0..len); see http_parser.h. */
 enum http_parse_result
 http_chunked_feed(struct http_chunked *ck, const char *buf, size_t len,
     size_t *used)
 {
 	size_t		 i = 0, take;
 	unsigned char	 c;
-	int		 h, status = 0;
+	int		 h;
 
-	if (ck->error_status != 0) {
-		*used = 0;
+	if (ck->error_status != 0)
 		return (HTTP_PARSE_ERROR);
-	}
-	while (i < len && ck->state != C_DONE && status == 0) {
-		if (ck->state == C_DATA) {
+	while (i < len && ck->state != C_DONE) {
+		c = (unsigned char)buf[i];
+		switch (ck->state) {
+		case C_SIZE:
+			if ((h = hexval(c)) >= 0) {
+				if (++ck->digits > 16)
+					return (chunked_error(ck, 400));
+				ck->remaining = ck->remaining * 16 +
+				    (uint64_t)h;
+				break;
+			}
+			if (ck->digits == 0)
+				return (chunked_error(ck, 400));
+			if (ck->remaining > ck->max_body ||
+			    ck->total + ck->remaining > ck->max_body)
+				return (chunked_error(ck, 413));
+			if (c == ';' || c == ' ' || c == '\t')
+				ck->state = C_EXT;
+			else if (c == '\r')
+				ck->state = C_SIZE_LF;
+			else
+				return (chunked_error(ck, 400));
+			break;
+		case C_EXT:
+			if (++ck->extlen > CHUNK_EXT_MAX)
+				return (chunked_error(ck, 400));
+			if (c == '\r')
+				ck->state = C_SIZE_LF;
+			else if (c == '\n' || (c < 0x20 && c != '\t') ||
+			    c == 0x7f)
+				return (chunked_error(ck, 400));
+			break;
+		case C_SIZE_LF:
+			if (c != '\n')
+				return (chunked_error(ck, 400));
+			ck->digits = 0;
+			ck->state = ck->remaining == 0 ? C_TRAILER_START :
+			    C_DATA;
+			break;
+		case C_DATA:
 			take = len - i;
 			if (take > ck->remaining)
 				take = (size_t)ck->remaining;
@@ -686,111 +579,44 @@ http_chunked_feed(struct http_chunked *ck, const char *buf, size_t len,
 			if (ck->remaining == 0)
 				ck->state = C_DATA_CR;
 			continue;
-		}
-		c = (unsigned char)buf[i];
-		if (ck->state == C_SIZE_WS || ck->state == C_EXT ||
-		    ck->state >= C_TRAILER_START) {
-			if (++ck->extlen > HTTP_CHUNKED_META_MAX) {
-				status = 400;
-				break;
-			}
-		}
-		switch (ck->state) {
-		case C_SIZE:
-			if ((h = hexval(c)) >= 0) {
-				if (++ck->digits > CHUNK_SIZE_DIGITS)
-					status = 400;
-				else {
-					ck->remaining = ck->remaining * 16 +
-					    (uint64_t)h;
-					if (ck->remaining >
-					    ck->max_body - ck->total)
-						status = 413;
-				}
-			} else if (ck->digits == 0)
-				status = 400;
-			else if (c == ';')
-				ck->state = C_EXT;
-			else if (c == ' ' || c == '\t')
-				ck->state = C_SIZE_WS;
-			else if (c == '\r')
-				ck->state = C_SIZE_LF;
-			else
-				status = 400;
-			break;
-		case C_SIZE_WS:
-			if (c == ';')
-				ck->state = C_EXT;
-			else if (c != ' ' && c != '\t')
-				status = 400;
-			break;
-		case C_EXT:
-			if (c == '\r')
-				ck->state = C_SIZE_LF;
-			else if (!is_field_byte(c))
-				status = 400;
-			break;
-		case C_SIZE_LF:
-			if (c != '\n') {
-				status = 400;
-				break;
-			}
-			ck->digits = 0;
-			ck->state = ck->remaining == 0 ? C_TRAILER_START :
-			    C_DATA;
-			break;
 		case C_DATA_CR:
-			if (c == '\r')
-				ck->state = C_DATA_LF;
-			else
-				status = 400;
+			if (c != '\r')
+				return (chunked_error(ck, 400));
+			ck->state = C_DATA_LF;
 			break;
 		case C_DATA_LF:
-			if (c == '\n')
-				ck->state = C_SIZE;
-			else
-				status = 400;
+			if (c != '\n')
+				return (chunked_error(ck, 400));
+			ck->state = C_SIZE;
 			break;
 		case C_TRAILER_START:
-			if (c == '\r')
+			if (c == '\r') {
 				ck->state = C_FINAL_LF;
-			else if (is_tchar(c))
-				ck->state = C_TRAILER_NAME;
-			else
-				status = 400;
-			break;
-		case C_TRAILER_NAME:
-			if (c == ':')
-				ck->state = C_TRAILER_VALUE;
-			else if (!is_tchar(c))
-				status = 400;
-			break;
-		case C_TRAILER_VALUE:
+				break;
+			}
+			ck->state = C_TRAILER;
+			/* FALLTHROUGH */
+		case C_TRAILER:
+			if (++ck->extlen > CHUNK_EXT_MAX)
+				return (chunked_error(ck, 400));
 			if (c == '\r')
 				ck->state = C_TRAILER_LF;
-			else if (!is_field_byte(c))
-				status = 400;
+			else if (c == '\n' || (c < 0x20 && c != '\t'))
+				return (chunked_error(ck, 400));
 			break;
 		case C_TRAILER_LF:
-			if (c == '\n')
-				ck->state = C_TRAILER_START;
-			else
-				status = 400;
+			if (c != '\n')
+				return (chunked_error(ck, 400));
+			ck->state = C_TRAILER_START;
 			break;
 		case C_FINAL_LF:
-			if (c == '\n')
-				ck->state = C_DONE;
-			else
-				status = 400;
+			if (c != '\n')
+				return (chunked_error(ck, 400));
+			ck->state = C_DONE;
 			break;
 		}
-		if (status == 0)
-			i++;
+		i++;
 	}
 	*used = i;
-	if (status != 0) {
-		ck->error_status = status;
-		return (HTTP_PARSE_ERROR);
-	}
 	return (ck->state == C_DONE ? HTTP_PARSE_DONE : HTTP_PARSE_AGAIN);
 }

@@ -5,18 +5,8 @@
  * place from the connection's input buffer. It keeps its position between
  * calls, so a request may arrive split at any byte: call http_parse_request
  * again with the same buffer start and a larger len. All strings in struct
- * http_request are offsets from the start of the buffer passed in, and the
- * parser keeps no pointer into it: the caller may move the bytes between
- * calls (even in the middle of a request) as long as every byte already
- * passed stays at the same offset from the new start.
- *
- * Errors set error_status: 400 for any syntax or semantic error (including
- * what could smuggle: Content-Length with Transfer-Encoding, conflicting
- * Content-Lengths, chunked not the final coding), 414 for a request line
- * longer than max_request_line (or a head limit hit inside it), 431 for
- * more than max_headers fields or a head longer than max_header_size,
- * 501 for a transfer coding other than chunked before the final chunked,
- * 505 for a well-formed HTTP version other than 1.0 and 1.1.
+ * http_request are offsets from the start of the buffer passed in (the
+ * buffer may be moved between requests, never during one).
  */
 #ifndef DROVER_HTTP_PARSER_H
 #define DROVER_HTTP_PARSER_H
@@ -73,7 +63,7 @@ struct http_request {
 	struct http_span	 user_agent;		/* for the access log */
 	struct http_span	 referer;		/* for the access log */
 
-	uint32_t		 head_len;	/* through the empty line */
+	uint32_t		 head_len;	/* bytes up to and incl. CRLFCRLF */
 };
 
 struct http_limits {
@@ -90,7 +80,7 @@ struct http_parser {
 	uint32_t		 mark2;		/* start of a header value */
 	uint32_t		 name_end;	/* end of a header name */
 	unsigned		 hosts;		/* Host fields seen */
-	int			 te_seen;	/* Transfer-Encoding (flags) */
+	int			 te_seen;	/* Transfer-Encoding seen */
 	int			 conn_close;	/* Connection: close */
 	int			 conn_keep;	/* Connection: keep-alive */
 	struct http_limits	 limits;
@@ -111,13 +101,7 @@ enum http_parse_result
 	    const char *, size_t);
 const char *http_method_name(enum http_method);
 
-/*
- * Chunked request bodies, decoded and discarded (or counted). Lines end in
- * CRLF only (no bare LF here: the body is where smuggling hides). Chunk
- * extensions and trailer fields are checked and skipped; together they may
- * take HTTP_CHUNKED_META_MAX bytes per body.
- */
-#define HTTP_CHUNKED_META_MAX	4096
+/* Chunked request bodies, decoded and discarded (or counted). */
 struct http_chunked {
 	int		 state;
 	unsigned	 digits;	/* of the chunk size so far */
@@ -129,10 +113,7 @@ struct http_chunked {
 };
 
 void	http_chunked_init(struct http_chunked *, uint64_t);
-/*
- * Consume up to len bytes; *used says how many (also on ERROR). DONE after
- * the final CRLF; bytes after it are left alone.
- */
+/* Consume up to len bytes; *used says how many. DONE after the last CRLF. */
 enum http_parse_result
 	http_chunked_feed(struct http_chunked *, const char *, size_t,
 	    size_t *);
