@@ -508,6 +508,14 @@ chunked_error(struct http_chunked *ck, int status)
 	return (HTTP_PARSE_ERROR);
 }
 
+/* An error: *used still says how far the decoder got. */
+static enum http_parse_result
+chunked_fail(struct http_chunked *ck, size_t *used, size_t i, int status)
+{
+	*used = i;
+	return (chunked_error(ck, status));
+}
+
 static int
 hexval(unsigned char c)
 {
@@ -528,6 +536,7 @@ http_chunked_feed(struct http_chunked *ck, const char *buf, size_t len,
 	unsigned char	 c;
 	int		 h;
 
+	*used = 0;
 	if (ck->error_status != 0)
 		return (HTTP_PARSE_ERROR);
 	while (i < len && ck->state != C_DONE) {
@@ -536,35 +545,35 @@ http_chunked_feed(struct http_chunked *ck, const char *buf, size_t len,
 		case C_SIZE:
 			if ((h = hexval(c)) >= 0) {
 				if (++ck->digits > 16)
-					return (chunked_error(ck, 400));
+					return (chunked_fail(ck, used, i, 400));
 				ck->remaining = ck->remaining * 16 +
 				    (uint64_t)h;
 				break;
 			}
 			if (ck->digits == 0)
-				return (chunked_error(ck, 400));
+				return (chunked_fail(ck, used, i, 400));
 			if (ck->remaining > ck->max_body ||
 			    ck->total + ck->remaining > ck->max_body)
-				return (chunked_error(ck, 413));
+				return (chunked_fail(ck, used, i, 413));
 			if (c == ';' || c == ' ' || c == '\t')
 				ck->state = C_EXT;
 			else if (c == '\r')
 				ck->state = C_SIZE_LF;
 			else
-				return (chunked_error(ck, 400));
+				return (chunked_fail(ck, used, i, 400));
 			break;
 		case C_EXT:
 			if (++ck->extlen > CHUNK_EXT_MAX)
-				return (chunked_error(ck, 400));
+				return (chunked_fail(ck, used, i, 400));
 			if (c == '\r')
 				ck->state = C_SIZE_LF;
 			else if (c == '\n' || (c < 0x20 && c != '\t') ||
 			    c == 0x7f)
-				return (chunked_error(ck, 400));
+				return (chunked_fail(ck, used, i, 400));
 			break;
 		case C_SIZE_LF:
 			if (c != '\n')
-				return (chunked_error(ck, 400));
+				return (chunked_fail(ck, used, i, 400));
 			ck->digits = 0;
 			ck->state = ck->remaining == 0 ? C_TRAILER_START :
 			    C_DATA;
@@ -581,12 +590,12 @@ http_chunked_feed(struct http_chunked *ck, const char *buf, size_t len,
 			continue;
 		case C_DATA_CR:
 			if (c != '\r')
-				return (chunked_error(ck, 400));
+				return (chunked_fail(ck, used, i, 400));
 			ck->state = C_DATA_LF;
 			break;
 		case C_DATA_LF:
 			if (c != '\n')
-				return (chunked_error(ck, 400));
+				return (chunked_fail(ck, used, i, 400));
 			ck->state = C_SIZE;
 			break;
 		case C_TRAILER_START:
@@ -598,20 +607,20 @@ http_chunked_feed(struct http_chunked *ck, const char *buf, size_t len,
 			/* FALLTHROUGH */
 		case C_TRAILER:
 			if (++ck->extlen > CHUNK_EXT_MAX)
-				return (chunked_error(ck, 400));
+				return (chunked_fail(ck, used, i, 400));
 			if (c == '\r')
 				ck->state = C_TRAILER_LF;
 			else if (c == '\n' || (c < 0x20 && c != '\t'))
-				return (chunked_error(ck, 400));
+				return (chunked_fail(ck, used, i, 400));
 			break;
 		case C_TRAILER_LF:
 			if (c != '\n')
-				return (chunked_error(ck, 400));
+				return (chunked_fail(ck, used, i, 400));
 			ck->state = C_TRAILER_START;
 			break;
 		case C_FINAL_LF:
 			if (c != '\n')
-				return (chunked_error(ck, 400));
+				return (chunked_fail(ck, used, i, 400));
 			ck->state = C_DONE;
 			break;
 		}

@@ -113,7 +113,8 @@ struct http_chunked {
 };
 
 void	http_chunked_init(struct http_chunked *, uint64_t);
-/* Consume up to len bytes; *used says how many. DONE after the last CRLF. */
+/* Consume up to len bytes; *used says how many (on ERROR too: up to the
+ * bad byte). DONE after the last CRLF. */
 enum http_parse_result
 	http_chunked_feed(struct http_chunked *, const char *, size_t,
 	    size_t *);

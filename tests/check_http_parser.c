@@ -339,6 +339,22 @@ START_TEST(test_chunked)
 }
 END_TEST
 
+START_TEST(test_chunked_used_on_error)
+{
+	struct http_chunked	 ck;
+	size_t			 used = 12345;
+
+	http_chunked_init(&ck, 1024);
+	ck_assert_int_eq(http_chunked_feed(&ck, "5\r\nhelloX", 9, &used),
+	    HTTP_PARSE_ERROR);
+	ck_assert_uint_eq(used, 8);	/* stopped at the X */
+	used = 12345;
+	ck_assert_int_eq(http_chunked_feed(&ck, "0\r\n", 3, &used),
+	    HTTP_PARSE_ERROR);		/* still failed, nothing used */
+	ck_assert_uint_eq(used, 0);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -351,6 +367,7 @@ main(void)
 	tcase_add_test(tc, test_header_values_trimmed);
 	tcase_add_test(tc, test_limits);
 	tcase_add_test(tc, test_pipelined);
+	tcase_add_test(tc, test_chunked_used_on_error);
 	tcase_add_loop_test(tc, test_chunked, 0, sizeof(chunks) /
 	    sizeof(chunks[0]));
 	suite_add_tcase(s, tc);
