@@ -86,8 +86,14 @@ date_finish(struct tm *tm)
 	static const int mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30,
 				     31, 30, 31 };
 
+	int		 y = tm->tm_year + 1900;
+
 	if (tm->tm_mon < 0 || tm->tm_mday < 1 ||
 	    tm->tm_mday > mdays[tm->tm_mon] || tm->tm_year < 70)
+		return (-1);
+	/* timegm would quietly turn 29 Feb of a common year into 1 Mar. */
+	if (tm->tm_mon == 1 && tm->tm_mday == 29 &&
+	    !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
 		return (-1);
 	return (timegm(tm));
 }

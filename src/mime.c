@@ -19,6 +19,7 @@
 struct mime_entry {
 	char	 ext[MIME_EXT_MAX];	/* lower case */
 	char	*type;
+	size_t	 seq;			/* order added: the file's come first */
 };
 
 struct mime_table {
@@ -74,6 +75,7 @@ mime_add(struct mime_table *mt, const char *ext, size_t extlen,
 		mt->cap = n;
 	}
 	e = &mt->entries[mt->n];
+	e->seq = mt->n;
 	for (i = 0; i < extlen; i++)
 		e->ext[i] = (char)tolower((unsigned char)ext[i]);
 	e->ext[extlen] = '\0';
@@ -109,13 +111,25 @@ mime_read(struct mime_table *mt, FILE *f)
 	return (ferror(f) ? -1 : 0);
 }
 
-/* Sort, and for duplicate extensions keep the first one seen. */
+/* By extension, then by the order added (qsort is not stable). */
+static int
+mime_cmp_seq(const void *a, const void *b)
+{
+	const struct mime_entry	*ea = a, *eb = b;
+	int			 c = strcmp(ea->ext, eb->ext);
+
+	if (c != 0)
+		return (c);
+	return (ea->seq < eb->seq ? -1 : ea->seq > eb->seq);
+}
+
+/* Sort, and for duplicate extensions keep the first one added. */
 static void
 mime_finish(struct mime_table *mt)
 {
 	size_t	 i, o = 0;
 
-	qsort(mt->entries, mt->n, sizeof(*mt->entries), mime_cmp);
+	qsort(mt->entries, mt->n, sizeof(*mt->entries), mime_cmp_seq);
 	for (i = 0; i < mt->n; i++) {
 		if (o > 0 && strcmp(mt->entries[o - 1].ext,
 		    mt->entries[i].ext) == 0) {

@@ -36,6 +36,10 @@ static const struct parse_case cases[] = {
 	{ "Tue, 19 Jan 2038 03:14:08 GMT", 2147483648LL },
 	{ "Thursday, 01-Jan-15 00:00:00 GMT", 1420070400 },
 	{ "Sun, 06 Nov 1994 08:49:37 UTC", -1 },
+	{ "Wed, 01 Mar 1995 00:00:00 GMT", 794016000 },
+	{ "Wed, 29 Feb 1995 00:00:00 GMT", -1 },	/* not a leap year */
+	{ "Tue, 29 Feb 2000 00:00:00 GMT", 951782400 },
+	{ "Thu, 29 Feb 2100 00:00:00 GMT", -1 },
 	{ "Sun, 06 Foo 1994 08:49:37 GMT", -1 },
 	{ "Sun, 32 Nov 1994 08:49:37 GMT", -1 },
 	{ "Sun, 06 Nov 1994 24:49:37 GMT", -1 },

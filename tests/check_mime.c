@@ -45,6 +45,7 @@ START_TEST(test_file)
 	ck_assert_int_ne(fd, -1);
 	f = fdopen(fd, "w");
 	fputs("# comment line\n\napplication/x-drover\tdrv DRX\n"
+	    "text/x-override css\n"
 	    "text/html html\nimage/x-thing   thg # trailing comment\n"
 	    "nonsense-without-slash foo\n", f);
 	fclose(f);
@@ -56,8 +57,9 @@ START_TEST(test_file)
 	ck_assert_str_eq(mime_lookup(mt, "a.thg"), "image/x-thing");
 	ck_assert_str_eq(mime_lookup(mt, "a.foo"), "application/octet-stream");
 	ck_assert_str_eq(mime_lookup(mt, "a.html"), "text/html; charset=utf-8");
-	/* The built-in table fills what the file lacks. */
-	ck_assert_str_eq(mime_lookup(mt, "a.css"), "text/css; charset=utf-8");
+	/* The file wins over the built-in table, which fills the gaps. */
+	ck_assert_str_eq(mime_lookup(mt, "a.css"), "text/x-override");
+	ck_assert_str_eq(mime_lookup(mt, "a.png"), "image/png");
 	mime_free(mt);
 }
 END_TEST
