@@ -5,10 +5,17 @@
  * One struct http_conn per connection, moved between the states of enum
  * http_state by http_set_state() only. Requests are parsed in place from
  * the connection's input buffer (http_parser.c); responses are assembled
- * in one output buffer (pipelined responses too) and sent with one send(),
- * followed by sendfile() for a file body. Buffers of idle connections go
+ * in one output buffer (pipelined responses and small files too) and sent
+ * with one send(), followed by sendfile() for a large file body. The
+ * per-request state and buffers (struct http_xchg) of idle connections go
  * back to a per-server pool, so a keep-alive connection between requests
- * costs only its struct, and the steady state allocates nothing.
+ * costs only its struct http_conn, and the steady state allocates nothing.
+ *
+ * Timeouts are not one libevent timer per connection: each kind of timeout
+ * has one queue per server, kept in deadline order by appending (every
+ * entry of a queue has the same duration), and one timer per server fires
+ * at the earliest deadline. Re-arming on every request is then a move
+ * between two lists, not two heap operations and a timer struct.
  */
 #include "autoconf.h"
 
@@ -32,6 +39,7 @@
 #include "conf.h"
 #include "http.h"
 #include "http_date.h"
+#include "http_fcache.h"
 #include "http_path.h"
 #include "log.h"
 #include "mime.h"
@@ -40,10 +48,12 @@
 
 #define HTTP_IN_DEFAULT		4096	/* input buffer to start with */
 #define HTTP_OUT_DEFAULT	4096
+#define HTTP_OUT_KEEP		(64 * 1024)	/* larger: not pooled */
 #define HTTP_OUT_PIPELINE_MAX	(64 * 1024)	/* flush pipelined above */
-#define HTTP_POOL_MAX		256	/* pooled buffers per server */
+#define HTTP_POOL_MAX		256	/* pooled exchanges per server */
 #define HTTP_LINGER_SECONDS	2	/* reading after our FIN */
 #define HTTP_DRAIN_IDLE_MS	5000	/* idle keep-alive grace on drain */
+#define HTTP_CLOCK_SLACK_MS	10	/* CLOCK_MONOTONIC_COARSE ticks */
 #define HTTP_PATH_MAX		8192
 
 static const char *const http_state_names[HTTP_NSTATES] = {
@@ -53,7 +63,7 @@ static const char *const http_state_names[HTTP_NSTATES] = {
 static void	http_process(struct http_conn *);
 static void	http_conn_close(struct http_conn *, const char *);
 static void	http_io_cb(evutil_socket_t, short, void *);
-static void	http_timer_cb(evutil_socket_t, short, void *);
+static void	http_on_timeout(struct http_conn *);
 
 /* The one place a connection changes state. */
 static void
@@ -61,24 +71,94 @@ http_set_state(struct http_conn *c, enum http_state s)
 {
 	if (s >= HTTP_NSTATES)
 		fatalx("http: bad state %d", (int)s);
-	if (c->state != s)
-		log_debug("http %s: %s -> %s", c->peer,
+	if (c->state != s && log_wants(LOG_LEVEL_DEBUG))
+		log_debug("http %s: %s -> %s", http_peer(c),
 		    http_state_names[c->state], http_state_names[s]);
-	c->state = s;
+	c->state = (uint8_t)s;
+}
+
+/* The peer's address, for logs (one static buffer). */
+const char *
+http_peer(const struct http_conn *c)
+{
+	static char	 buf[INET6_ADDRSTRLEN];
+
+	if (c->peer.sa.sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &c->peer.sin6.sin6_addr, buf, sizeof(buf));
+	else if (c->peer.sa.sa_family == AF_INET)
+		inet_ntop(AF_INET, &c->peer.sin.sin_addr, buf, sizeof(buf));
+	else
+		snprintf(buf, sizeof(buf), "-");
+	return (buf);
+}
+
+/* -- timeouts ----------------------------------------------------------- */
+
+/* Milliseconds of a clock that costs no system call to read. */
+int64_t
+http_now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
 static void
-http_timer_set_ms(struct http_conn *c, long ms)
+http_sweep_arm(struct http_server *hs, int64_t at)
 {
-	struct timeval	 tv = { ms / 1000, (ms % 1000) * 1000 };
+	int64_t		 ms = at - http_now_ms();
+	struct timeval	 tv;
 
-	evtimer_add(&c->timer, &tv);
+	if (ms < 0)
+		ms = 0;
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	evtimer_add(hs->ev_sweep, &tv);
+	hs->sweep_at = at;
 }
 
+/* (Re)start the connection's timeout of kind q, from now. */
 static void
-http_timer_set(struct http_conn *c, int seconds)
+http_timeout(struct http_conn *c, enum http_tq q)
 {
-	http_timer_set_ms(c, seconds * 1000L);
+	struct http_server	*hs = c->hs;
+
+	TAILQ_REMOVE(&hs->tq[c->tq], c, tq_entry);
+	c->tq = (uint8_t)q;
+	c->deadline = http_now_ms() + hs->tq_ms[q];
+	TAILQ_INSERT_TAIL(&hs->tq[q], c, tq_entry);
+	if (hs->sweep_at == 0 || c->deadline < hs->sweep_at)
+		http_sweep_arm(hs, c->deadline);
+}
+
+/* The earliest deadline has come: expire what is due, re-arm. */
+static void
+http_sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_server	*hs = arg;
+	struct http_conn	*c;
+	int64_t			 now = http_now_ms(), next = 0;
+	int			 q;
+
+	hs->sweep_at = 0;
+	for (q = 0; q < HTTP_NTQ; q++) {
+		while ((c = TAILQ_FIRST(&hs->tq[q])) != NULL &&
+		    c->deadline <= now + HTTP_CLOCK_SLACK_MS) {
+			http_on_timeout(c);
+			/* Every timeout closes or moves on; never spin. */
+			if (TAILQ_FIRST(&hs->tq[q]) == c &&
+			    c->deadline <= now + HTTP_CLOCK_SLACK_MS)
+				http_conn_close(c, "timeout");
+		}
+	}
+	for (q = 0; q < HTTP_NTQ; q++) {
+		c = TAILQ_FIRST(&hs->tq[q]);
+		if (c != NULL && (next == 0 || c->deadline < next))
+			next = c->deadline;
+	}
+	if (next != 0 && (hs->sweep_at == 0 || next < hs->sweep_at))
+		http_sweep_arm(hs, next);
 }
 
 /* Wait for readability or writability (not both). */
@@ -92,75 +172,108 @@ http_want(struct http_conn *c, short what)
 	event_assign(&c->ev, c->hs->sv->base, c->fd, what | EV_PERSIST,
 	    http_io_cb, c);
 	event_add(&c->ev, NULL);
-	c->ev_what = what;
+	c->ev_what = (uint8_t)what;
 }
 
-/* -- buffers ------------------------------------------------------------ */
+/* -- exchanges (per-request state and buffers) --------------------------- */
+
+static struct http_xchg *
+http_xchg_get(struct http_server *hs)
+{
+	struct http_xchg	*x;
+
+	if ((x = hs->free_x) != NULL) {
+		hs->free_x = x->next_free;
+		hs->nfree_x--;
+	} else {
+		x = calloc(1, sizeof(*x) + hs->limits.max_headers *
+		    sizeof(x->headers[0]));
+		if (x == NULL)
+			return (NULL);
+		if ((x->in = malloc(HTTP_IN_DEFAULT)) == NULL) {
+			free(x);
+			return (NULL);
+		}
+		x->in_cap = HTTP_IN_DEFAULT;
+	}
+	x->in_len = x->in_off = x->req_base = 0;
+	x->req_started = 0;
+	x->out_len = x->out_sent = 0;
+	x->file_fd = -1;
+	x->file = NULL;
+	x->status = 0;
+	x->body_bytes = 0;
+	return (x);
+}
+
+/* The file body is sent (or never will be): let its descriptor go. */
+static void
+http_xchg_file_done(struct http_server *hs, struct http_xchg *x)
+{
+	if (x->file != NULL)
+		fcache_release(hs->fcache, x->file);
+	else if (x->file_fd != -1)
+		close(x->file_fd);
+	x->file = NULL;
+	x->file_fd = -1;
+}
+
+void
+http_file_done(struct http_conn *c)
+{
+	http_xchg_file_done(c->hs, c->x);
+}
+
+static void
+http_xchg_put(struct http_server *hs, struct http_xchg *x)
+{
+	http_xchg_file_done(hs, x);
+	if (x->in_cap != HTTP_IN_DEFAULT || x->out_cap > HTTP_OUT_KEEP ||
+	    hs->nfree_x >= HTTP_POOL_MAX) {
+		free(x->in);
+		free(x->out);
+		free(x);
+		return;
+	}
+	x->next_free = hs->free_x;
+	hs->free_x = x;
+	hs->nfree_x++;
+}
 
 static int
 http_take_buffers(struct http_conn *c)
 {
-	struct http_server	*hs = c->hs;
-
-	if (c->in != NULL)
-		return (0);
-	if (hs->nfree_in > 0)
-		c->in = hs->free_in[--hs->nfree_in];
-	else if ((c->in = malloc(HTTP_IN_DEFAULT)) == NULL)
+	if (c->x == NULL && (c->x = http_xchg_get(c->hs)) == NULL)
 		return (-1);
-	c->in_cap = HTTP_IN_DEFAULT;
-	if (hs->nfree_hdrs > 0)
-		c->headers = hs->free_hdrs[--hs->nfree_hdrs];
-	else if ((c->headers = calloc(hs->limits.max_headers,
-	    sizeof(*c->headers))) == NULL)
-		return (-1);
-	c->in_len = c->in_off = 0;
 	return (0);
 }
 
-/* An idle connection with nothing buffered gives its buffers back. */
+/* An idle connection with nothing buffered gives its exchange back. */
 static void
 http_release_buffers(struct http_conn *c)
 {
-	struct http_server	*hs = c->hs;
-
-	if (c->in != NULL) {
-		if (c->in_cap == HTTP_IN_DEFAULT && hs->nfree_in < HTTP_POOL_MAX)
-			hs->free_in[hs->nfree_in++] = c->in;
-		else
-			free(c->in);
-		c->in = NULL;
-		c->in_cap = c->in_len = c->in_off = 0;
-	}
-	if (c->headers != NULL) {
-		if (hs->nfree_hdrs < HTTP_POOL_MAX)
-			hs->free_hdrs[hs->nfree_hdrs++] = c->headers;
-		else
-			free(c->headers);
-		c->headers = NULL;
-	}
-	if (c->out != NULL && c->out_len == 0) {
-		free(c->out);
-		c->out = NULL;
-		c->out_cap = 0;
+	if (c->x != NULL) {
+		http_xchg_put(c->hs, c->x);
+		c->x = NULL;
 	}
 }
 
 int
 http_out_reserve(struct http_conn *c, size_t n)
 {
-	size_t	 cap;
-	char	*p;
+	struct http_xchg	*x = c->x;
+	size_t			 cap;
+	char			*p;
 
-	if (c->out_cap - c->out_len >= n)
+	if (x->out_cap - x->out_len >= n)
 		return (0);
-	cap = c->out_cap ? c->out_cap : HTTP_OUT_DEFAULT;
-	while (cap - c->out_len < n)
+	cap = x->out_cap ? x->out_cap : HTTP_OUT_DEFAULT;
+	while (cap - x->out_len < n)
 		cap *= 2;
-	if ((p = realloc(c->out, cap)) == NULL)
+	if ((p = realloc(x->out, cap)) == NULL)
 		return (-1);
-	c->out = p;
-	c->out_cap = cap;
+	x->out = p;
+	x->out_cap = cap;
 	return (0);
 }
 
@@ -171,36 +284,52 @@ http_out_add(struct http_conn *c, const void *data, size_t n)
 		c->closing = 1;		/* cannot answer properly: give up */
 		return;
 	}
-	memcpy(c->out + c->out_len, data, n);
-	c->out_len += n;
+	memcpy(c->x->out + c->x->out_len, data, n);
+	c->x->out_len += n;
 }
 
 void
 http_out_printf(struct http_conn *c, const char *fmt, ...)
 {
-	va_list	 ap;
-	int	 n;
+	struct http_xchg	*x = c->x;
+	va_list			 ap;
+	int			 n;
 
 	if (http_out_reserve(c, 256) == -1) {
 		c->closing = 1;
 		return;
 	}
 	va_start(ap, fmt);
-	n = vsnprintf(c->out + c->out_len, c->out_cap - c->out_len, fmt, ap);
+	n = vsnprintf(x->out + x->out_len, x->out_cap - x->out_len, fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		return;
-	if ((size_t)n >= c->out_cap - c->out_len) {
+	if ((size_t)n >= x->out_cap - x->out_len) {
 		if (http_out_reserve(c, (size_t)n + 1) == -1) {
 			c->closing = 1;
 			return;
 		}
 		va_start(ap, fmt);
-		(void)vsnprintf(c->out + c->out_len, c->out_cap - c->out_len,
+		(void)vsnprintf(x->out + x->out_len, x->out_cap - x->out_len,
 		    fmt, ap);
 		va_end(ap);
 	}
-	c->out_len += (size_t)n;
+	x->out_len += (size_t)n;
+}
+
+/* Unsigned decimal at p; returns the end. */
+char *
+http_put_u64(char *p, uint64_t v)
+{
+	char	 tmp[20];
+	size_t	 i = sizeof(tmp);
+
+	do {
+		tmp[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	memcpy(p, tmp + i, sizeof(tmp) - i);
+	return (p + sizeof(tmp) - i);
 }
 
 /* -- responses ---------------------------------------------------------- */
@@ -245,34 +374,66 @@ http_status_text(int status)
 const char *
 http_req_str(const struct http_conn *c, struct http_span s)
 {
-	return (c->in + c->req_base + s.off);
+	return (c->x->in + c->x->req_base + s.off);
 }
+
+#define HTTP_PUT(p, lit)	(memcpy((p), (lit), sizeof(lit) - 1), \
+				    (p) + sizeof(lit) - 1)
 
 /*
  * Status line and the headers every response has. clen < 0: no
  * Content-Length. The caller may add headers, then http_response_end_head.
+ * This runs for every response: it copies, it does not format.
  */
 void
 http_response_head(struct http_conn *c, int status, const char *ctype,
     int64_t clen)
 {
-	int	 i;
+	struct http_xchg	*x = c->x;
+	const char		*text = http_status_text(status);
+	size_t			 tlen = strlen(text);
+	size_t			 clen_ct = ctype != NULL ? strlen(ctype) : 0;
+	char			*p, *start;
+	int			 i;
 
-	c->status = status;
+	x->status = status;
 	i = status / 100 - 1;
 	if (i >= 0 && i < STATS_NCLASSES)
 		STATS_ADD(responses[i], 1);
-	http_out_printf(c, "HTTP/1.1 %d %s\r\nServer: drover/%s\r\n"
-	    "Date: %s\r\n", status, http_status_text(status), PACKAGE_VERSION,
-	    http_date_now());
-	if (ctype != NULL)
-		http_out_printf(c, "Content-Type: %s\r\n", ctype);
-	if (clen >= 0)
-		http_out_printf(c, "Content-Length: %lld\r\n", (long long)clen);
+	if (status < 100 || status > 999)
+		status = 500;
+	if (http_out_reserve(c, 192 + tlen + clen_ct) == -1) {
+		c->closing = 1;
+		return;
+	}
+	p = start = x->out + x->out_len;
+	p = HTTP_PUT(p, "HTTP/1.1 ");
+	*p++ = (char)('0' + status / 100);
+	*p++ = (char)('0' + status / 10 % 10);
+	*p++ = (char)('0' + status % 10);
+	*p++ = ' ';
+	memcpy(p, text, tlen);
+	p += tlen;
+	p = HTTP_PUT(p, "\r\nServer: drover/" PACKAGE_VERSION "\r\nDate: ");
+	memcpy(p, http_date_now(), HTTP_DATE_LEN);
+	p += HTTP_DATE_LEN;
+	p = HTTP_PUT(p, "\r\n");
+	if (ctype != NULL) {
+		p = HTTP_PUT(p, "Content-Type: ");
+		memcpy(p, ctype, clen_ct);
+		p += clen_ct;
+		p = HTTP_PUT(p, "\r\n");
+	}
+	if (clen >= 0) {
+		p = HTTP_PUT(p, "Content-Length: ");
+		p = http_put_u64(p, (uint64_t)clen);
+		p = HTTP_PUT(p, "\r\n");
+	}
 	if (!c->keep_alive)
-		http_out_add(c, "Connection: close\r\n", 19);
-	else if (c->req.version == 10)
-		http_out_add(c, "Connection: keep-alive\r\n", 24);
+		p = HTTP_PUT(p, "Connection: close\r\n");
+	else if (x->req.version == 10)
+		p = HTTP_PUT(p, "Connection: keep-alive\r\n");
+	x->out_len += (size_t)(p - start);
 }
 
 void
@@ -288,9 +449,9 @@ http_respond(struct http_conn *c, int status, const char *ctype,
 {
 	http_response_head(c, status, ctype, (int64_t)len);
 	http_response_end_head(c);
-	if (c->req.method != HTTP_METHOD_HEAD && len > 0) {
+	if (c->x->req.method != HTTP_METHOD_HEAD && len > 0) {
 		http_out_add(c, body, len);
-		c->body_bytes = len;
+		c->x->body_bytes = len;
 	}
 }
 
@@ -313,9 +474,9 @@ http_respond_error(struct http_conn *c, int status)
 	if (status == 405)
 		http_out_add(c, "Allow: GET, HEAD\r\n", 18);
 	http_response_end_head(c);
-	if (c->req.method != HTTP_METHOD_HEAD) {
+	if (c->x->req.method != HTTP_METHOD_HEAD) {
 		http_out_add(c, body, (size_t)n);
-		c->body_bytes = (uint64_t)n;
+		c->x->body_bytes = (uint64_t)n;
 	}
 }
 
@@ -366,41 +527,42 @@ http_log_time(void)
 static void
 http_log_request(struct http_conn *c)
 {
+	struct http_xchg	*x = c->x;
 	struct http_server	*hs = c->hs;
 	struct timespec		 now;
 	char			*p;
 	size_t			 room = 4096, o;
 	double			 secs;
-	int			 have = c->req.target.len > 0;
+	int			 have = c->x->req.target.len > 0;
 
 	if (hs->alog == NULL)
 		return;
 	if ((p = accesslog_reserve(hs->alog, room)) == NULL)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	secs = (double)(now.tv_sec - c->req_start.tv_sec) +
-	    (double)(now.tv_nsec - c->req_start.tv_nsec) / 1e9;
-	o = (size_t)snprintf(p, room, "%s - - [%s] \"", c->peer,
+	secs = (double)(now.tv_sec - x->req_start.tv_sec) +
+	    (double)(now.tv_nsec - x->req_start.tv_nsec) / 1e9;
+	o = (size_t)snprintf(p, room, "%s - - [%s] \"", http_peer(c),
 	    http_log_time());
 	if (have) {
 		o += http_log_escape(p + o, 1024, http_req_str(c,
-		    c->req.method_text), c->req.method_text.len);
+		    x->req.method_text), x->req.method_text.len);
 		p[o++] = ' ';
 		o += http_log_escape(p + o, 1500, http_req_str(c,
-		    c->req.target), c->req.target.len);
+		    x->req.target), x->req.target.len);
 		o += (size_t)snprintf(p + o, room - o, " HTTP/1.%d",
-		    c->req.version == 10 ? 0 : 1);
+		    x->req.version == 10 ? 0 : 1);
 	} else
 		p[o++] = '-';
-	o += (size_t)snprintf(p + o, room - o, "\" %d %llu \"", c->status,
-	    (unsigned long long)c->body_bytes);
+	o += (size_t)snprintf(p + o, room - o, "\" %d %llu \"", x->status,
+	    (unsigned long long)x->body_bytes);
 	o += http_log_escape(p + o, 600, have ? http_req_str(c,
-	    c->req.referer) : "", have ? c->req.referer.len : 0);
+	    x->req.referer) : "", have ? x->req.referer.len : 0);
 	p[o++] = '"';
 	p[o++] = ' ';
 	p[o++] = '"';
 	o += http_log_escape(p + o, 600, have ? http_req_str(c,
-	    c->req.user_agent) : "", have ? c->req.user_agent.len : 0);
+	    x->req.user_agent) : "", have ? x->req.user_agent.len : 0);
 	o += (size_t)snprintf(p + o, room - o, "\" %.3f\n", secs);
 	accesslog_commit(hs->alog, o < room ? o : room);
 }
@@ -461,21 +623,24 @@ http_dispatch(struct http_conn *c)
 	int				 len, idx;
 
 	STATS_ADD(requests, 1);
-	c->keep_alive = c->req.keep_alive && !hs->draining;
-	c->body_bytes = 0;
-	if (c->req.method == HTTP_METHOD_UNKNOWN) {
+	/* The whole request is in. A client that asked to close sends
+	 * nothing more, so its connection needs no lingering close. */
+	c->linger = c->x->req.keep_alive;
+	c->keep_alive = c->x->req.keep_alive && !hs->draining;
+	c->x->body_bytes = 0;
+	if (c->x->req.method == HTTP_METHOD_UNKNOWN) {
 		http_respond_error(c, 501);
 		return;
 	}
-	if (c->req.method != HTTP_METHOD_GET &&
-	    c->req.method != HTTP_METHOD_HEAD) {
+	if (c->x->req.method != HTTP_METHOD_GET &&
+	    c->x->req.method != HTTP_METHOD_HEAD) {
 		http_respond_error(c, 405);
 		return;
 	}
-	len = http_path_normalize(http_req_str(c, c->req.path),
-	    c->req.path.len, path, sizeof(path));
+	len = http_path_normalize(http_req_str(c, c->x->req.path),
+	    c->x->req.path.len, path, sizeof(path));
 	if (len < 0) {
-		http_respond_error(c, c->req.path.len >= sizeof(path) ? 414 :
+		http_respond_error(c, c->x->req.path.len >= sizeof(path) ? 414 :
 		    400);
 		return;
 	}
@@ -501,13 +666,23 @@ http_dispatch(struct http_conn *c)
 static void
 http_request_done(struct http_conn *c)
 {
-	if (c->file_fd == -1)
+	struct http_xchg	*x = c->x;
+	int			 one = 1;
+
+	if (x->file_fd == -1)
 		http_log_request(c);
 	if (!c->keep_alive)
 		c->closing = 1;
-	c->req_started = 0;
-	if (c->closing || c->file_fd != -1 ||
-	    c->out_len - c->out_sent > HTTP_OUT_PIPELINE_MAX)
+	else if (!c->nodelay) {
+		/* Keep-alive: later responses must not wait for the ACK of
+		 * this one (Nagle). A closing connection never needs it. */
+		(void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one,
+		    sizeof(one));
+		c->nodelay = 1;
+	}
+	x->req_started = 0;
+	if (c->closing || x->file_fd != -1 ||
+	    x->out_len - x->out_sent > HTTP_OUT_PIPELINE_MAX)
 		http_set_state(c, HTTP_WRITE);
 	else
 		http_set_state(c, HTTP_IDLE);
@@ -517,28 +692,29 @@ http_request_done(struct http_conn *c)
 static int
 http_body_consume(struct http_conn *c)
 {
+	struct http_xchg	*x = c->x;
 	enum http_parse_result	 r;
-	uint32_t		 avail = c->in_len - c->in_off;
+	uint32_t		 avail = c->x->in_len - c->x->in_off;
 	size_t			 used;
 
-	if (c->body_chunked) {
-		r = http_chunked_feed(&c->chunked, c->in + c->in_off, avail,
+	if (x->body_chunked) {
+		r = http_chunked_feed(&x->chunked, x->in + x->in_off, avail,
 		    &used);
-		c->in_off += (uint32_t)used;
+		x->in_off += (uint32_t)used;
 		if (r == HTTP_PARSE_ERROR)
 			return (-1);
 		if (r == HTTP_PARSE_DONE)
 			return (1);
 	} else {
-		used = avail < c->body_left ? avail : (size_t)c->body_left;
-		c->in_off += (uint32_t)used;
-		c->body_left -= used;
-		if (c->body_left == 0)
+		used = avail < x->body_left ? avail : (size_t)x->body_left;
+		x->in_off += (uint32_t)used;
+		x->body_left -= used;
+		if (x->body_left == 0)
 			return (1);
 	}
 	/* Keep the head (for the response), reuse the space of the body. */
-	if (c->in_off == c->in_len)
-		c->in_len = c->in_off = c->req_base + c->req.head_len;
+	if (x->in_off == x->in_len)
+		x->in_len = x->in_off = x->req_base + x->req.head_len;
 	return (0);
 }
 
@@ -546,29 +722,30 @@ http_body_consume(struct http_conn *c)
 static void
 http_head_done(struct http_conn *c)
 {
+	struct http_xchg	*x = c->x;
 	struct http_server	*hs = c->hs;
 
-	c->in_off = c->req_base + c->req.head_len;
-	c->body_chunked = c->req.chunked;
-	c->body_left = c->req.content_length > 0 ?
-	    (uint64_t)c->req.content_length : 0;
-	if (c->req.content_length > 0 &&
-	    (uint64_t)c->req.content_length > hs->conf->max_body_size) {
+	x->in_off = x->req_base + x->req.head_len;
+	x->body_chunked = x->req.chunked;
+	x->body_left = x->req.content_length > 0 ?
+	    (uint64_t)x->req.content_length : 0;
+	if (x->req.content_length > 0 &&
+	    (uint64_t)x->req.content_length > hs->conf->max_body_size) {
 		c->keep_alive = 0;
 		http_respond_error(c, 413);
 		http_request_done(c);
 		return;
 	}
-	if (c->body_chunked)
-		http_chunked_init(&c->chunked, hs->conf->max_body_size);
-	if (!c->body_chunked && c->body_left == 0) {
+	if (x->body_chunked)
+		http_chunked_init(&x->chunked, hs->conf->max_body_size);
+	if (!x->body_chunked && x->body_left == 0) {
 		http_dispatch(c);
 		http_request_done(c);
 		return;
 	}
 	http_set_state(c, HTTP_READ_BODY);
-	if (c->req.expect_continue && c->req.version == 11 &&
-	    c->in_off == c->in_len)
+	if (x->req.expect_continue && x->req.version == 11 &&
+	    x->in_off == x->in_len)
 		http_out_add(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
 }
 
@@ -576,21 +753,24 @@ http_head_done(struct http_conn *c)
 static void
 http_request_start(struct http_conn *c)
 {
+	struct http_xchg	*x = c->x;
 	struct http_server	*hs = c->hs;
 
-	if (c->in_off > 0 && c->in_off == c->in_len)
-		c->in_off = c->in_len = 0;
-	c->req_base = c->in_off;
+	if (x->in_off > 0 && x->in_off == x->in_len)
+		x->in_off = x->in_len = 0;
+	x->req_base = x->in_off;
 	c->keep_alive = 0;
 	c->closing = 0;
-	http_parser_init(&c->parser, &hs->limits);
-	http_request_init(&c->req, c->headers);
-	c->req_started = 1;
-	c->status = 0;
-	c->body_bytes = 0;
-	clock_gettime(CLOCK_MONOTONIC, &c->req_start);
+	c->linger = 1;
+	http_parser_init(&x->parser, &hs->limits);
+	http_request_init(&x->req, x->headers);
+	x->req_started = 1;
+	x->status = 0;
+	x->body_bytes = 0;
+	if (hs->alog != NULL)
+		clock_gettime(CLOCK_MONOTONIC, &x->req_start);
 	http_set_state(c, HTTP_READ_HEAD);
-	http_timer_set(c, hs->conf->header_timeout);
+	http_timeout(c, HTTP_TQ_HEADER);
 }
 
 /* -- I/O ---------------------------------------------------------------- */
@@ -607,6 +787,7 @@ static enum http_io
 http_read(struct http_conn *c)
 {
 	struct http_server	*hs = c->hs;
+	struct http_xchg	*x;
 	uint32_t		 max = hs->limits.max_header_size + 4096;
 	uint32_t		 start;
 	char			*p;
@@ -614,28 +795,29 @@ http_read(struct http_conn *c)
 
 	if (http_take_buffers(c) == -1)
 		return (HTTP_IO_ERROR);
-	if (c->in_len == c->in_cap) {
-		start = c->req_started ? c->req_base : c->in_off;
+	x = c->x;
+	if (x->in_len == x->in_cap) {
+		start = x->req_started ? x->req_base : x->in_off;
 		if (c->state != HTTP_READ_BODY && start > 0) {
 			/* Move the request being read to the front; its
 			 * spans are relative to req_base, which moves too. */
-			memmove(c->in, c->in + start, c->in_len - start);
-			c->in_len -= start;
-			c->in_off -= start;
-			c->req_base -= c->req_started ? start : 0;
-			if (!c->req_started)
-				c->req_base = 0;
-		} else if (c->in_cap < max) {
-			if ((p = realloc(c->in, max)) == NULL)
+			memmove(x->in, x->in + start, x->in_len - start);
+			x->in_len -= start;
+			x->in_off -= start;
+			x->req_base -= x->req_started ? start : 0;
+			if (!x->req_started)
+				x->req_base = 0;
+		} else if (x->in_cap < max) {
+			if ((p = realloc(x->in, max)) == NULL)
 				return (HTTP_IO_ERROR);
-			c->in = p;
-			c->in_cap = max;
+			x->in = p;
+			x->in_cap = max;
 		} else
 			return (HTTP_IO_ERROR);	/* cannot happen: limits */
 	}
-	n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+	n = recv(c->fd, x->in + x->in_len, x->in_cap - x->in_len, 0);
 	if (n > 0) {
-		c->in_len += (uint32_t)n;
+		x->in_len += (uint32_t)n;
 		STATS_ADD(bytes_in, (uint64_t)n);
 		return (HTTP_IO_DONE);
 	}
@@ -657,26 +839,27 @@ http_write_errno(void)
 static enum http_io
 http_write(struct http_conn *c)
 {
+	struct http_xchg	*x = c->x;
 	ssize_t	 n;
 	size_t	 chunk;
 
-	while (c->out_sent < c->out_len) {
-		n = send(c->fd, c->out + c->out_sent, c->out_len - c->out_sent,
-		    MSG_NOSIGNAL | (c->file_fd != -1 ? MSG_MORE : 0));
+	while (x->out_sent < x->out_len) {
+		n = send(c->fd, x->out + x->out_sent, x->out_len - x->out_sent,
+		    MSG_NOSIGNAL | (x->file_fd != -1 ? MSG_MORE : 0));
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
 			return (http_write_errno());
 		}
-		c->out_sent += (size_t)n;
+		x->out_sent += (size_t)n;
 		STATS_ADD(bytes_out, (uint64_t)n);
 	}
-	c->out_len = c->out_sent = 0;
-	while (c->file_fd != -1 && c->file_off < c->file_end) {
-		chunk = (size_t)(c->file_end - c->file_off);
+	x->out_len = x->out_sent = 0;
+	while (x->file_fd != -1 && x->file_off < x->file_end) {
+		chunk = (size_t)(x->file_end - x->file_off);
 		if (chunk > (1U << 30))
 			chunk = 1U << 30;
-		n = sendfile(c->fd, c->file_fd, &c->file_off, chunk);
+		n = sendfile(c->fd, x->file_fd, &x->file_off, chunk);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
@@ -686,9 +869,8 @@ http_write(struct http_conn *c)
 			return (HTTP_IO_ERROR);	/* the file shrank */
 		STATS_ADD(bytes_out, (uint64_t)n);
 	}
-	if (c->file_fd != -1) {
-		close(c->file_fd);
-		c->file_fd = -1;
+	if (x->file_fd != -1) {
+		http_file_done(c);
 		http_log_request(c);
 	}
 	return (HTTP_IO_DONE);
@@ -704,7 +886,22 @@ http_linger(struct http_conn *c)
 	}
 	http_set_state(c, HTTP_LINGER);
 	http_want(c, EV_READ);
-	http_timer_set(c, HTTP_LINGER_SECONDS);
+	http_timeout(c, HTTP_TQ_LINGER);
+}
+
+/*
+ * The last response is sent. Close at once when the client has nothing
+ * more to send (it asked to close and all it sent is read), as nginx
+ * does; else half-close and read what still comes, so that our close
+ * does not turn into a reset that destroys the response in flight.
+ */
+static void
+http_close_sent(struct http_conn *c)
+{
+	if (!c->linger && (c->x == NULL || c->x->in_off == c->x->in_len))
+		http_conn_close(c, "done");
+	else
+		http_linger(c);
 }
 
 /* Nothing to do until the client sends more. */
@@ -714,12 +911,10 @@ http_go_idle(struct http_conn *c)
 	struct http_server	*hs = c->hs;
 
 	http_want(c, EV_READ);
-	if (c->in_off == c->in_len) {
+	if (c->x == NULL || c->x->in_off == c->x->in_len) {
 		http_release_buffers(c);
-		if (hs->draining)
-			http_timer_set_ms(c, HTTP_DRAIN_IDLE_MS);
-		else
-			http_timer_set(c, hs->conf->keepalive_timeout);
+		http_timeout(c, hs->draining ? HTTP_TQ_DRAIN :
+		    HTTP_TQ_KEEPALIVE);
 	}
 }
 
@@ -737,7 +932,7 @@ http_process(struct http_conn *c)
 			io = http_write(c);
 			if (io == HTTP_IO_AGAIN) {
 				http_want(c, EV_WRITE);
-				http_timer_set(c, c->hs->conf->send_timeout);
+				http_timeout(c, HTTP_TQ_SEND);
 				return;
 			}
 			if (io != HTTP_IO_DONE) {
@@ -745,7 +940,7 @@ http_process(struct http_conn *c)
 				return;
 			}
 			if (c->closing) {
-				http_linger(c);
+				http_close_sent(c);
 				return;
 			}
 			http_set_state(c, HTTP_IDLE);
@@ -756,8 +951,8 @@ http_process(struct http_conn *c)
 				goto wait_input;
 			if (rc == -1) {
 				http_respond_error(c,
-				    c->chunked.error_status ?
-				    c->chunked.error_status : 400);
+				    c->x->chunked.error_status ?
+				    c->x->chunked.error_status : 400);
 				http_request_done(c);
 				break;
 			}
@@ -766,18 +961,18 @@ http_process(struct http_conn *c)
 			break;
 		case HTTP_IDLE:
 		case HTTP_READ_HEAD:
-			if (c->in == NULL || c->in_off == c->in_len)
+			if (c->x == NULL || c->x->in_off == c->x->in_len)
 				goto wait_input;
-			if (!c->req_started)
+			if (!c->x->req_started)
 				http_request_start(c);
-			r = http_parse_request(&c->parser, &c->req,
-			    c->in + c->in_off, c->in_len - c->in_off);
+			r = http_parse_request(&c->x->parser, &c->x->req,
+			    c->x->in + c->x->in_off, c->x->in_len - c->x->in_off);
 			if (r == HTTP_PARSE_AGAIN)
 				goto wait_input;
 			if (r == HTTP_PARSE_ERROR) {
-				c->in_off = c->in_len;	/* unusable now */
-				http_respond_error(c, c->parser.error_status ?
-				    c->parser.error_status : 400);
+				c->x->in_off = c->x->in_len;	/* unusable now */
+				http_respond_error(c, c->x->parser.error_status ?
+				    c->x->parser.error_status : 400);
 				http_request_done(c);
 				break;
 			}
@@ -791,7 +986,7 @@ http_process(struct http_conn *c)
 
 wait_input:
 	/* Pipelined responses and 100 Continue go out before we wait. */
-	if (c->out_len > c->out_sent) {
+	if (c->x != NULL && c->x->out_len > c->x->out_sent) {
 		io = http_write(c);
 		if (io == HTTP_IO_ERROR) {
 			http_conn_close(c, "write error");
@@ -801,11 +996,11 @@ wait_input:
 			/* The client reads slowly: read nothing more from it
 			 * until what is queued has gone (http_io_cb). */
 			http_want(c, EV_WRITE);
-			http_timer_set(c, c->hs->conf->send_timeout);
+			http_timeout(c, HTTP_TQ_SEND);
 			return;
 		}
 	}
-	if (c->state == HTTP_IDLE && !c->req_started)
+	if (c->state == HTTP_IDLE && (c->x == NULL || !c->x->req_started))
 		http_go_idle(c);
 	else
 		http_want(c, EV_READ);
@@ -817,14 +1012,14 @@ http_on_timeout(struct http_conn *c)
 	switch (c->state) {
 	case HTTP_READ_HEAD:
 	case HTTP_READ_BODY:
-		if (!c->req_started)
+		if (!c->x->req_started)
 			break;
 		c->keep_alive = 0;
-		c->in_off = c->in_len;
+		c->x->in_off = c->x->in_len;
 		http_respond_error(c, 408);
 		http_log_request(c);
 		c->closing = 1;
-		c->req_started = 0;
+		c->x->req_started = 0;
 		http_set_state(c, HTTP_WRITE);
 		http_process(c);
 		return;
@@ -842,12 +1037,6 @@ http_on_timeout(struct http_conn *c)
 		break;
 	}
 	http_conn_close(c, "timeout");
-}
-
-static void
-http_timer_cb(evutil_socket_t fd, short what, void *arg)
-{
-	http_on_timeout(arg);
 }
 
 static void
@@ -870,7 +1059,7 @@ http_io_cb(evutil_socket_t fd, short what, void *arg)
 		http_process(c);
 		return;
 	}
-	if (c->out_len > c->out_sent) {
+	if (c->x != NULL && c->x->out_len > c->x->out_sent) {
 		io = http_write(c);
 		if (io == HTTP_IO_AGAIN)
 			return;
@@ -878,14 +1067,14 @@ http_io_cb(evutil_socket_t fd, short what, void *arg)
 			http_conn_close(c, "write error");
 			return;
 		}
-		if (c->req_started)
-			http_timer_set(c, c->hs->conf->header_timeout);
+		if (c->x->req_started)
+			http_timeout(c, HTTP_TQ_HEADER);
 		http_process(c);
 		return;
 	}
 	io = http_read(c);
 	if (io == HTTP_IO_EOF) {
-		if (c->req_started && c->in_off < c->in_len)
+		if (c->x->req_started && c->x->in_off < c->x->in_len)
 			http_conn_close(c, "client closed mid-request");
 		else
 			http_conn_close(c, "client closed");
@@ -897,8 +1086,6 @@ http_io_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (io == HTTP_IO_AGAIN)
 		return;
-	if (c->state == HTTP_IDLE && !c->req_started)
-		evtimer_del(&c->timer);
 	http_process(c);
 }
 
@@ -909,32 +1096,15 @@ http_conn_close(struct http_conn *c, const char *why)
 {
 	struct http_server	*hs = c->hs;
 
-	log_debug("http %s: closed: %s", c->peer, why);
+	if (log_wants(LOG_LEVEL_DEBUG))
+		log_debug("http %s: closed: %s", http_peer(c), why);
 	if (c->ev_what != 0)
 		event_del(&c->ev);
-	evtimer_del(&c->timer);
 	close(c->fd);
-	if (c->file_fd != -1)
-		close(c->file_fd);
-	c->out_len = 0;
 	http_release_buffers(c);
-	free(c->out);
-	TAILQ_REMOVE(&hs->conns, c, entry);
+	TAILQ_REMOVE(&hs->tq[c->tq], c, tq_entry);
 	free(c);
 	service_conn_closed(hs->sv);
-}
-
-static void
-http_format_peer(const struct sockaddr *sa, char *buf, size_t len)
-{
-	if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr,
-		    buf, (socklen_t)len);
-	else if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
-		    buf, (socklen_t)len);
-	else
-		snprintf(buf, len, "-");
 }
 
 static void
@@ -943,7 +1113,6 @@ http_accept(struct wserver *sv, int fd, const struct sockaddr *sa,
 {
 	struct http_server	*hs = sv->svc_data;
 	struct http_conn	*c;
-	int			 one = 1;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		log_warnx("server %s: out of memory: connection refused",
@@ -953,17 +1122,16 @@ http_accept(struct wserver *sv, int fd, const struct sockaddr *sa,
 	}
 	c->hs = hs;
 	c->fd = fd;
-	c->file_fd = -1;
 	c->state = HTTP_IDLE;
-	http_format_peer(sa, c->peer, sizeof(c->peer));
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	evtimer_assign(&c->timer, sv->base, http_timer_cb, c);
-	TAILQ_INSERT_TAIL(&hs->conns, c, entry);
+	if (salen > sizeof(c->peer))
+		salen = sizeof(c->peer);
+	memcpy(&c->peer, sa, salen);
+	c->tq = HTTP_TQ_HEADER;
+	TAILQ_INSERT_TAIL(&hs->tq[c->tq], c, tq_entry);
 	service_conn_opened(sv);
 	http_want(c, EV_READ);
 	/* Until the first byte: the header timeout, not keep-alive's. */
-	http_timer_set(c, hs->conf->header_timeout);
-	(void)salen;
+	http_timeout(c, HTTP_TQ_HEADER);
 }
 
 static int
@@ -973,21 +1141,27 @@ http_init(struct wserver *sv, char *err, size_t errlen)
 	struct http_server		*hs;
 	struct timeval			 sec = { 1, 0 };
 	size_t				 i;
+	int				 q;
 
 	if ((hs = calloc(1, sizeof(*hs))) == NULL)
 		goto oom;
 	sv->svc_data = hs;
 	hs->sv = sv;
 	hs->conf = sc;
-	TAILQ_INIT(&hs->conns);
+	for (q = 0; q < HTTP_NTQ; q++)
+		TAILQ_INIT(&hs->tq[q]);
+	hs->tq_ms[HTTP_TQ_HEADER] = sc->header_timeout * 1000;
+	hs->tq_ms[HTTP_TQ_KEEPALIVE] = sc->keepalive_timeout * 1000;
+	hs->tq_ms[HTTP_TQ_SEND] = sc->send_timeout * 1000;
+	hs->tq_ms[HTTP_TQ_LINGER] = HTTP_LINGER_SECONDS * 1000;
+	hs->tq_ms[HTTP_TQ_DRAIN] = HTTP_DRAIN_IDLE_MS;
+	if ((hs->ev_sweep = evtimer_new(sv->base, http_sweep_cb, hs)) == NULL)
+		goto oom;
 	hs->limits.max_request_line = sc->max_request_line;
 	hs->limits.max_header_size = sc->max_header_size;
 	hs->limits.max_headers = sc->max_headers;
-	hs->free_in = calloc(HTTP_POOL_MAX, sizeof(*hs->free_in));
-	hs->free_hdrs = calloc(HTTP_POOL_MAX, sizeof(*hs->free_hdrs));
 	hs->root_fds = calloc(sc->nlocations + 1, sizeof(*hs->root_fds));
-	if (hs->free_in == NULL || hs->free_hdrs == NULL ||
-	    hs->root_fds == NULL)
+	if (hs->root_fds == NULL)
 		goto oom;
 	for (i = 0; i < sc->nlocations; i++) {
 		hs->root_fds[i] = -1;
@@ -1003,7 +1177,8 @@ http_init(struct wserver *sv, char *err, size_t errlen)
 		}
 	}
 	hs->mime = mime_load(sc->mime_types);
-	if (hs->mime == NULL)
+	hs->fcache = fcache_new();
+	if (hs->mime == NULL || hs->fcache == NULL)
 		goto oom;
 	if (sc->access_log_fd != -1) {
 		if ((hs->alog = accesslog_new(sc->access_log_fd)) == NULL)
@@ -1019,20 +1194,31 @@ oom:
 	return (-1);
 }
 
+/* Move idle connections of queue q to the drain grace. */
+static void
+http_drain_queue(struct http_server *hs, enum http_tq q)
+{
+	struct http_conn	*c, *next;
+
+	for (c = TAILQ_FIRST(&hs->tq[q]); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, tq_entry);
+		if (c->state == HTTP_IDLE && (c->x == NULL ||
+		    (!c->x->req_started && c->x->out_len == 0)))
+			http_timeout(c, HTTP_TQ_DRAIN);
+	}
+}
+
 /* Stop taking new requests: answer what is in flight with Connection:
  * close, give idle keep-alive connections a moment, then close them. */
 static void
 http_drain(struct wserver *sv)
 {
 	struct http_server	*hs = sv->svc_data;
-	struct http_conn	*c;
 
 	hs->draining = 1;
-	TAILQ_FOREACH(c, &hs->conns, entry) {
-		if (c->state == HTTP_IDLE && !c->req_started &&
-		    c->out_len == 0)
-			http_timer_set_ms(c, HTTP_DRAIN_IDLE_MS);
-	}
+	/* Idle connections wait in these two (HEADER: no byte yet). */
+	http_drain_queue(hs, HTTP_TQ_KEEPALIVE);
+	http_drain_queue(hs, HTTP_TQ_HEADER);
 }
 
 static void
@@ -1040,25 +1226,31 @@ http_shutdown(struct wserver *sv)
 {
 	struct http_server	*hs = sv->svc_data;
 	struct http_conn	*c;
+	struct http_xchg	*x;
 	unsigned		 i;
+	int			 q;
 
 	if (hs == NULL)
 		return;
-	while ((c = TAILQ_FIRST(&hs->conns)) != NULL)
-		http_conn_close(c, "worker stopping");
-	for (i = 0; i < hs->nfree_in; i++)
-		free(hs->free_in[i]);
-	for (i = 0; i < hs->nfree_hdrs; i++)
-		free(hs->free_hdrs[i]);
-	free(hs->free_in);
-	free(hs->free_hdrs);
+	for (q = 0; q < HTTP_NTQ; q++)
+		while ((c = TAILQ_FIRST(&hs->tq[q])) != NULL)
+			http_conn_close(c, "worker stopping");
+	while ((x = hs->free_x) != NULL) {
+		hs->free_x = x->next_free;
+		free(x->in);
+		free(x->out);
+		free(x);
+	}
 	for (i = 0; hs->root_fds != NULL && i < hs->conf->nlocations; i++)
 		if (hs->root_fds[i] != -1)
 			close(hs->root_fds[i]);
 	free(hs->root_fds);
+	if (hs->ev_sweep != NULL)
+		event_free(hs->ev_sweep);
 	if (hs->ev_flush != NULL)
 		event_free(hs->ev_flush);
 	accesslog_free(hs->alog);
+	fcache_free(hs->fcache);
 	mime_free(hs->mime);
 	free(hs);
 	sv->svc_data = NULL;

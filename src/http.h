@@ -7,7 +7,10 @@
 #define DROVER_HTTP_H
 
 #include <sys/queue.h>
+#include <sys/socket.h>
 #include <sys/types.h>
+
+#include <netinet/in.h>
 
 #include <stdint.h>
 #include <time.h>
@@ -18,6 +21,8 @@
 #include "http_parser.h"
 
 struct accesslog;
+struct http_fcache;
+struct http_file;
 struct location_conf;
 struct mime_table;
 struct server_conf;
@@ -34,14 +39,16 @@ enum http_state {
 
 struct http_server;
 
-struct http_conn {
-	TAILQ_ENTRY(http_conn)	 entry;
-	struct http_server	*hs;
-	int			 fd;
-	enum http_state		 state;
-	struct event		 ev;		/* socket readiness */
-	short			 ev_what;	/* EV_READ or EV_WRITE added */
-	struct event		 timer;
+/*
+ * What a connection needs only while it has a request to work on: the
+ * input buffer the head is parsed in, the parser, the request, the body
+ * being discarded and the response being sent. Taken from the server's
+ * pool when bytes arrive, given back when the connection goes idle with
+ * nothing buffered, so an idle keep-alive connection costs only its
+ * struct http_conn.
+ */
+struct http_xchg {
+	struct http_xchg	*next_free;	/* in the pool */
 
 	/* Input: the request head is parsed in place. */
 	char			*in;
@@ -51,7 +58,6 @@ struct http_conn {
 	uint32_t		 req_base;	/* start of the current request */
 	struct http_parser	 parser;
 	struct http_request	 req;
-	struct http_header	*headers;
 	int			 req_started;	/* bytes of a request seen */
 
 	/* Request body being discarded. */
@@ -65,17 +71,47 @@ struct http_conn {
 	size_t			 out_len;
 	size_t			 out_sent;
 	int			 file_fd;
+	struct http_file	*file;		/* file_fd's cache entry */
 	off_t			 file_off;
 	off_t			 file_end;
-
-	int			 keep_alive;	/* after this response */
-	int			 closing;	/* close once output is sent */
 
 	/* For the access log and stats. */
 	struct timespec		 req_start;
 	int			 status;
 	uint64_t		 body_bytes;	/* response body sent */
-	char			 peer[48];
+
+	struct http_header	 headers[];	/* limits.max_headers */
+};
+
+/* Timeout queues: one per duration, so each stays sorted by deadline. */
+enum http_tq {
+	HTTP_TQ_HEADER,		/* header_timeout: head and body */
+	HTTP_TQ_KEEPALIVE,	/* keepalive_timeout */
+	HTTP_TQ_SEND,		/* send_timeout */
+	HTTP_TQ_LINGER,		/* reading after our FIN */
+	HTTP_TQ_DRAIN,		/* idle keep-alive grace while draining */
+	HTTP_NTQ
+};
+
+struct http_conn {
+	TAILQ_ENTRY(http_conn)	 tq_entry;	/* in hs->tq[tq] */
+	struct http_server	*hs;
+	struct http_xchg	*x;		/* NULL while idle */
+	struct event		 ev;		/* socket readiness */
+	int64_t			 deadline;	/* ms, http_now_ms() */
+	int			 fd;
+	uint8_t			 state;		/* enum http_state */
+	uint8_t			 tq;		/* enum http_tq */
+	uint8_t			 ev_what;	/* EV_READ or EV_WRITE added */
+	unsigned		 keep_alive:1;	/* after this response */
+	unsigned		 closing:1;	/* close once output is sent */
+	unsigned		 linger:1;	/* the client may still send */
+	unsigned		 nodelay:1;	/* TCP_NODELAY set */
+	union {
+		struct sockaddr		 sa;
+		struct sockaddr_in	 sin;
+		struct sockaddr_in6	 sin6;
+	}			 peer;
 };
 
 TAILQ_HEAD(http_conns, http_conn);
@@ -83,18 +119,20 @@ TAILQ_HEAD(http_conns, http_conn);
 struct http_server {
 	struct wserver			*sv;
 	const struct server_conf	*conf;
-	struct http_conns		 conns;
+	struct http_conns		 tq[HTTP_NTQ];	/* every connection */
+	int				 tq_ms[HTTP_NTQ];
+	struct event			*ev_sweep;	/* earliest deadline */
+	int64_t				 sweep_at;	/* 0: not armed */
 	struct http_limits		 limits;
 	struct mime_table		*mime;
+	struct http_fcache		*fcache;
 	struct accesslog		*alog;
 	struct event			*ev_flush;	/* access log, 1 s */
 	int				*root_fds;	/* per location */
 	int				 draining;
-	/* Buffers of idle connections come back here for reuse. */
-	char				**free_in;
-	unsigned			 nfree_in;
-	struct http_header		**free_hdrs;
-	unsigned			 nfree_hdrs;
+	/* Exchanges of idle connections come back here for reuse. */
+	struct http_xchg		*free_x;
+	unsigned			 nfree_x;
 };
 
 /* Response building (http.c). */
@@ -102,6 +140,9 @@ int	 http_out_reserve(struct http_conn *, size_t);
 void	 http_out_add(struct http_conn *, const void *, size_t);
 void	 http_out_printf(struct http_conn *, const char *, ...)
 	     __attribute__((format(printf, 2, 3)));
+char	*http_put_u64(char *, uint64_t);
+int64_t	 http_now_ms(void);
+void	 http_file_done(struct http_conn *);
 void	 http_response_head(struct http_conn *, int, const char *, int64_t);
 void	 http_response_end_head(struct http_conn *);
 void	 http_respond(struct http_conn *, int, const char *, const char *,
@@ -109,6 +150,7 @@ void	 http_respond(struct http_conn *, int, const char *, const char *,
 void	 http_respond_error(struct http_conn *, int);
 const char *http_status_text(int);
 const char *http_req_str(const struct http_conn *, struct http_span);
+const char *http_peer(const struct http_conn *);
 
 /* Handlers. */
 void	 http_static_serve(struct http_conn *, const struct location_conf *,

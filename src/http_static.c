@@ -4,8 +4,10 @@
  * The path has been decoded and normalised (http_path.c) and is opened
  * relative to the root's directory descriptor with openat2(RESOLVE_BENEATH)
  * so that neither ".." nor a symlink can lead outside the root (unless
- * follow_symlinks = true lets symlinks go anywhere). Bodies are sent with
- * sendfile(), never copied through user space.
+ * follow_symlinks = true lets symlinks go anywhere). What was opened goes
+ * into the open-file cache (http_fcache.c), from which later requests for
+ * the same path are served until it needs revalidating. Small bodies go
+ * out of memory in the same send() as the head; large ones with sendfile().
  */
 #include "autoconf.h"
 
@@ -27,11 +29,10 @@
 #include "conf.h"
 #include "http.h"
 #include "http_date.h"
+#include "http_fcache.h"
 #include "http_range.h"
 #include "log.h"
 #include "mime.h"
-
-#define STATIC_ETAG_MAX		48
 
 static int
 static_openat2(int dirfd, const char *rel, int follow)
@@ -143,25 +144,28 @@ static_etag_matches(const char *list, size_t len, const char *etag)
 }
 
 static void
-static_validators(struct http_conn *c, const char *etag, const char *lastmod)
+static_validators(struct http_conn *c, const struct http_file *f)
 {
-	http_out_printf(c, "Last-Modified: %s\r\nETag: %s\r\n", lastmod,
-	    etag);
+	http_out_add(c, "Last-Modified: ", 15);
+	http_out_add(c, f->lastmod, HTTP_DATE_LEN);
+	http_out_add(c, "\r\nETag: ", 8);
+	http_out_add(c, f->etag, strlen(f->etag));
+	http_out_add(c, "\r\n", 2);
 }
 
 static int
-static_not_modified(struct http_conn *c, const struct stat *st,
-    const char *etag)
+static_not_modified(struct http_conn *c, const struct http_file *f)
 {
-	time_t	 ims;
+	const struct http_request	*req = &c->x->req;
+	time_t				 ims;
 
-	if (c->req.if_none_match.len > 0)
+	if (req->if_none_match.len > 0)
 		return (static_etag_matches(http_req_str(c,
-		    c->req.if_none_match), c->req.if_none_match.len, etag));
-	if (c->req.if_modified_since.len > 0) {
-		ims = http_date_parse(http_req_str(c,
-		    c->req.if_modified_since), c->req.if_modified_since.len);
-		return (ims != -1 && st->st_mtime <= ims);
+		    req->if_none_match), req->if_none_match.len, f->etag));
+	if (req->if_modified_since.len > 0) {
+		ims = http_date_parse(http_req_str(c, req->if_modified_since),
+		    req->if_modified_since.len);
+		return (ims != -1 && f->mtime.tv_sec <= ims);
 	}
 	return (0);
 }
@@ -172,9 +176,9 @@ static_redirect_slash(struct http_conn *c, const char *path, size_t len)
 {
 	http_response_head(c, 301, "text/plain; charset=utf-8", 0);
 	http_out_printf(c, "Location: %.*s/", (int)len, path);
-	if (c->req.query.len > 0)
-		http_out_printf(c, "?%.*s", (int)c->req.query.len,
-		    http_req_str(c, c->req.query));
+	if (c->x->req.query.len > 0)
+		http_out_printf(c, "?%.*s", (int)c->x->req.query.len,
+		    http_req_str(c, c->x->req.query));
 	http_out_add(c, "\r\n", 2);
 	http_response_end_head(c);
 }
@@ -229,68 +233,139 @@ static_open_path(struct http_conn *c, const struct location_conf *lc,
 	return (ifd);
 }
 
+/*
+ * The cache entry for path: the cached one while it is fresh, else the
+ * file opened now (revalidating the cached one if it is the same file).
+ * NULL when a response (an error, a redirect) has been produced instead.
+ * The entry comes with a reference held; *direct is set instead when the
+ * cache is out of memory: then the caller owns that descriptor.
+ */
+static struct http_file *
+static_lookup(struct http_conn *c, const struct location_conf *lc, int loc,
+    int rootfd, const char *path, size_t len, struct http_file *direct)
+{
+	struct http_server	*hs = c->hs;
+	struct http_file	*f;
+	struct stat		 st;
+	const char		*name;
+	int64_t			 now = http_now_ms();
+	int			 fd;
+
+	f = fcache_find(hs->fcache, loc, path, len);
+	if (f != NULL && now - f->checked_ms < FCACHE_VALID_MS) {
+		fcache_hold(hs->fcache, f);
+		return (f);
+	}
+	if ((fd = static_open_path(c, lc, rootfd, path, len, &st,
+	    &name)) == -1) {
+		if (f != NULL)
+			fcache_drop(hs->fcache, f);
+		return (NULL);
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		if (f != NULL)
+			fcache_drop(hs->fcache, f);
+		http_respond_error(c, 403);
+		return (NULL);
+	}
+	if (f != NULL && fcache_same(f, &st)) {
+		close(fd);
+		f->checked_ms = now;
+		fcache_hold(hs->fcache, f);
+		return (f);
+	}
+	f = fcache_put(hs->fcache, loc, path, len, fd, &st,
+	    mime_lookup(hs->mime, name));
+	if (f != NULL) {
+		f->checked_ms = now;
+		return (f);
+	}
+	/* No memory for an entry: serve this once from fd, uncached. */
+	memset(direct, 0, sizeof(*direct));
+	direct->fd = fd;
+	direct->size = st.st_size;
+	direct->mtime = st.st_mtim;
+	direct->ctype = mime_lookup(hs->mime, name);
+	snprintf(direct->etag, sizeof(direct->etag), "\"%" PRIx64 "-%" PRIx64
+	    "\"", (uint64_t)st.st_mtime, (uint64_t)st.st_size);
+	http_date_format(st.st_mtime, direct->lastmod);
+	return (direct);
+}
+
+/* Headers and body of the response from f; the reference goes with it. */
+static void
+static_respond(struct http_conn *c, struct http_file *f, int cached)
+{
+	struct http_xchg	*x = c->x;
+	uint64_t		 first = 0, last = 0, size = (uint64_t)f->size;
+	enum http_range_result	 rr = HTTP_RANGE_NONE;
+	char			 cr[96], *p;
+
+	x->file = cached ? f : NULL;
+	x->file_fd = f->fd;
+	if (static_not_modified(c, f)) {
+		http_response_head(c, 304, NULL, -1);
+		static_validators(c, f);
+		http_response_end_head(c);
+		http_file_done(c);
+		return;
+	}
+	if (x->req.range.len > 0 && x->req.method == HTTP_METHOD_GET)
+		rr = http_range_parse(http_req_str(c, x->req.range),
+		    x->req.range.len, size, &first, &last);
+	if (rr == HTTP_RANGE_UNSATISFIABLE) {
+		http_response_head(c, 416, "text/plain; charset=utf-8", 0);
+		http_out_printf(c, "Content-Range: bytes */%" PRIu64 "\r\n",
+		    size);
+		http_response_end_head(c);
+		http_file_done(c);
+		return;
+	}
+	if (rr == HTTP_RANGE_OK) {
+		http_response_head(c, 206, f->ctype, (int64_t)(last - first + 1));
+		p = cr;
+		memcpy(p, "Content-Range: bytes ", 21);
+		p = http_put_u64(p + 21, first);
+		*p++ = '-';
+		p = http_put_u64(p, last);
+		*p++ = '/';
+		p = http_put_u64(p, size);
+		*p++ = '\r';
+		*p++ = '\n';
+		http_out_add(c, cr, (size_t)(p - cr));
+	} else {
+		first = 0;
+		last = size - 1;
+		http_response_head(c, 200, f->ctype, (int64_t)size);
+	}
+	http_out_add(c, "Accept-Ranges: bytes\r\n", 22);
+	static_validators(c, f);
+	http_response_end_head(c);
+	if (x->req.method == HTTP_METHOD_HEAD || size == 0) {
+		http_file_done(c);
+		return;
+	}
+	x->body_bytes = last - first + 1;
+	if (f->data != NULL) {
+		http_out_add(c, f->data + first, (size_t)(last - first + 1));
+		http_file_done(c);
+		return;
+	}
+	x->file_off = (off_t)first;
+	x->file_end = (off_t)last + 1;
+}
+
 /* Serve a file, honouring conditional and single-range requests. */
 void
 http_static_serve(struct http_conn *c, const struct location_conf *lc,
     int rootfd, const char *path, size_t len)
 {
-	struct http_server	*hs = c->hs;
-	struct stat		 st;
-	char			 etag[STATIC_ETAG_MAX], lastmod[HTTP_DATE_LEN + 1];
-	const char		*name, *ctype;
-	uint64_t		 first = 0, last = 0, size;
-	enum http_range_result	 rr = HTTP_RANGE_NONE;
-	int			 fd;
+	struct http_file	 direct, *f;
+	int			 loc = (int)(lc - c->hs->conf->locations);
 
-	if ((fd = static_open_path(c, lc, rootfd, path, len, &st,
-	    &name)) == -1)
+	if ((f = static_lookup(c, lc, loc, rootfd, path, len,
+	    &direct)) == NULL)
 		return;
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
-		http_respond_error(c, 403);
-		return;
-	}
-	size = (uint64_t)st.st_size;
-	snprintf(etag, sizeof(etag), "\"%" PRIx64 "-%" PRIx64 "\"",
-	    (uint64_t)st.st_mtime, size);
-	http_date_format(st.st_mtime, lastmod);
-	if (static_not_modified(c, &st, etag)) {
-		close(fd);
-		http_response_head(c, 304, NULL, -1);
-		static_validators(c, etag, lastmod);
-		http_response_end_head(c);
-		return;
-	}
-	ctype = mime_lookup(hs->mime, name);
-	if (c->req.range.len > 0 && c->req.method == HTTP_METHOD_GET)
-		rr = http_range_parse(http_req_str(c, c->req.range),
-		    c->req.range.len, size, &first, &last);
-	if (rr == HTTP_RANGE_UNSATISFIABLE) {
-		close(fd);
-		http_response_head(c, 416, "text/plain; charset=utf-8", 0);
-		http_out_printf(c, "Content-Range: bytes */%" PRIu64 "\r\n",
-		    size);
-		http_response_end_head(c);
-		return;
-	}
-	if (rr == HTTP_RANGE_OK) {
-		http_response_head(c, 206, ctype, (int64_t)(last - first + 1));
-		http_out_printf(c, "Content-Range: bytes %" PRIu64 "-%" PRIu64
-		    "/%" PRIu64 "\r\n", first, last, size);
-	} else {
-		first = 0;
-		last = size - 1;
-		http_response_head(c, 200, ctype, (int64_t)size);
-	}
-	http_out_add(c, "Accept-Ranges: bytes\r\n", 22);
-	static_validators(c, etag, lastmod);
-	http_response_end_head(c);
-	if (c->req.method == HTTP_METHOD_HEAD || size == 0) {
-		close(fd);
-		return;
-	}
-	c->file_fd = fd;
-	c->file_off = (off_t)first;
-	c->file_end = (off_t)last + 1;
-	c->body_bytes = last - first + 1;
+	static_respond(c, f, f != &direct);
 }

@@ -49,6 +49,14 @@ log_level_parse(const char *s, enum log_level *out)
 	return (-1);
 }
 
+/* Would a message at this level be written? For callers whose arguments
+ * cost something to compute (a formatted address, say). */
+int
+log_wants(enum log_level level)
+{
+	return (level <= log_min);
+}
+
 /* Start logging to stderr with the given role name and level. */
 void
 log_init(const char *role, enum log_level level)

@@ -23,6 +23,7 @@ int		 log_level_parse(const char *, enum log_level *);
 void		 log_init(const char *, enum log_level);
 void		 log_set_role(const char *);
 void		 log_set_level(enum log_level);
+int		 log_wants(enum log_level);
 int		 log_open(const char *, char *, size_t);
 int		 log_reopen(char *, size_t);
 void		 log_set_fd(int);

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import unittest
@@ -24,7 +25,7 @@ server web {
     listen = {"127.0.0.1:0"}
     protocol = http
     header_timeout = %(header_timeout)d
-    keepalive_timeout = 75
+    keepalive_timeout = %(keepalive_timeout)d
     max_connections = %(max_connections)d
     max_body_size = 1024
     max_request_line = 1024
@@ -71,13 +72,14 @@ def make_site(d):
 class HttpTest(DroverTest):
 
     def web(self, workers=1, header_timeout=10, max_connections=1000,
-            start=True):
+            start=True, keepalive_timeout=75):
         d = self.drover(workers=workers, servers="")
         make_site(d.dir)
         extra = 'user = "nobody"\ngroup = "nogroup"\n' if IS_ROOT else ""
         d.params["extra"] = extra
         d.params["servers"] = HTTP_SERVER % dict(
             dir=d.dir, header_timeout=header_timeout,
+            keepalive_timeout=keepalive_timeout,
             max_connections=max_connections)
         d.write_conf()
         if start:
@@ -310,6 +312,136 @@ class HttpTest(DroverTest):
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 got.update(chunk)
         self.assertEqual(got.hexdigest(), h.hexdigest())
+
+    # -- the open-file cache ---------------------------------------------
+
+    def write_file(self, d, name, data, replace=False):
+        """Write www/NAME in place, or (replace) as a new file renamed
+        over it, which gives it a new inode."""
+        path = os.path.join(d.dir, "www", name)
+        tmp = path + ".tmp" if replace else path
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        if replace:
+            os.rename(tmp, path)
+        return path
+
+    def wait_body(self, path, want, status=200):
+        def ok():
+            r = self.req(get(path))
+            return r.status == status and (want is None or r.body == want)
+        wait_for(ok, timeout=10, what="%s to serve the new file" % path)
+
+    def test_changed_files_are_noticed(self):
+        d = self.web()
+        self.assertEqual(self.req(get("/hello.txt")).body, b"hello, file\n")
+        old = self.req(get("/hello.txt")).header("etag")
+        # Rewritten in place (same inode, new size and mtime).
+        self.write_file(d, "hello.txt", b"rewritten\n")
+        self.wait_body("/hello.txt", b"rewritten\n")
+        self.assertNotEqual(self.req(get("/hello.txt")).header("etag"), old)
+        # Replaced by another file of the same size (a new inode).
+        self.write_file(d, "hello.txt", b"REWRITTEN\n", replace=True)
+        self.wait_body("/hello.txt", b"REWRITTEN\n")
+        # Deleted, then created again: errors are not cached.
+        os.unlink(os.path.join(d.dir, "www", "hello.txt"))
+        self.wait_body("/hello.txt", None, status=404)
+        self.write_file(d, "hello.txt", b"back\n")
+        self.wait_body("/hello.txt", b"back\n")
+        # A file that became a directory is served as a directory.
+        self.write_file(d, "sub2", b"a file\n")
+        self.wait_body("/sub2", b"a file\n")
+        os.unlink(os.path.join(d.dir, "www", "sub2"))
+        os.makedirs(os.path.join(d.dir, "www", "sub2"))
+        self.wait_body("/sub2", None, status=301)
+        # Large files (sent with sendfile from a cached descriptor) too.
+        big1, big2 = os.urandom(300000), os.urandom(300000)
+        self.write_file(d, "big.bin", big1)
+        self.wait_body("/big.bin", big1)
+        self.write_file(d, "big.bin", big2, replace=True)
+        self.wait_body("/big.bin", big2)
+        r = self.req(get("/big.bin", extra="Range: bytes=1000-1999\r\n"))
+        self.assertEqual((r.status, r.body), (206, big2[1000:2000]))
+
+    def test_more_files_than_the_cache_holds(self):
+        d = self.web()
+        names = ["f%03d.txt" % i for i in range(300)]
+        for i, name in enumerate(names):
+            self.write_file(d, name, (b"%d " % i) * (i + 1))
+        c = Conn(self.host, self.port)
+        for rnd in range(2):
+            c.send(b"".join(get("/" + n) for n in names))
+            for i, name in enumerate(names):
+                r = c.read_response()
+                self.assertEqual((r.status, r.body),
+                                 (200, (b"%d " % i) * (i + 1)), name)
+        c.close()
+
+    def test_file_replaced_while_being_sent(self):
+        """A response in flight keeps the file it started with, even when
+        its cache entry is replaced and dropped meanwhile."""
+        d = self.web()
+        old, new = os.urandom(16 << 20), os.urandom(16 << 20)
+        self.write_file(d, "big.bin", old)
+        slow = Conn(self.host, self.port, timeout=30)
+        # A bounded window (not so small that window updates stall), so
+        # most of the file is still unsent while it is replaced.
+        slow.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 18)
+        slow.send(get("/big.bin"))
+        while b"\r\n\r\n" not in slow.buf:
+            slow._fill()
+        head, rest = slow.buf.split(b"\r\n\r\n", 1)
+        self.assertTrue(head.startswith(b"HTTP/1.1 200"), head)
+        self.write_file(d, "big.bin", new, replace=True)
+        self.wait_body("/big.bin", new)     # the entry is replaced now
+        body = bytearray(rest)
+        while len(body) < len(old):
+            chunk = slow.sock.recv(1 << 20)
+            self.assertTrue(chunk, "closed after %d bytes" % len(body))
+            body += chunk
+        self.assertTrue(bytes(body) == old, "the slow response changed")
+        slow.close()
+
+    # -- closing -----------------------------------------------------------
+
+    def test_close_with_more_bytes_sent_is_not_reset(self):
+        """Bytes after a Connection: close request are read before the
+        close (lingering close), so the response is never destroyed by a
+        reset; without them the server closes at once."""
+        self.web()
+        # The tail is larger than the input buffer: part of it is still
+        # unread in the socket when the response has been sent.
+        for tail in (b"", get("/hello") * 3000):
+            c = Conn(self.host, self.port)
+            c.send(get("/hello", extra="Connection: close\r\n") + tail)
+            r = c.read_response()
+            self.assertEqual((r.status, r.body), (200, b"Hello, World!"))
+            # A clean end (FIN), not a reset: a reset may make a client
+            # discard a response it has not read yet.
+            try:
+                while True:
+                    chunk = c.sock.recv(65536)
+                    if not chunk:
+                        break
+                    c.buf += chunk
+            except ConnectionResetError:
+                self.fail("reset after Connection: close (tail %d bytes)"
+                          % len(tail))
+            self.assertEqual(c.buf, b"", "answered past Connection: close")
+            c.close()
+
+    def test_idle_keep_alive_connection_times_out(self):
+        self.web(keepalive_timeout=1, header_timeout=1)
+        c = Conn(self.host, self.port, timeout=15)
+        c.send(get("/hello"))
+        self.assertEqual(c.read_response().status, 200)
+        self.assertTrue(c.closed_by_server())
+        c.close()
+        # A connection that never sends a byte gets the header timeout.
+        c = Conn(self.host, self.port, timeout=15)
+        self.assertTrue(c.closed_by_server())
+        c.close()
 
     def test_traversal_never_leaves_root(self):
         self.web()
