@@ -161,7 +161,13 @@ http_sweep_cb(evutil_socket_t fd, short what, void *arg)
 		http_sweep_arm(hs, next);
 }
 
-/* Wait for readability or writability (not both). */
+/*
+ * Wait for readability or writability (not both). Edge-triggered, as
+ * nginx does: a level-triggered descriptor is polled again by every
+ * epoll_wait after it was reported. So every read that fills the buffer
+ * is followed by another (http_io_cb), and every write goes on until
+ * EAGAIN; (re)adding reports what is already pending.
+ */
 static void
 http_want(struct http_conn *c, short what)
 {
@@ -169,8 +175,8 @@ http_want(struct http_conn *c, short what)
 		return;
 	if (c->ev_what != 0)
 		event_del(&c->ev);
-	event_assign(&c->ev, c->hs->sv->base, c->fd, what | EV_PERSIST,
-	    http_io_cb, c);
+	event_assign(&c->ev, c->hs->sv->base, c->fd,
+	    what | EV_PERSIST | EV_ET, http_io_cb, c);
 	event_add(&c->ev, NULL);
 	c->ev_what = (uint8_t)what;
 }
@@ -1086,6 +1092,10 @@ http_io_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (io == HTTP_IO_AGAIN)
 		return;
+	/* The buffer is full, so more may be waiting and no new edge will
+	 * say so: come back (closing the connection cancels this). */
+	if (c->x->in_len == c->x->in_cap)
+		event_active(&c->ev, EV_READ, 1);
 	http_process(c);
 }
 

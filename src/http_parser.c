@@ -54,15 +54,33 @@ http_method_name(enum http_method m)
 	return (method_names[m]);
 }
 
-/* RFC 9110 tchar. */
-static int
-is_tchar(unsigned char c)
-{
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9'))
-		return (1);
-	return (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
+/* RFC 9110 tchar, as a table: it is tested for every byte of every
+ * method and header name. */
+static const unsigned char tchar_table[256] = {
+	['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1,
+	['*'] = 1, ['+'] = 1, ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1,
+	['`'] = 1, ['|'] = 1, ['~'] = 1,
+	['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1,
+	['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+	['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1,
+	['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1,
+	['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1,
+	['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
+	['Y'] = 1, ['Z'] = 1,
+	['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
+	['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1,
+	['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1,
+	['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
+	['y'] = 1, ['z'] = 1,
+};
+
+#define is_tchar(c)	(tchar_table[(unsigned char)(c)])
+
+/* Bytes allowed in a request-target (visible ASCII). */
+#define is_target_byte(c)	((c) > 0x20 && (c) < 0x7f)
+
+/* Bytes allowed in a field value other than CR and LF. */
+#define is_value_byte(c)	(((c) >= 0x20 && (c) != 0x7f) || (c) == '\t')
 
 void
 http_parser_init(struct http_parser *p, const struct http_limits *limits)
@@ -278,14 +296,57 @@ header_done(struct http_parser *p, const char *buf, struct http_request *req,
 	h->value.len = value_end - p->mark2;
 	v = buf + h->value.off;
 
-	if (span_is(buf, h->name, "content-length")) {
+	/* One comparison per field: the names that matter, by length. */
+	switch (h->name.len) {
+	case 4:
+		if (span_is(buf, h->name, "host")) {
+			if (++p->hosts > 1)
+				return (parse_error(p, 400,
+				    "more than one Host"));
+			req->host = h->value;
+			req->has_host = 1;
+		}
+		break;
+	case 5:
+		if (span_is(buf, h->name, "range"))
+			req->range = h->value;
+		break;
+	case 6:
+		if (span_is(buf, h->name, "expect") &&
+		    span_is(buf, h->value, "100-continue"))
+			req->expect_continue = 1;
+		break;
+	case 7:
+		if (span_is(buf, h->name, "referer"))
+			req->referer = h->value;
+		break;
+	case 10:
+		if (span_is(buf, h->name, "connection"))
+			list_each(v, h->value.len, conn_token, p);
+		else if (span_is(buf, h->name, "user-agent"))
+			req->user_agent = h->value;
+		break;
+	case 13:
+		if (span_is(buf, h->name, "if-none-match"))
+			req->if_none_match = h->value;
+		break;
+	case 14:
+		if (!span_is(buf, h->name, "content-length"))
+			break;
 		if (parse_content_length(v, h->value.len, &cl) == -1)
 			return (parse_error(p, 400, "bad Content-Length"));
 		if (req->content_length != -1 && req->content_length != cl)
 			return (parse_error(p, 400,
 			    "conflicting Content-Length"));
 		req->content_length = cl;
-	} else if (span_is(buf, h->name, "transfer-encoding")) {
+		break;
+	case 17:
+		if (span_is(buf, h->name, "if-modified-since")) {
+			req->if_modified_since = h->value;
+			break;
+		}
+		if (!span_is(buf, h->name, "transfer-encoding"))
+			break;
 		list_each(v, h->value.len, te_token, &te);
 		/* chunked must come last, once, and end the whole list. */
 		if (p->te_seen && req->chunked)
@@ -295,26 +356,8 @@ header_done(struct http_parser *p, const char *buf, struct http_request *req,
 		if (!te.last_chunked || te.chunked_count > 1)
 			return (parse_error(p, 400,
 			    "chunked is not the final transfer coding"));
-	} else if (span_is(buf, h->name, "connection")) {
-		list_each(v, h->value.len, conn_token, p);
-	} else if (span_is(buf, h->name, "host")) {
-		if (++p->hosts > 1)
-			return (parse_error(p, 400, "more than one Host"));
-		req->host = h->value;
-		req->has_host = 1;
-	} else if (span_is(buf, h->name, "expect")) {
-		if (span_is(buf, h->value, "100-continue"))
-			req->expect_continue = 1;
-	} else if (span_is(buf, h->name, "if-none-match"))
-		req->if_none_match = h->value;
-	else if (span_is(buf, h->name, "if-modified-since"))
-		req->if_modified_since = h->value;
-	else if (span_is(buf, h->name, "range"))
-		req->range = h->value;
-	else if (span_is(buf, h->name, "user-agent"))
-		req->user_agent = h->value;
-	else if (span_is(buf, h->name, "referer"))
-		req->referer = h->value;
+		break;
+	}
 	return (HTTP_PARSE_AGAIN);
 }
 
@@ -345,16 +388,16 @@ http_parse_request(struct http_parser *p, struct http_request *req,
 	enum http_parse_result	 r;
 	unsigned char		 c;
 	uint32_t		 n = len > UINT32_MAX ? UINT32_MAX : (uint32_t)len;
+	uint32_t		 end, lim;
 
 	if (p->state == S_DONE)
 		return (HTTP_PARSE_DONE);
 	if (p->error_status != 0)
 		return (HTTP_PARSE_ERROR);
-	for (; p->pos < n; p->pos++) {
+	/* Bytes at max_header_size and beyond are never looked at. */
+	end = n < p->limits.max_header_size ? n : p->limits.max_header_size;
+	for (; p->pos < end; p->pos++) {
 		c = (unsigned char)buf[p->pos];
-		if (p->pos >= p->limits.max_header_size)
-			return (parse_error(p, p->state <= S_VERSION ? 414 :
-			    431, "request head too large"));
 		if (p->state >= S_METHOD && p->state <= S_VERSION &&
 		    p->pos - p->mark2 >= p->limits.max_request_line)
 			return (parse_error(p, 414, "request line too long"));
@@ -384,6 +427,17 @@ http_parse_request(struct http_parser *p, struct http_request *req,
 				return (parse_error(p, 400, "bad method"));
 			break;
 		case S_TARGET:
+			if (is_target_byte(c)) {
+				/* The rest of the target at once, up to the
+				 * request line limit (checked above). */
+				lim = p->mark2 + p->limits.max_request_line;
+				if (lim > end || lim < p->mark2)
+					lim = end;
+				while (p->pos + 1 < lim &&
+				    is_target_byte(buf[p->pos + 1]))
+					p->pos++;
+				break;
+			}
 			if (c == ' ') {
 				if (p->pos == p->mark)
 					return (parse_error(p, 400,
@@ -395,7 +449,7 @@ http_parse_request(struct http_parser *p, struct http_request *req,
 					    "bad request-target"));
 				p->mark = p->pos + 1;
 				p->state = S_VERSION;
-			} else if (c <= 0x20 || c >= 0x7f)
+			} else
 				return (parse_error(p, 400,
 				    "bad byte in request-target"));
 			break;
@@ -438,10 +492,16 @@ http_parse_request(struct http_parser *p, struct http_request *req,
 			p->state = S_NAME;
 			break;
 		case S_NAME:
+			if (is_tchar(c)) {
+				while (p->pos + 1 < end &&
+				    is_tchar(buf[p->pos + 1]))
+					p->pos++;
+				break;
+			}
 			if (c == ':') {
 				p->name_end = p->pos;
 				p->state = S_OWS;
-			} else if (!is_tchar(c))
+			} else
 				return (parse_error(p, 400, c == ' ' ||
 				    c == '\t' ? "whitespace before colon" :
 				    "bad header name"));
@@ -453,13 +513,19 @@ http_parse_request(struct http_parser *p, struct http_request *req,
 			p->state = S_VALUE;
 			/* FALLTHROUGH */
 		case S_VALUE:
+			if (is_value_byte(c)) {
+				while (p->pos + 1 < end &&
+				    is_value_byte(buf[p->pos + 1]))
+					p->pos++;
+				break;
+			}
 			if (c == '\r' || c == '\n') {
 				r = header_done(p, buf, req, p->pos);
 				if (r == HTTP_PARSE_ERROR)
 					return (r);
 				p->state = c == '\r' ? S_VALUE_LF :
 				    S_HEADER_START;
-			} else if ((c < 0x20 && c != '\t') || c == 0x7f)
+			} else
 				return (parse_error(p, 400,
 				    "control character in a header"));
 			break;
