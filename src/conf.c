@@ -449,6 +449,7 @@ static cfg_opt_t server_opts[] = {
 	CFG_STR_LIST("listen", NULL, CFGF_NODEFAULT),
 	CFG_STR("protocol", NULL, CFGF_NODEFAULT),
 	CFG_INT("backlog", CONF_DEFAULT_BACKLOG, CFGF_NONE),
+	CFG_BOOL("defer_accept", cfg_false, CFGF_NONE),
 	CFG_INT("max_connections", CONF_DEFAULT_MAXCONN, CFGF_NONE),
 	CFG_INT("idle_timeout", 0, CFGF_NODEFAULT),
 	CFG_INT("header_timeout", 0, CFGF_NODEFAULT),
@@ -649,6 +650,7 @@ conf_fill_server(cfg_t *sec, const char *path, struct server_conf *srv,
 	(void)conf_protocol_parse(cfg_getstr(sec, "protocol"),
 	    &srv->protocol);
 	srv->backlog = (int)cfg_getint(sec, "backlog");
+	srv->defer_accept = cfg_getbool(sec, "defer_accept");
 	srv->max_connections = (int)cfg_getint(sec, "max_connections");
 	srv->idle_timeout = (int)conf_int_or(sec, "idle_timeout",
 	    CONF_DEFAULT_IDLE);

@@ -53,6 +53,7 @@ struct server_conf {
 	char			 name[CONF_NAME_MAX];
 	enum protocol		 protocol;
 	int			 backlog;
+	int			 defer_accept;	/* TCP_DEFER_ACCEPT */
 	int			 idle_timeout;		/* echo, seconds */
 	int			 max_connections;	/* per worker */
 	struct listen_conf	*listens;

@@ -1101,6 +1101,36 @@ http_io_cb(evutil_socket_t fd, short what, void *arg)
 
 /* -- connections -------------------------------------------------------- */
 
+/*
+ * Read a new connection's request at once, without waiting for epoll to
+ * say it is there: with defer_accept it always is. A request answered
+ * with Connection: close then never registers with epoll at all.
+ */
+static void
+http_first_read(struct http_conn *c)
+{
+	switch (http_read(c)) {
+	case HTTP_IO_DONE:
+		if (c->x->in_len == c->x->in_cap) {
+			/* More may wait, and no edge will say so. */
+			http_want(c, EV_READ);
+			event_active(&c->ev, EV_READ, 1);
+		}
+		http_process(c);
+		return;
+	case HTTP_IO_AGAIN:
+		http_release_buffers(c);
+		http_want(c, EV_READ);
+		return;
+	case HTTP_IO_EOF:
+		http_conn_close(c, "client closed");
+		return;
+	default:
+		http_conn_close(c, "read error");
+		return;
+	}
+}
+
 static void
 http_conn_close(struct http_conn *c, const char *why)
 {
@@ -1139,9 +1169,12 @@ http_accept(struct wserver *sv, int fd, const struct sockaddr *sa,
 	c->tq = HTTP_TQ_HEADER;
 	TAILQ_INSERT_TAIL(&hs->tq[c->tq], c, tq_entry);
 	service_conn_opened(sv);
-	http_want(c, EV_READ);
 	/* Until the first byte: the header timeout, not keep-alive's. */
 	http_timeout(c, HTTP_TQ_HEADER);
+	if (sv->conf->defer_accept)
+		http_first_read(c);
+	else
+		http_want(c, EV_READ);
 }
 
 static int

@@ -13,6 +13,9 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -447,6 +450,25 @@ worker_listener(struct listen_conf *lc, int backlog, int index)
 	return (fd);
 }
 
+/*
+ * defer_accept: the kernel hands over a connection only once it has data
+ * (or after the timeout), so a client that connects and says nothing
+ * costs no worker anything, and the first read never waits. Set on kept
+ * and adopted sockets too, so a reload can switch it either way.
+ */
+static void
+worker_defer_accept(const struct server_conf *sc, const struct wlistener *l)
+{
+	int	 secs = 0;
+
+	if (sc->defer_accept)
+		secs = sc->protocol == PROTO_HTTP ? sc->header_timeout :
+		    sc->idle_timeout;
+	if (setsockopt(l->fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs,
+	    sizeof(secs)) == -1 && sc->defer_accept)
+		log_warn("listen %s: TCP_DEFER_ACCEPT", l->text);
+}
+
 /* Watch one listening socket for a server. */
 static void
 worker_add_listener(struct wserver *sv, const struct listen_conf *lc, int fd)
@@ -470,6 +492,7 @@ worker_add_listener(struct wserver *sv, const struct listen_conf *lc, int fd)
 	if (fstat(fd, &st) == 0)
 		l->ino = st.st_ino;
 	addr_format(&lc->addr, l->text, sizeof(l->text));
+	worker_defer_accept(sv->conf, l);
 	l->ev = event_new(w.base, l->fd, EV_READ | EV_PERSIST,
 	    worker_accept_cb, l);
 	if (l->ev == NULL || event_add(l->ev, NULL) == -1)

@@ -26,6 +26,7 @@ server web {
     protocol = http
     header_timeout = %(header_timeout)d
     keepalive_timeout = %(keepalive_timeout)d
+    defer_accept = %(defer_accept)s
     max_connections = %(max_connections)d
     max_body_size = 1024
     max_request_line = 1024
@@ -72,7 +73,7 @@ def make_site(d):
 class HttpTest(DroverTest):
 
     def web(self, workers=1, header_timeout=10, max_connections=1000,
-            start=True, keepalive_timeout=75):
+            start=True, keepalive_timeout=75, defer_accept=False):
         d = self.drover(workers=workers, servers="")
         make_site(d.dir)
         extra = 'user = "nobody"\ngroup = "nogroup"\n' if IS_ROOT else ""
@@ -80,6 +81,7 @@ class HttpTest(DroverTest):
         d.params["servers"] = HTTP_SERVER % dict(
             dir=d.dir, header_timeout=header_timeout,
             keepalive_timeout=keepalive_timeout,
+            defer_accept="true" if defer_accept else "false",
             max_connections=max_connections)
         d.write_conf()
         if start:
@@ -430,6 +432,33 @@ class HttpTest(DroverTest):
                           % len(tail))
             self.assertEqual(c.buf, b"", "answered past Connection: close")
             c.close()
+
+    def accepted(self):
+        return json.loads(self.req(get("/status")).body)["total"]["accepted"]
+
+    def test_defer_accept(self):
+        """defer_accept: a connection that has sent nothing is not handed
+        to the worker; once it sends, it is served (read at once). The
+        accept queue is FIFO, so without defer_accept the silent
+        connection would be accepted before the /status one."""
+        for defer in (False, True):
+            d = self.web(defer_accept=defer)
+            before = self.accepted()
+            silent = Conn(self.host, self.port)
+            after = self.accepted()
+            self.assertEqual(after - before, 1 if defer else 2,
+                             "defer_accept=%s" % defer)
+            silent.send(get("/hello", extra="Connection: close\r\n"))
+            r = silent.read_response()
+            self.assertEqual((r.status, r.body), (200, b"Hello, World!"))
+            self.assertTrue(silent.closed_by_server())
+            silent.close()
+            c = Conn(self.host, self.port)  # keep-alive after a first read
+            for _ in range(3):
+                c.send(get("/hello.txt"))
+                self.assertEqual(c.read_response().body, b"hello, file\n")
+            c.close()
+            d.cleanup()
 
     def test_idle_keep_alive_connection_times_out(self):
         self.web(keepalive_timeout=1, header_timeout=1)
