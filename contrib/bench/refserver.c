@@ -1,7 +1,8 @@
 /*
  * refserver.c: the ceiling line for contrib/bench/run. A bare epoll loop
  * per process that answers every request (any request ending in an empty
- * line) with one canned 13-byte response. No parsing, no timers, no
+ * line) with one canned 13-byte response, and closes after it when the
+ * bytes read contain "Connection: close". No parsing, no timers, no
  * files: what one core can do when a server does almost nothing.
  *
  *   cc -O2 -o refserver refserver.c && ./refserver PORT [PROCESSES]
@@ -73,6 +74,8 @@ ref_answer(int fd, const char *buf, ssize_t n, int *state)
 	}
 	if (len > 0 && write(fd, out, len) != (ssize_t)len)
 		return (-1);
+	if (len > 0 && memmem(buf, (size_t)n, "Connection: close", 17) != NULL)
+		return (-1);	/* answered: close */
 	return (0);
 }
 
