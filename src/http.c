@@ -166,7 +166,9 @@ http_sweep_cb(evutil_socket_t fd, short what, void *arg)
  * nginx does: a level-triggered descriptor is polled again by every
  * epoll_wait after it was reported. So every read that fills the buffer
  * is followed by another (http_io_cb), and every write goes on until
- * EAGAIN; (re)adding reports what is already pending.
+ * EAGAIN; (re)adding reports what is already pending. EV_CLOSED
+ * (EPOLLRDHUP) says when the client's FIN came with the last bytes, in
+ * the same edge: the end of the stream is then read once they are used.
  */
 static void
 http_want(struct http_conn *c, short what)
@@ -176,7 +178,8 @@ http_want(struct http_conn *c, short what)
 	if (c->ev_what != 0)
 		event_del(&c->ev);
 	event_assign(&c->ev, c->hs->sv->base, c->fd,
-	    what | EV_PERSIST | EV_ET, http_io_cb, c);
+	    what | EV_PERSIST | EV_ET | (what == EV_READ ? EV_CLOSED : 0),
+	    http_io_cb, c);
 	event_add(&c->ev, NULL);
 	c->ev_what = (uint8_t)what;
 }
@@ -630,8 +633,10 @@ http_dispatch(struct http_conn *c)
 
 	STATS_ADD(requests, 1);
 	/* The whole request is in. A client that asked to close sends
-	 * nothing more, so its connection needs no lingering close. */
-	c->linger = c->x->req.keep_alive;
+	 * nothing more, so its connection needs no lingering close; but
+	 * some send a stray CRLF after a body. */
+	c->linger = c->x->req.keep_alive || c->x->req.content_length > 0 ||
+	    c->x->req.chunked;
 	c->keep_alive = c->x->req.keep_alive && !hs->draining;
 	c->x->body_bytes = 0;
 	if (c->x->req.method == HTTP_METHOD_UNKNOWN) {
@@ -893,6 +898,8 @@ http_linger(struct http_conn *c)
 	http_set_state(c, HTTP_LINGER);
 	http_want(c, EV_READ);
 	http_timeout(c, HTTP_TQ_LINGER);
+	if (c->rdhup)		/* its FIN is in: no edge will come */
+		event_active(&c->ev, EV_READ, 1);
 }
 
 /*
@@ -904,7 +911,9 @@ http_linger(struct http_conn *c)
 static void
 http_close_sent(struct http_conn *c)
 {
-	if (!c->linger && (c->x == NULL || c->x->in_off == c->x->in_len))
+	/* A full buffer: more may be unread in the socket. */
+	if (!c->linger && (c->x == NULL || (c->x->in_off == c->x->in_len &&
+	    c->x->in_len < c->x->in_cap)))
 		http_conn_close(c, "done");
 	else
 		http_linger(c);
@@ -1010,6 +1019,10 @@ wait_input:
 		http_go_idle(c);
 	else
 		http_want(c, EV_READ);
+	/* The client has closed its side: no new edge will come, so go and
+	 * read the end of the stream (and close) now. */
+	if (c->rdhup)
+		event_active(&c->ev, EV_READ, 1);
 }
 
 static void
@@ -1033,6 +1046,10 @@ http_on_timeout(struct http_conn *c)
 		http_conn_close(c, "send timeout");
 		return;
 	case HTTP_IDLE:
+		if (c->x != NULL && c->x->out_len > c->x->out_sent) {
+			http_conn_close(c, "send timeout");
+			return;
+		}
 		if (c->hs->draining) {
 			http_linger(c);
 			return;
@@ -1053,6 +1070,8 @@ http_io_cb(evutil_socket_t fd, short what, void *arg)
 	char			 sink[4096];
 	ssize_t			 n;
 
+	if (what & EV_CLOSED)
+		c->rdhup = 1;
 	if (c->state == HTTP_LINGER) {
 		do {
 			n = recv(c->fd, sink, sizeof(sink), 0);
@@ -1090,8 +1109,11 @@ http_io_cb(evutil_socket_t fd, short what, void *arg)
 		http_conn_close(c, "read error");
 		return;
 	}
-	if (io == HTTP_IO_AGAIN)
+	if (io == HTTP_IO_AGAIN) {
+		if (c->state == HTTP_IDLE && c->x->in_len == 0)
+			http_release_buffers(c);
 		return;
+	}
 	/* The buffer is full, so more may be waiting and no new edge will
 	 * say so: come back (closing the connection cancels this). */
 	if (c->x->in_len == c->x->in_cap)

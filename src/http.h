@@ -107,6 +107,7 @@ struct http_conn {
 	unsigned		 closing:1;	/* close once output is sent */
 	unsigned		 linger:1;	/* the client may still send */
 	unsigned		 nodelay:1;	/* TCP_NODELAY set */
+	unsigned		 rdhup:1;	/* the client's FIN has come */
 	union {
 		struct sockaddr		 sa;
 		struct sockaddr_in	 sin;

@@ -28,6 +28,7 @@
 #include "http_fcache.h"
 
 #define FCACHE_BUCKETS		512	/* power of two */
+#define FCACHE_RACY_SECONDS	2	/* mtime this recent: bytes not kept */
 
 TAILQ_HEAD(fcache_lru, http_file);
 
@@ -136,6 +137,29 @@ fcache_same(const struct http_file *f, const struct stat *st)
 	    f->mtime.tv_nsec == st->st_mtim.tv_nsec);
 }
 
+/*
+ * May the bytes of a file with this mtime be kept? Not if it changed in
+ * the last moments: a write in the same mtime tick after our read would
+ * leave mtime and size as they were, and the stale bytes would never be
+ * noticed. Such a file is sent from its descriptor until it is older.
+ */
+static int
+fcache_racy(const struct timespec *mtime)
+{
+	return (time(NULL) - mtime->tv_sec < FCACHE_RACY_SECONDS);
+}
+
+/* Is st the file the entry describes, and need it not be read again? */
+int
+fcache_keep(const struct http_file *f, const struct stat *st)
+{
+	if (!fcache_same(f, st))
+		return (0);
+	/* Kept as a descriptor while it was new: now load its bytes. */
+	return (f->data != NULL || f->size > FCACHE_DATA_MAX ||
+	    fcache_racy(&f->mtime));
+}
+
 /* Read a small file whole; -1 if it changed size under us. */
 static int
 fcache_read_all(struct http_file *f)
@@ -202,7 +226,8 @@ fcache_put(struct http_fcache *fc, int loc, const char *key, size_t len,
 	snprintf(f->etag, sizeof(f->etag), "\"%" PRIx64 "-%" PRIx64 "\"",
 	    (uint64_t)st->st_mtime, (uint64_t)st->st_size);
 	http_date_format(st->st_mtime, f->lastmod);
-	if (f->size <= FCACHE_DATA_MAX && fcache_read_all(f) == 0) {
+	if (f->size <= FCACHE_DATA_MAX && !fcache_racy(&f->mtime) &&
+	    fcache_read_all(f) == 0) {
 		close(f->fd);
 		f->fd = -1;
 	}

@@ -50,6 +50,7 @@ void		 fcache_free(struct http_fcache *);
 struct http_file *fcache_find(struct http_fcache *, int, const char *,
 		     size_t);
 int		 fcache_same(const struct http_file *, const struct stat *);
+int		 fcache_keep(const struct http_file *, const struct stat *);
 struct http_file *fcache_put(struct http_fcache *, int, const char *, size_t,
 		     int, const struct stat *, const char *);
 void		 fcache_drop(struct http_fcache *, struct http_file *);

@@ -269,7 +269,7 @@ static_lookup(struct http_conn *c, const struct location_conf *lc, int loc,
 		http_respond_error(c, 403);
 		return (NULL);
 	}
-	if (f != NULL && fcache_same(f, &st)) {
+	if (f != NULL && fcache_keep(f, &st)) {
 		close(fd);
 		f->checked_ms = now;
 		fcache_hold(hs->fcache, f);

@@ -39,6 +39,7 @@
 
 #define WORKER_ACCEPT_BATCH	64	/* accepts per wake-up and listener */
 #define WORKER_ACCEPT_PAUSE_MS	1000	/* after EMFILE/ENFILE */
+#define WORKER_DISPATCH_MAX	64	/* callbacks before polling again */
 
 struct wlistener {
 	int		 fd;
@@ -557,6 +558,27 @@ worker_open_listeners(void)
 	}
 }
 
+/*
+ * The loop goes back to epoll and the timers after WORKER_DISPATCH_MAX
+ * callbacks: a connection that re-activates itself (edge-triggered, its
+ * buffer full each time) must not keep the others and the timeouts
+ * waiting.
+ */
+static struct event_base *
+worker_event_base(void)
+{
+	struct event_config	*cfg;
+	struct event_base	*base;
+
+	if ((cfg = event_config_new()) == NULL)
+		return (NULL);
+	(void)event_config_set_max_dispatch_interval(cfg, NULL,
+	    WORKER_DISPATCH_MAX, 0);
+	base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	return (base);
+}
+
 static void
 worker_setup_signals(void)
 {
@@ -627,7 +649,7 @@ worker_main(struct worker_args *args)
 	if (w.conf->rlimit_nofile > 0 &&
 	    proc_set_nofile(w.conf->rlimit_nofile, err, sizeof(err)) == -1)
 		worker_fatalx("%s", err);
-	if ((w.base = event_base_new()) == NULL)
+	if ((w.base = worker_event_base()) == NULL)
 		worker_fatalx("cannot create an event base");
 	worker_open_listeners();
 	if (proc_drop_privileges(w.conf->user, w.conf->group, err,

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -64,6 +65,11 @@ def make_site(d):
     os.symlink("/etc/hostname", os.path.join(www, "link-out"))
     os.symlink("/etc/hostname", os.path.join(d, "www2", "follow",
                                              "link-out"))
+    # Old enough for the open-file cache to keep small files in memory
+    # (it does not for files modified in the last two seconds).
+    old = time.time() - 3600
+    for name in files:
+        os.utime(os.path.join(www, name), (old, old))
     for root, dirs, _ in os.walk(d):
         os.chmod(root, 0o755)
     os.chmod(d, 0o777)
@@ -459,6 +465,26 @@ class HttpTest(DroverTest):
                 self.assertEqual(c.read_response().body, b"hello, file\n")
             c.close()
             d.cleanup()
+
+    def test_request_and_fin_in_one_event(self):
+        """A request and the client's FIN that arrive together are one
+        edge-triggered event: the response goes out and the connection is
+        closed at once, not after keepalive_timeout (75 s here)."""
+        d = self.web()
+        worker = d.workers()[0]
+        c = Conn(self.host, self.port, timeout=20)
+        c.send(get("/hello"))
+        self.assertEqual(c.read_response().status, 200)   # registered
+        os.kill(worker, signal.SIGSTOP)
+        try:
+            c.send(get("/hello") + get("/hello.txt"))
+            c.sock.shutdown(socket.SHUT_WR)
+        finally:
+            os.kill(worker, signal.SIGCONT)
+        self.assertEqual(c.read_response().body, b"Hello, World!")
+        self.assertEqual(c.read_response().body, b"hello, file\n")
+        self.assertTrue(c.closed_by_server())   # raises on the timeout
+        c.close()
 
     def test_idle_keep_alive_connection_times_out(self):
         self.web(keepalive_timeout=1, header_timeout=1)
