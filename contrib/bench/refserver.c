@@ -25,6 +25,9 @@
 static const char reply[] =
     "HTTP/1.1 200 OK\r\nServer: ref\r\nContent-Type: text/plain\r\n"
     "Content-Length: 13\r\n\r\nHello, World!";
+static const char reply_close[] =
+    "HTTP/1.1 200 OK\r\nServer: ref\r\nContent-Type: text/plain\r\n"
+    "Content-Length: 13\r\nConnection: close\r\n\r\nHello, World!";
 
 static int
 ref_listen(int port)
@@ -54,6 +57,16 @@ ref_answer(int fd, const char *buf, ssize_t n, int *state)
 	static char	 out[64 * sizeof(reply)];
 	size_t		 len = 0;
 	ssize_t		 i;
+	int		 close_after;
+
+	close_after = memmem(buf, (size_t)n, "Connection: close", 17) != NULL;
+	if (close_after) {
+		/* One request per connection: answer it and close. */
+		if (write(fd, reply_close, sizeof(reply_close) - 1) !=
+		    (ssize_t)sizeof(reply_close) - 1)
+			return (-1);
+		return (-1);
+	}
 
 	for (i = 0; i < n; i++) {
 		/* state counts the bytes of "\r\n\r\n" seen so far */
@@ -74,8 +87,6 @@ ref_answer(int fd, const char *buf, ssize_t n, int *state)
 	}
 	if (len > 0 && write(fd, out, len) != (ssize_t)len)
 		return (-1);
-	if (len > 0 && memmem(buf, (size_t)n, "Connection: close", 17) != NULL)
-		return (-1);	/* answered: close */
 	return (0);
 }
 
