@@ -402,7 +402,11 @@ class HttpTest(DroverTest):
         head, rest = slow.buf.split(b"\r\n\r\n", 1)
         self.assertTrue(head.startswith(b"HTTP/1.1 200"), head)
         self.write_file(d, "big.bin", new, replace=True)
-        self.wait_body("/big.bin", new)     # the entry is replaced now
+
+        def replaced():     # its first bytes say which file is served
+            r = self.req(get("/big.bin", extra="Range: bytes=0-63\r\n"))
+            return r.status == 206 and r.body == new[:64]
+        wait_for(replaced, timeout=10, what="the new big.bin")
         body = bytearray(rest)
         while len(body) < len(old):
             chunk = slow.sock.recv(1 << 20)
