@@ -327,7 +327,7 @@ http_out_printf(struct http_conn *c, const char *fmt, ...)
 }
 
 /* Unsigned decimal at p; returns the end. */
-char *
+static char *
 http_put_u64(char *p, uint64_t v)
 {
 	char	 tmp[20];
@@ -629,7 +629,7 @@ http_dispatch(struct http_conn *c)
 	struct http_server		*hs = c->hs;
 	const struct location_conf	*lc;
 	char				 path[HTTP_PATH_MAX];
-	int				 len, idx;
+	int				 len;
 
 	STATS_ADD(requests, 1);
 	/* The whole request is in. A client that asked to close sends
@@ -664,8 +664,8 @@ http_dispatch(struct http_conn *c)
 		http_respond_return(c, lc);
 		break;
 	case LOC_ROOT:
-		idx = (int)(lc - hs->conf->locations);
-		http_static_serve(c, lc, hs->root_fds[idx], path, (size_t)len);
+		http_static_serve(c, lc, (int)(lc - hs->conf->locations), path,
+		    (size_t)len);
 		break;
 	case LOC_STATS:
 		http_stats_serve(c, lc);

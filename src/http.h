@@ -141,7 +141,6 @@ int	 http_out_reserve(struct http_conn *, size_t);
 void	 http_out_add(struct http_conn *, const void *, size_t);
 void	 http_out_printf(struct http_conn *, const char *, ...)
 	     __attribute__((format(printf, 2, 3)));
-char	*http_put_u64(char *, uint64_t);
 int64_t	 http_now_ms(void);
 void	 http_file_done(struct http_conn *);
 void	 http_response_head(struct http_conn *, int, const char *, int64_t);

@@ -197,6 +197,22 @@ fcache_evict(struct http_fcache *fc)
 		fcache_drop(fc, f);
 }
 
+/* Describe the open regular file fd (st) in f: what a response needs. */
+void
+fcache_describe(struct http_file *f, int fd, const struct stat *st,
+    const char *ctype)
+{
+	f->fd = fd;
+	f->dev = st->st_dev;
+	f->ino = st->st_ino;
+	f->size = st->st_size;
+	f->mtime = st->st_mtim;
+	f->ctype = ctype;
+	snprintf(f->etag, sizeof(f->etag), "\"%" PRIx64 "-%" PRIx64 "\"",
+	    (uint64_t)st->st_mtime, (uint64_t)st->st_size);
+	http_date_format(st->st_mtime, f->lastmod);
+}
+
 /*
  * Install the file fd (a regular file, opened for this path) and return
  * the entry with a reference held. The entry owns fd from then on. NULL
@@ -217,15 +233,7 @@ fcache_put(struct http_fcache *fc, int loc, const char *key, size_t len,
 	f->keylen = len;
 	f->loc = loc;
 	f->hash = fcache_hash(loc, key, len);
-	f->fd = fd;
-	f->dev = st->st_dev;
-	f->ino = st->st_ino;
-	f->size = st->st_size;
-	f->mtime = st->st_mtim;
-	f->ctype = ctype;
-	snprintf(f->etag, sizeof(f->etag), "\"%" PRIx64 "-%" PRIx64 "\"",
-	    (uint64_t)st->st_mtime, (uint64_t)st->st_size);
-	http_date_format(st->st_mtime, f->lastmod);
+	fcache_describe(f, fd, st, ctype);
 	if (f->size <= FCACHE_DATA_MAX && !fcache_racy(&f->mtime) &&
 	    fcache_read_all(f) == 0) {
 		close(f->fd);

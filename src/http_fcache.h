@@ -51,6 +51,8 @@ struct http_file *fcache_find(struct http_fcache *, int, const char *,
 		     size_t);
 int		 fcache_same(const struct http_file *, const struct stat *);
 int		 fcache_keep(const struct http_file *, const struct stat *);
+void		 fcache_describe(struct http_file *, int, const struct stat *,
+		     const char *);
 struct http_file *fcache_put(struct http_fcache *, int, const char *, size_t,
 		     int, const struct stat *, const char *);
 void		 fcache_drop(struct http_fcache *, struct http_file *);

@@ -242,7 +242,7 @@ static_open_path(struct http_conn *c, const struct location_conf *lc,
  */
 static struct http_file *
 static_lookup(struct http_conn *c, const struct location_conf *lc, int loc,
-    int rootfd, const char *path, size_t len, struct http_file *direct)
+    const char *path, size_t len, struct http_file *direct)
 {
 	struct http_server	*hs = c->hs;
 	struct http_file	*f;
@@ -256,7 +256,7 @@ static_lookup(struct http_conn *c, const struct location_conf *lc, int loc,
 		fcache_hold(hs->fcache, f);
 		return (f);
 	}
-	if ((fd = static_open_path(c, lc, rootfd, path, len, &st,
+	if ((fd = static_open_path(c, lc, hs->root_fds[loc], path, len, &st,
 	    &name)) == -1) {
 		if (f != NULL)
 			fcache_drop(hs->fcache, f);
@@ -283,13 +283,7 @@ static_lookup(struct http_conn *c, const struct location_conf *lc, int loc,
 	}
 	/* No memory for an entry: serve this once from fd, uncached. */
 	memset(direct, 0, sizeof(*direct));
-	direct->fd = fd;
-	direct->size = st.st_size;
-	direct->mtime = st.st_mtim;
-	direct->ctype = mime_lookup(hs->mime, name);
-	snprintf(direct->etag, sizeof(direct->etag), "\"%" PRIx64 "-%" PRIx64
-	    "\"", (uint64_t)st.st_mtime, (uint64_t)st.st_size);
-	http_date_format(st.st_mtime, direct->lastmod);
+	fcache_describe(direct, fd, &st, mime_lookup(hs->mime, name));
 	return (direct);
 }
 
@@ -300,7 +294,6 @@ static_respond(struct http_conn *c, struct http_file *f, int cached)
 	struct http_xchg	*x = c->x;
 	uint64_t		 first = 0, last = 0, size = (uint64_t)f->size;
 	enum http_range_result	 rr = HTTP_RANGE_NONE;
-	char			 cr[96], *p;
 
 	x->file = cached ? f : NULL;
 	x->file_fd = f->fd;
@@ -324,16 +317,8 @@ static_respond(struct http_conn *c, struct http_file *f, int cached)
 	}
 	if (rr == HTTP_RANGE_OK) {
 		http_response_head(c, 206, f->ctype, (int64_t)(last - first + 1));
-		p = cr;
-		memcpy(p, "Content-Range: bytes ", 21);
-		p = http_put_u64(p + 21, first);
-		*p++ = '-';
-		p = http_put_u64(p, last);
-		*p++ = '/';
-		p = http_put_u64(p, size);
-		*p++ = '\r';
-		*p++ = '\n';
-		http_out_add(c, cr, (size_t)(p - cr));
+		http_out_printf(c, "Content-Range: bytes %" PRIu64 "-%" PRIu64
+		    "/%" PRIu64 "\r\n", first, last, size);
 	} else {
 		first = 0;
 		last = size - 1;
@@ -359,13 +344,11 @@ static_respond(struct http_conn *c, struct http_file *f, int cached)
 /* Serve a file, honouring conditional and single-range requests. */
 void
 http_static_serve(struct http_conn *c, const struct location_conf *lc,
-    int rootfd, const char *path, size_t len)
+    int loc, const char *path, size_t len)
 {
 	struct http_file	 direct, *f;
-	int			 loc = (int)(lc - c->hs->conf->locations);
 
-	if ((f = static_lookup(c, lc, loc, rootfd, path, len,
-	    &direct)) == NULL)
+	if ((f = static_lookup(c, lc, loc, path, len, &direct)) == NULL)
 		return;
 	static_respond(c, f, f != &direct);
 }
