@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +63,7 @@ static const char *const http_state_names[HTTP_NSTATES] = {
 
 static void	http_process(struct http_conn *);
 static void	http_conn_close(struct http_conn *, const char *);
-static void	http_io_cb(evutil_socket_t, short, void *);
+static void	http_ready(struct poller_item *, void *);
 static void	http_on_timeout(struct http_conn *);
 
 /* The one place a connection changes state. */
@@ -162,26 +163,24 @@ http_sweep_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * Wait for readability or writability (not both). Edge-triggered, as
- * nginx does: a level-triggered descriptor is polled again by every
- * epoll_wait after it was reported. So every read that fills the buffer
- * is followed by another (http_io_cb), and every write goes on until
- * EAGAIN; (re)adding reports what is already pending. EV_CLOSED
- * (EPOLLRDHUP) says when the client's FIN came with the last bytes, in
- * the same edge: the end of the stream is then read once they are used.
+ * Wait for input, or for room to write (poller.c: edge-triggered, as
+ * nginx does, with readiness flags). A read clears rready only when it
+ * emptied the socket (EAGAIN, or fewer bytes than asked for and no FIN
+ * seen), so a read that fills the buffer, or input that came while a
+ * response was being written, or a FIN that came with the last bytes,
+ * runs the connection again at once rather than waiting for an edge
+ * that will not come. A write goes on until EAGAIN.
  */
 static void
-http_want(struct http_conn *c, short what)
+http_want_read(struct http_conn *c)
 {
-	if (c->ev_what == what)
-		return;
-	if (c->ev_what != 0)
-		event_del(&c->ev);
-	event_assign(&c->ev, c->hs->sv->base, c->fd,
-	    what | EV_PERSIST | EV_ET | (what == EV_READ ? EV_CLOSED : 0),
-	    http_io_cb, c);
-	event_add(&c->ev, NULL);
-	c->ev_what = (uint8_t)what;
+	poller_want_read(c->hs->poller, &c->pi);
+}
+
+static void
+http_want_write(struct http_conn *c)
+{
+	poller_want_write(c->hs->poller, &c->pi);
 }
 
 /* -- exchanges (per-request state and buffers) --------------------------- */
@@ -828,22 +827,31 @@ http_read(struct http_conn *c)
 	}
 	n = recv(c->fd, x->in + x->in_len, x->in_cap - x->in_len, 0);
 	if (n > 0) {
+		/* Short: the socket is empty now (a FIN is read next). */
+		if ((uint32_t)n < x->in_cap - x->in_len && !c->pi.rdhup)
+			c->pi.rready = 0;
 		x->in_len += (uint32_t)n;
 		STATS_ADD(bytes_in, (uint64_t)n);
 		return (HTTP_IO_DONE);
 	}
 	if (n == 0)
 		return (HTTP_IO_EOF);
-	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+	if (errno == EAGAIN || errno == EWOULDBLOCK) {
+		c->pi.rready = 0;
 		return (HTTP_IO_AGAIN);
+	}
+	if (errno == EINTR)
+		return (HTTP_IO_AGAIN);	/* rready kept: posted again */
 	return (HTTP_IO_ERROR);
 }
 
 static enum http_io
-http_write_errno(void)
+http_write_errno(struct http_conn *c)
 {
-	return (errno == EAGAIN || errno == EWOULDBLOCK ? HTTP_IO_AGAIN :
-	    HTTP_IO_ERROR);
+	if (errno != EAGAIN && errno != EWOULDBLOCK)
+		return (HTTP_IO_ERROR);
+	c->pi.wready = 0;
+	return (HTTP_IO_AGAIN);
 }
 
 /* Send queued output, then the file body. */
@@ -854,13 +862,15 @@ http_write(struct http_conn *c)
 	ssize_t	 n;
 	size_t	 chunk;
 
+	if (!c->pi.wready)
+		return (HTTP_IO_AGAIN);
 	while (x->out_sent < x->out_len) {
 		n = send(c->fd, x->out + x->out_sent, x->out_len - x->out_sent,
 		    MSG_NOSIGNAL | (x->file_fd != -1 ? MSG_MORE : 0));
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
-			return (http_write_errno());
+			return (http_write_errno(c));
 		}
 		x->out_sent += (size_t)n;
 		STATS_ADD(bytes_out, (uint64_t)n);
@@ -874,7 +884,7 @@ http_write(struct http_conn *c)
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
-			return (http_write_errno());
+			return (http_write_errno(c));
 		}
 		if (n == 0)
 			return (HTTP_IO_ERROR);	/* the file shrank */
@@ -896,10 +906,8 @@ http_linger(struct http_conn *c)
 		return;
 	}
 	http_set_state(c, HTTP_LINGER);
-	http_want(c, EV_READ);
 	http_timeout(c, HTTP_TQ_LINGER);
-	if (c->rdhup)		/* its FIN is in: no edge will come */
-		event_active(&c->ev, EV_READ, 1);
+	http_want_read(c);
 }
 
 /*
@@ -925,7 +933,7 @@ http_go_idle(struct http_conn *c)
 {
 	struct http_server	*hs = c->hs;
 
-	http_want(c, EV_READ);
+	http_want_read(c);
 	if (c->x == NULL || c->x->in_off == c->x->in_len) {
 		http_release_buffers(c);
 		http_timeout(c, hs->draining ? HTTP_TQ_DRAIN :
@@ -946,7 +954,7 @@ http_process(struct http_conn *c)
 		case HTTP_WRITE:
 			io = http_write(c);
 			if (io == HTTP_IO_AGAIN) {
-				http_want(c, EV_WRITE);
+				http_want_write(c);
 				http_timeout(c, HTTP_TQ_SEND);
 				return;
 			}
@@ -1009,8 +1017,8 @@ wait_input:
 		}
 		if (io == HTTP_IO_AGAIN) {
 			/* The client reads slowly: read nothing more from it
-			 * until what is queued has gone (http_io_cb). */
-			http_want(c, EV_WRITE);
+			 * until what is queued has gone (http_ready). */
+			http_want_write(c);
 			http_timeout(c, HTTP_TQ_SEND);
 			return;
 		}
@@ -1018,11 +1026,7 @@ wait_input:
 	if (c->state == HTTP_IDLE && (c->x == NULL || !c->x->req_started))
 		http_go_idle(c);
 	else
-		http_want(c, EV_READ);
-	/* The client has closed its side: no new edge will come, so go and
-	 * read the end of the stream (and close) now. */
-	if (c->rdhup)
-		event_active(&c->ev, EV_READ, 1);
+		http_want_read(c);
 }
 
 static void
@@ -1062,29 +1066,66 @@ http_on_timeout(struct http_conn *c)
 	http_conn_close(c, "timeout");
 }
 
+/* epoll_ctl failed (ENOMEM, or ENOSPC: fs.epoll.max_user_watches). */
 static void
-http_io_cb(evutil_socket_t fd, short what, void *arg)
+http_poll_failed(struct http_conn *c)
 {
-	struct http_conn	*c = arg;
-	enum http_io		 io;
-	char			 sink[4096];
-	ssize_t			 n;
+	static time_t	 last;
+	time_t		 now = time(NULL);
 
-	if (what & EV_CLOSED)
-		c->rdhup = 1;
+	if (now != last) {	/* at most once a second */
+		last = now;
+		log_warnx("server %s: connection from %s closed: epoll: %s",
+		    c->hs->conf->name, http_peer(c), strerror(c->pi.error));
+	}
+	http_conn_close(c, "epoll failed");
+}
+
+/* The lingering close: read and drop until the client's FIN. */
+static void
+http_linger_read(struct http_conn *c)
+{
+	char		 sink[4096];
+	ssize_t		 n;
+
+	do {
+		n = recv(c->fd, sink, sizeof(sink), 0);
+	} while (n > 0);
+	if (n == 0 || (errno != EAGAIN && errno != EINTR))
+		http_conn_close(c, "closed");
+	else if (errno == EAGAIN)
+		c->pi.rready = 0;
+	else
+		poller_post(c->hs->poller, &c->pi);
+}
+
+/* An edge came for the connection, or it was posted: do what can be
+ * done with the readiness it has. */
+static void
+http_ready(struct poller_item *it, void *arg)
+{
+	struct http_conn	*c = (struct http_conn *)(void *)
+	    ((char *)it - offsetof(struct http_conn, pi));
+	enum http_io		 io;
+
+	(void)arg;
+	if (it->error != 0) {
+		http_poll_failed(c);
+		return;
+	}
 	if (c->state == HTTP_LINGER) {
-		do {
-			n = recv(c->fd, sink, sizeof(sink), 0);
-		} while (n > 0);
-		if (n == 0 || (errno != EAGAIN && errno != EINTR))
-			http_conn_close(c, "closed");
+		if (it->rready)
+			http_linger_read(c);
 		return;
 	}
 	if (c->state == HTTP_WRITE) {
-		http_process(c);
+		if (it->wready)
+			http_process(c);
 		return;
 	}
 	if (c->x != NULL && c->x->out_len > c->x->out_sent) {
+		if (!it->wready)
+			return;
 		io = http_write(c);
 		if (io == HTTP_IO_AGAIN)
 			return;
@@ -1097,6 +1138,8 @@ http_io_cb(evutil_socket_t fd, short what, void *arg)
 		http_process(c);
 		return;
 	}
+	if (!it->rready)
+		return;
 	io = http_read(c);
 	if (io == HTTP_IO_EOF) {
 		if (c->x->req_started && c->x->in_off < c->x->in_len)
@@ -1112,46 +1155,15 @@ http_io_cb(evutil_socket_t fd, short what, void *arg)
 	if (io == HTTP_IO_AGAIN) {
 		if (c->state == HTTP_IDLE && c->x->in_len == 0)
 			http_release_buffers(c);
+		http_want_read(c);	/* first read at accept: add it */
 		return;
 	}
-	/* The buffer is full, so more may be waiting and no new edge will
-	 * say so: come back (closing the connection cancels this). */
-	if (c->x->in_len == c->x->in_cap)
-		event_active(&c->ev, EV_READ, 1);
+	/* If the buffer filled, rready is still set and waiting for input
+	 * posts the connection again (http_want_read). */
 	http_process(c);
 }
 
 /* -- connections -------------------------------------------------------- */
-
-/*
- * Read a new connection's request at once, without waiting for epoll to
- * say it is there: with defer_accept it always is. A request answered
- * with Connection: close then never registers with epoll at all.
- */
-static void
-http_first_read(struct http_conn *c)
-{
-	switch (http_read(c)) {
-	case HTTP_IO_DONE:
-		if (c->x->in_len == c->x->in_cap) {
-			/* More may wait, and no edge will say so. */
-			http_want(c, EV_READ);
-			event_active(&c->ev, EV_READ, 1);
-		}
-		http_process(c);
-		return;
-	case HTTP_IO_AGAIN:
-		http_release_buffers(c);
-		http_want(c, EV_READ);
-		return;
-	case HTTP_IO_EOF:
-		http_conn_close(c, "client closed");
-		return;
-	default:
-		http_conn_close(c, "read error");
-		return;
-	}
-}
 
 static void
 http_conn_close(struct http_conn *c, const char *why)
@@ -1160,8 +1172,8 @@ http_conn_close(struct http_conn *c, const char *why)
 
 	if (log_wants(LOG_LEVEL_DEBUG))
 		log_debug("http %s: closed: %s", http_peer(c), why);
-	if (c->ev_what != 0)
-		event_del(&c->ev);
+	/* No epoll_ctl(DEL): the close removes it from the set. */
+	poller_forget(hs->poller, &c->pi);
 	close(c->fd);
 	http_release_buffers(c);
 	TAILQ_REMOVE(&hs->tq[c->tq], c, tq_entry);
@@ -1184,6 +1196,7 @@ http_accept(struct wserver *sv, int fd, const struct sockaddr *sa,
 	}
 	c->hs = hs;
 	c->fd = fd;
+	poller_item_init(&c->pi, fd);
 	c->state = HTTP_IDLE;
 	if (salen > sizeof(c->peer))
 		salen = sizeof(c->peer);
@@ -1193,10 +1206,17 @@ http_accept(struct wserver *sv, int fd, const struct sockaddr *sa,
 	service_conn_opened(sv);
 	/* Until the first byte: the header timeout, not keep-alive's. */
 	http_timeout(c, HTTP_TQ_HEADER);
-	if (sv->conf->defer_accept)
-		http_first_read(c);
-	else
-		http_want(c, EV_READ);
+	/*
+	 * With defer_accept the request is there already: read it now,
+	 * without adding the connection to epoll first, so one answered
+	 * with Connection: close never is. Without, it has usually not
+	 * arrived yet (measured: reading at once costs a wasted recv).
+	 */
+	if (sv->conf->defer_accept) {
+		c->pi.rready = 1;
+		http_ready(&c->pi, NULL);
+	} else
+		http_want_read(c);
 }
 
 static int
@@ -1222,6 +1242,10 @@ http_init(struct wserver *sv, char *err, size_t errlen)
 	hs->tq_ms[HTTP_TQ_DRAIN] = HTTP_DRAIN_IDLE_MS;
 	if ((hs->ev_sweep = evtimer_new(sv->base, http_sweep_cb, hs)) == NULL)
 		goto oom;
+	if ((hs->poller = poller_new(sv->base, http_ready, hs)) == NULL) {
+		snprintf(err, errlen, "epoll: %s", strerror(errno));
+		return (-1);
+	}
 	hs->limits.max_request_line = sc->max_request_line;
 	hs->limits.max_header_size = sc->max_header_size;
 	hs->limits.max_headers = sc->max_headers;
@@ -1312,6 +1336,7 @@ http_shutdown(struct wserver *sv)
 	free(hs->root_fds);
 	if (hs->ev_sweep != NULL)
 		event_free(hs->ev_sweep);
+	poller_free(hs->poller);
 	if (hs->ev_flush != NULL)
 		event_free(hs->ev_flush);
 	accesslog_free(hs->alog);

@@ -19,6 +19,7 @@
 #include <event2/event_struct.h>
 
 #include "http_parser.h"
+#include "poller.h"
 
 struct accesslog;
 struct http_fcache;
@@ -97,17 +98,15 @@ struct http_conn {
 	TAILQ_ENTRY(http_conn)	 tq_entry;	/* in hs->tq[tq] */
 	struct http_server	*hs;
 	struct http_xchg	*x;		/* NULL while idle */
-	struct event		 ev;		/* socket readiness */
+	struct poller_item	 pi;		/* socket readiness */
 	int64_t			 deadline;	/* ms, http_now_ms() */
 	int			 fd;
 	uint8_t			 state;		/* enum http_state */
 	uint8_t			 tq;		/* enum http_tq */
-	uint8_t			 ev_what;	/* EV_READ or EV_WRITE added */
 	unsigned		 keep_alive:1;	/* after this response */
 	unsigned		 closing:1;	/* close once output is sent */
 	unsigned		 linger:1;	/* the client may still send */
 	unsigned		 nodelay:1;	/* TCP_NODELAY set */
-	unsigned		 rdhup:1;	/* the client's FIN has come */
 	union {
 		struct sockaddr		 sa;
 		struct sockaddr_in	 sin;
@@ -124,6 +123,7 @@ struct http_server {
 	int				 tq_ms[HTTP_NTQ];
 	struct event			*ev_sweep;	/* earliest deadline */
 	int64_t				 sweep_at;	/* 0: not armed */
+	struct poller			*poller;	/* the connections */
 	struct http_limits		 limits;
 	struct mime_table		*mime;
 	struct http_fcache		*fcache;
