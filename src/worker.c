@@ -38,6 +38,7 @@
 #include "worker.h"
 
 #define WORKER_ACCEPT_BATCH	64	/* accepts per wake-up and listener */
+#define WORKER_ACCEPT_GROW_AFTER 16	/* full batches before a larger one */
 #define WORKER_ACCEPT_PAUSE_MS	1000	/* after EMFILE/ENFILE */
 #define WORKER_DISPATCH_MAX	64	/* callbacks before polling again */
 
@@ -46,6 +47,8 @@ struct wlistener {
 	ino_t		 ino;		/* of the socket, to spot duplicates */
 	struct event	*ev;
 	struct wserver	*sv;
+	int		 batch;		/* accepts to try per wake-up */
+	int		 full_runs;	/* wake-ups that used all of it */
 	char		 text[ADDR_STRLEN];	/* resolved address */
 };
 
@@ -198,15 +201,36 @@ worker_accept_pause(const char *text, int err)
 	evtimer_add(w.ev_accept_resume, &tv);
 }
 
+/*
+ * How many connections to accept per wake-up. Accepting until EAGAIN
+ * costs a failed accept4() per wake-up, as many system calls as the
+ * connections themselves when they come one or two at a time. So the
+ * batch follows what the queue held: as many as the last wake-up found,
+ * more after a few wake-ups that used the whole batch (the listener is
+ * level-triggered: what a batch leaves is reported at once again).
+ */
+static void
+worker_accept_learn(struct wlistener *l, int accepted, int emptied)
+{
+	if (emptied) {
+		l->batch = accepted > 0 ? accepted : 1;
+		l->full_runs = 0;
+	} else if (++l->full_runs >= WORKER_ACCEPT_GROW_AFTER) {
+		l->batch = l->batch * 2 < WORKER_ACCEPT_BATCH ?
+		    l->batch * 2 : WORKER_ACCEPT_BATCH;
+		l->full_runs = 0;
+	}
+}
+
 static void
 worker_accept_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct wlistener	*l = arg;
 	struct sockaddr_storage	 ss;
 	socklen_t		 len;
-	int			 i, c;
+	int			 i, c, n = 0;
 
-	for (i = 0; i < WORKER_ACCEPT_BATCH && !w.draining; i++) {
+	for (i = 0; i < l->batch && !w.draining; i++) {
 		len = sizeof(ss);
 		c = accept4(fd, (struct sockaddr *)&ss, &len,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -217,6 +241,7 @@ worker_accept_cb(evutil_socket_t fd, short what, void *arg)
 			case EPROTO:
 				continue;
 			case EAGAIN:
+				worker_accept_learn(l, n, 1);
 				return;
 			case EMFILE:
 			case ENFILE:
@@ -229,8 +254,10 @@ worker_accept_cb(evutil_socket_t fd, short what, void *arg)
 				return;
 			}
 		}
+		n++;
 		l->sv->svc->accept(l->sv, c, (struct sockaddr *)&ss, len);
 	}
+	worker_accept_learn(l, n, 0);
 }
 
 static void
@@ -489,6 +516,7 @@ worker_add_listener(struct wserver *sv, const struct listen_conf *lc, int fd)
 		worker_fatalx("out of memory");
 	w.listeners[w.nlisteners++] = l;
 	l->sv = sv;
+	l->batch = WORKER_ACCEPT_BATCH;
 	l->fd = fd;
 	if (fstat(fd, &st) == 0)
 		l->ino = st.st_ino;

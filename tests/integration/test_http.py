@@ -490,6 +490,34 @@ class HttpTest(DroverTest):
         self.assertTrue(c.closed_by_server())   # raises on the timeout
         c.close()
 
+    def test_a_queue_built_while_stopped_is_all_served(self):
+        """The accept batch follows what the queue held: after connections
+        that came one at a time it is one. A queue of 300 that builds up
+        meanwhile must still be accepted and answered in full (the
+        listener is level-triggered; a batch that never grew back, or
+        shrank to nothing, would strand them until the client's timeout)."""
+        d = self.web(workers=1)
+        worker = d.workers()[0]
+        for _ in range(40):     # one at a time: the batch shrinks to one
+            c = Conn(self.host, self.port)
+            c.send(get("/hello", extra="Connection: close\r\n"))
+            self.assertEqual(c.read_response().status, 200)
+            c.close()
+        os.kill(worker, signal.SIGSTOP)
+        try:
+            conns = [Conn(self.host, self.port, timeout=20)
+                     for _ in range(300)]
+            for c in conns:
+                c.send(get("/hello"))
+            wait_for(lambda: self._queued(self.port) >= 300,
+                     what="300 connections queued for the stopped worker")
+        finally:
+            os.kill(worker, signal.SIGCONT)
+        for c in conns:
+            self.assertEqual(c.read_response().body, b"Hello, World!")
+            c.close()
+        self.assertEqual(d.workers(), [worker])
+
     def test_idle_keep_alive_connection_times_out(self):
         self.web(keepalive_timeout=1, header_timeout=1)
         c = Conn(self.host, self.port, timeout=15)
