@@ -53,6 +53,7 @@
 #define HTTP_OUT_PIPELINE_MAX	(64 * 1024)	/* flush pipelined above */
 #define HTTP_POOL_MAX		256	/* pooled exchanges per server */
 #define HTTP_LINGER_SECONDS	2	/* reading after our FIN */
+#define HTTP_LINGER_READS	16	/* of 4 KiB per turn */
 #define HTTP_DRAIN_IDLE_MS	5000	/* idle keep-alive grace on drain */
 #define HTTP_CLOCK_SLACK_MS	10	/* CLOCK_MONOTONIC_COARSE ticks */
 #define HTTP_PATH_MAX		8192
@@ -827,7 +828,8 @@ http_read(struct http_conn *c)
 	}
 	n = recv(c->fd, x->in + x->in_len, x->in_cap - x->in_len, 0);
 	if (n > 0) {
-		/* Short: the socket is empty now (a FIN is read next). */
+		/* Short: the socket is empty now. Not so once the FIN has
+		 * come: the end of the stream is still to be read (0). */
 		if ((uint32_t)n < x->in_cap - x->in_len && !c->pi.rdhup)
 			c->pi.rready = 0;
 		x->in_len += (uint32_t)n;
@@ -1081,22 +1083,25 @@ http_poll_failed(struct http_conn *c)
 	http_conn_close(c, "epoll failed");
 }
 
-/* The lingering close: read and drop until the client's FIN. */
+/* The lingering close: read and drop until the client's FIN, a bounded
+ * amount per turn (a client that keeps sending must not hold the loop,
+ * nor the linger timeout from firing). */
 static void
 http_linger_read(struct http_conn *c)
 {
 	char		 sink[4096];
 	ssize_t		 n;
+	int		 i;
 
-	do {
-		n = recv(c->fd, sink, sizeof(sink), 0);
-	} while (n > 0);
-	if (n == 0 || (errno != EAGAIN && errno != EINTR))
-		http_conn_close(c, "closed");
-	else if (errno == EAGAIN)
-		c->pi.rready = 0;
-	else
+	for (i = 0; i < HTTP_LINGER_READS; i++)
+		if ((n = recv(c->fd, sink, sizeof(sink), 0)) <= 0)
+			break;
+	if (i == HTTP_LINGER_READS || (n == -1 && errno == EINTR))
 		poller_post(c->hs->poller, &c->pi);
+	else if (n == 0 || errno != EAGAIN)
+		http_conn_close(c, "closed");
+	else
+		c->pi.rready = 0;
 }
 
 /* An edge came for the connection, or it was posted: do what can be
@@ -1104,8 +1109,7 @@ http_linger_read(struct http_conn *c)
 static void
 http_ready(struct poller_item *it, void *arg)
 {
-	struct http_conn	*c = (struct http_conn *)(void *)
-	    ((char *)it - offsetof(struct http_conn, pi));
+	struct http_conn	*c = POLLER_OWNER(it, struct http_conn, pi);
 	enum http_io		 io;
 
 	(void)arg;
@@ -1127,8 +1131,10 @@ http_ready(struct poller_item *it, void *arg)
 		if (!it->wready)
 			return;
 		io = http_write(c);
-		if (io == HTTP_IO_AGAIN)
+		if (io == HTTP_IO_AGAIN) {
+			http_want_write(c);
 			return;
+		}
 		if (io != HTTP_IO_DONE) {
 			http_conn_close(c, "write error");
 			return;
@@ -1214,7 +1220,7 @@ http_accept(struct wserver *sv, int fd, const struct sockaddr *sa,
 	 */
 	if (sv->conf->defer_accept) {
 		c->pi.rready = 1;
-		http_ready(&c->pi, NULL);
+		http_ready(&c->pi, hs);
 	} else
 		http_want_read(c);
 }

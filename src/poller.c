@@ -50,6 +50,7 @@ struct poller {
 	int			 batch_len;
 };
 
+/* The instance has edges: run a batch of them (the rest next turn). */
 static void
 poller_epoll_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -62,9 +63,9 @@ poller_epoll_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	n = epoll_wait(p->epfd, p->batch, POLLER_BATCH, 0);
 	if (n == -1) {
-		if (errno != EINTR)
-			log_warn("poller: epoll_wait");
-		return;
+		if (errno == EINTR)
+			return;
+		fatal("poller: epoll_wait");	/* on our own descriptor */
 	}
 	p->batch_len = n;
 	for (p->batch_next = 0; p->batch_next < p->batch_len;) {
@@ -79,11 +80,17 @@ poller_epoll_cb(evutil_socket_t fd, short what, void *arg)
 			it->rdhup = 1;
 		if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR))
 			it->wready = 1;
+		if (it->posted) {	/* this run does what the post was for */
+			TAILQ_REMOVE(&p->posted, it, posted_entry);
+			it->posted = 0;
+			p->nposted--;
+		}
 		p->cb(it, p->arg);
 	}
 	p->batch_len = p->batch_next = 0;
 }
 
+/* Run the items posted before this started. */
 static void
 poller_posted_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -178,7 +185,8 @@ poller_ctl(struct poller *p, struct poller_item *it, int out)
 		return;
 	}
 	it->added = 1;
-	it->out = out ? 1 : it->out;
+	if (out)
+		it->out = 1;
 }
 
 /* The owner waits for input: run it now if some is known to be there. */

@@ -17,6 +17,8 @@
 
 #include <sys/queue.h>
 
+#include <stddef.h>
+
 #include <event2/event.h>
 
 struct poller;
@@ -33,6 +35,10 @@ struct poller_item {
 	unsigned	 out:1;		/* ... with EPOLLOUT */
 	unsigned	 posted:1;
 };
+
+/* The struct an item is embedded in, from the item. */
+#define POLLER_OWNER(it, type, member) \
+	((type *)(void *)((char *)(it) - offsetof(type, member)))
 
 /* Called when the item may have work: an edge came, or it was posted. */
 typedef void (*poller_cb)(struct poller_item *, void *);
