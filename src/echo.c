@@ -1,53 +1,79 @@
 /*
  * echo.c: the TCP echo service, drover's plain TCP server.
  *
- * What is read is written back. Back-pressure: when the output buffer grows
- * past ECHO_OUTPUT_MAX the connection stops reading until the output has
- * drained, so a client that sends without reading costs bounded memory.
- * Half-close: after the client's FIN, what is still queued is sent, then our
- * side is shut down too. idle_timeout closes a connection on which nothing
- * moved (no read while reading, no write progress while writing).
+ * What is read is written back. Back-pressure: a connection reads into a
+ * buffer of ECHO_BUF_SIZE and stops reading while it is full, until the
+ * client has taken what is written back; a client that sends without
+ * reading costs bounded memory (and TCP's flow control stops it). The
+ * buffer is taken when bytes arrive and freed once it is empty, so an
+ * idle connection costs only its struct. Half-close: after the client's
+ * FIN, what is still queued is sent, then our side is shut down too.
+ * idle_timeout closes a connection on which nothing moved.
+ *
+ * Connections are in the server's poller (poller.c), as HTTP's are.
  */
 #include "autoconf.h"
 
 #include <sys/queue.h>
 #include <sys/socket.h>
 
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <event2/event_struct.h>
 
 #include "conf.h"
 #include "log.h"
+#include "poller.h"
 #include "service.h"
 
-#define ECHO_OUTPUT_MAX		(256 * 1024)
+#define ECHO_BUF_SIZE		(64 * 1024)
+#define ECHO_ROUNDS_MAX		16	/* read+write rounds per turn */
 
 struct echo_conn {
 	TAILQ_ENTRY(echo_conn)	 entry;
-	struct bufferevent	*bev;
-	struct wserver		*sv;
+	struct poller_item	 pi;
+	struct echo_server	*es;
+	struct event		 timer;		/* idle_timeout */
+	char			*buf;		/* NULL while empty */
+	size_t			 off;		/* next byte to write back */
+	size_t			 len;		/* bytes in buf */
 	int			 eof;		/* client sent FIN */
 };
 TAILQ_HEAD(echo_conns, echo_conn);
 
+struct echo_server {
+	struct wserver		*sv;
+	struct echo_conns	 conns;
+	struct poller		*poller;
+	struct timeval		 idle;
+};
+
 static void	echo_close(struct echo_conn *, const char *);
+static void	echo_ready(struct poller_item *, void *);
 
 static int
 echo_init(struct wserver *sv, char *err, size_t errlen)
 {
-	struct echo_conns	*list;
+	struct echo_server	*es;
 
-	if ((list = calloc(1, sizeof(*list))) == NULL) {
+	if ((es = calloc(1, sizeof(*es))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return (-1);
 	}
-	TAILQ_INIT(list);
-	sv->svc_data = list;
+	sv->svc_data = es;
+	es->sv = sv;
+	TAILQ_INIT(&es->conns);
+	es->idle.tv_sec = sv->conf->idle_timeout;
+	if ((es->poller = poller_new(sv->base, echo_ready, es)) == NULL) {
+		snprintf(err, errlen, "epoll: %s", strerror(errno));
+		return (-1);
+	}
 	return (0);
 }
 
@@ -55,13 +81,16 @@ echo_init(struct wserver *sv, char *err, size_t errlen)
 static void
 echo_close(struct echo_conn *c, const char *why)
 {
-	struct echo_conns	*list = c->sv->svc_data;
+	struct echo_server	*es = c->es;
 
 	log_debug("server %s: echo connection closed: %s",
-	    c->sv->conf->name, why);
-	TAILQ_REMOVE(list, c, entry);
-	bufferevent_free(c->bev);
-	service_conn_closed(c->sv);
+	    es->sv->conf->name, why);
+	TAILQ_REMOVE(&es->conns, c, entry);
+	evtimer_del(&c->timer);
+	poller_forget(es->poller, &c->pi);
+	close(c->pi.fd);
+	free(c->buf);
+	service_conn_closed(es->sv);
 	free(c);
 }
 
@@ -69,65 +98,114 @@ echo_close(struct echo_conn *c, const char *why)
 static void
 echo_finish(struct echo_conn *c)
 {
-	shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+	shutdown(c->pi.fd, SHUT_WR);
 	echo_close(c, "client closed");
 }
 
 static void
-echo_read_cb(struct bufferevent *bev, void *arg)
+echo_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct echo_conn	*c = arg;
-	struct evbuffer		*out = bufferevent_get_output(bev);
-
-	evbuffer_add_buffer(out, bufferevent_get_input(bev));
-	if (evbuffer_get_length(out) >= ECHO_OUTPUT_MAX)
-		bufferevent_disable(bev, EV_READ);
-	(void)c;
+	(void)fd;
+	(void)what;
+	echo_close(arg, "idle timeout");
 }
 
-/* Called when the output buffer has been flushed completely. */
-static void
-echo_write_cb(struct bufferevent *bev, void *arg)
+/* Write back what is buffered: 1 progress, 0 none, -1 error. */
+static int
+echo_write(struct echo_conn *c)
 {
-	struct echo_conn	*c = arg;
+	ssize_t	 n;
 
-	if (c->eof) {
+	if (c->off == c->len || !c->pi.wready)
+		return (0);
+	n = send(c->pi.fd, c->buf + c->off, c->len - c->off, MSG_NOSIGNAL);
+	if (n > 0) {
+		c->off += (size_t)n;
+		if (c->off == c->len) {
+			free(c->buf);		/* idle costs no buffer */
+			c->buf = NULL;
+			c->off = c->len = 0;
+		}
+		return (1);
+	}
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		c->pi.wready = 0;
+		return (0);
+	}
+	return (n == -1 && errno == EINTR ? 0 : -1);
+}
+
+/* Read into the free end of the buffer: 1 progress, 0 none, -1 error. */
+static int
+echo_read(struct echo_conn *c)
+{
+	ssize_t	 n;
+
+	if (c->eof || !c->pi.rready || c->len == ECHO_BUF_SIZE)
+		return (0);
+	if (c->buf == NULL && (c->buf = malloc(ECHO_BUF_SIZE)) == NULL)
+		return (-1);
+	n = recv(c->pi.fd, c->buf + c->len, ECHO_BUF_SIZE - c->len, 0);
+	if (n > 0) {
+		if ((size_t)n < ECHO_BUF_SIZE - c->len && !c->pi.rdhup)
+			c->pi.rready = 0;
+		c->len += (size_t)n;
+		return (1);
+	}
+	if (n == 0) {
+		c->eof = 1;
+		return (1);
+	}
+	if (errno == EAGAIN || errno == EWOULDBLOCK) {
+		c->pi.rready = 0;
+		return (0);
+	}
+	return (errno == EINTR ? 0 : -1);
+}
+
+/* An edge came or the connection was posted: move bytes both ways. */
+static void
+echo_ready(struct poller_item *it, void *arg)
+{
+	struct echo_server	*es = arg;
+	struct echo_conn	*c = POLLER_OWNER(it, struct echo_conn, pi);
+	int			 rounds, r, w, moved = 0;
+
+	if (it->error != 0) {
+		log_warnx("server %s: echo connection closed: epoll: %s",
+		    es->sv->conf->name, strerror(it->error));
+		echo_close(c, "epoll failed");
+		return;
+	}
+	for (rounds = 0; rounds < ECHO_ROUNDS_MAX; rounds++) {
+		if ((r = echo_read(c)) == -1 || (w = echo_write(c)) == -1) {
+			echo_close(c, "socket error");
+			return;
+		}
+		if (r == 0 && w == 0)
+			break;
+		moved = 1;
+	}
+	if (c->eof && c->off == c->len) {
 		echo_finish(c);
 		return;
 	}
-	if (!(bufferevent_get_enabled(bev) & EV_READ))
-		bufferevent_enable(bev, EV_READ);
-}
-
-static void
-echo_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-	struct echo_conn	*c = arg;
-
-	if (what & BEV_EVENT_EOF) {
-		c->eof = 1;
-		bufferevent_disable(bev, EV_READ);
-		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-			echo_finish(c);
-		return;
-	}
-	if (what & BEV_EVENT_TIMEOUT) {
-		echo_close(c, "idle timeout");
-		return;
-	}
-	if (what & BEV_EVENT_ERROR) {
-		echo_close(c, "socket error");
-		return;
-	}
+	if (moved)
+		evtimer_add(&c->timer, &es->idle);
+	/* Input is watched all along (the edge runs us); output only once
+	 * a send had to wait. */
+	if (rounds == ECHO_ROUNDS_MAX)
+		poller_post(es->poller, it);	/* more, after the others */
+	else if (c->off < c->len)
+		poller_want_write(es->poller, it);
 }
 
 static void
 echo_accept(struct wserver *sv, int fd, const struct sockaddr *sa,
     socklen_t salen)
 {
-	struct echo_conns	*list = sv->svc_data;
+	struct echo_server	*es = sv->svc_data;
 	struct echo_conn	*c;
-	struct timeval		 tv;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		log_warnx("server %s: out of memory: connection refused",
@@ -135,23 +213,13 @@ echo_accept(struct wserver *sv, int fd, const struct sockaddr *sa,
 		close(fd);
 		return;
 	}
-	c->sv = sv;
-	c->bev = bufferevent_socket_new(sv->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL) {
-		log_warnx("server %s: cannot set up connection",
-		    sv->conf->name);
-		close(fd);
-		free(c);
-		return;
-	}
-	tv.tv_sec = sv->conf->idle_timeout;
-	tv.tv_usec = 0;
-	bufferevent_set_timeouts(c->bev, &tv, &tv);
-	bufferevent_setcb(c->bev, echo_read_cb, echo_write_cb, echo_event_cb,
-	    c);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	TAILQ_INSERT_TAIL(list, c, entry);
+	c->es = es;
+	poller_item_init(&c->pi, fd);
+	evtimer_assign(&c->timer, sv->base, echo_timeout_cb, c);
+	evtimer_add(&c->timer, &es->idle);
+	TAILQ_INSERT_TAIL(&es->conns, c, entry);
 	service_conn_opened(sv);
+	poller_want_read(es->poller, &c->pi);
 	(void)sa;
 	(void)salen;
 }
@@ -166,14 +234,15 @@ echo_drain(struct wserver *sv)
 static void
 echo_shutdown(struct wserver *sv)
 {
-	struct echo_conns	*list = sv->svc_data;
+	struct echo_server	*es = sv->svc_data;
 	struct echo_conn	*c;
 
-	if (list == NULL)
+	if (es == NULL)
 		return;
-	while ((c = TAILQ_FIRST(list)) != NULL)
+	while ((c = TAILQ_FIRST(&es->conns)) != NULL)
 		echo_close(c, "worker stopping");
-	free(list);
+	poller_free(es->poller);
+	free(es);
 	sv->svc_data = NULL;
 }
 

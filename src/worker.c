@@ -37,7 +37,7 @@
 #include "stats.h"
 #include "worker.h"
 
-#define WORKER_ACCEPT_BATCH	64	/* accepts per wake-up and listener */
+#define WORKER_ACCEPT_BATCH	64	/* most accepts per wake-up and listener */
 #define WORKER_ACCEPT_GROW_AFTER 16	/* full batches before a larger one */
 #define WORKER_ACCEPT_PAUSE_MS	1000	/* after EMFILE/ENFILE */
 #define WORKER_DISPATCH_MAX	64	/* callbacks before polling again */
@@ -228,9 +228,11 @@ worker_accept_cb(evutil_socket_t fd, short what, void *arg)
 	struct wlistener	*l = arg;
 	struct sockaddr_storage	 ss;
 	socklen_t		 len;
-	int			 i, c, n = 0;
+	int			 i, c, n;
 
-	for (i = 0; i < l->batch && !w.draining; i++) {
+	n = 0;
+	/* Not past max_connections either: accepting pauses there. */
+	for (i = 0; i < l->batch && !w.draining && !l->sv->paused; i++) {
 		len = sizeof(ss);
 		c = accept4(fd, (struct sockaddr *)&ss, &len,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -241,7 +243,10 @@ worker_accept_cb(evutil_socket_t fd, short what, void *arg)
 			case EPROTO:
 				continue;
 			case EAGAIN:
-				worker_accept_learn(l, n, 1);
+				/* Nothing at all: a wake-up that says
+				 * nothing about the queue. */
+				if (n > 0)
+					worker_accept_learn(l, n, 1);
 				return;
 			case EMFILE:
 			case ENFILE:
@@ -257,7 +262,8 @@ worker_accept_cb(evutil_socket_t fd, short what, void *arg)
 		n++;
 		l->sv->svc->accept(l->sv, c, (struct sockaddr *)&ss, len);
 	}
-	worker_accept_learn(l, n, 0);
+	if (i == l->batch)
+		worker_accept_learn(l, n, 0);
 }
 
 static void
@@ -587,10 +593,11 @@ worker_open_listeners(void)
 }
 
 /*
- * The loop goes back to epoll and the timers after WORKER_DISPATCH_MAX
- * callbacks: a connection that re-activates itself (edge-triggered, its
- * buffer full each time) must not keep the others and the timeouts
- * waiting.
+ * The loop polls again and runs the timers after WORKER_DISPATCH_MAX
+ * callbacks, so that no burst of callbacks keeps the listeners, the
+ * channel and the timeouts waiting. (A service's connections are run 64
+ * edges per callback by its poller, and what they post for themselves
+ * waits a turn, so they cannot hold the loop either.)
  */
 static struct event_base *
 worker_event_base(void)
@@ -602,6 +609,16 @@ worker_event_base(void)
 		return (NULL);
 	(void)event_config_set_max_dispatch_interval(cfg, NULL,
 	    WORKER_DISPATCH_MAX, 0);
+	/*
+	 * libevent watches only a handful of descriptors here: the channel,
+	 * its signal pipe, the listeners and one epoll instance per server
+	 * that holds the connections (poller.c). With poll() for those few,
+	 * that epoll instance is not itself in an epoll set, which would
+	 * make every EPOLL_CTL_ADD into it take the kernel's global
+	 * epnested_mutex for a loop check (and add a wake-up callback per
+	 * event): one lock for every worker's every new connection.
+	 */
+	(void)event_config_avoid_method(cfg, "epoll");
 	base = event_base_new_with_config(cfg);
 	event_config_free(cfg);
 	return (base);

@@ -585,6 +585,28 @@ class HttpTest(DroverTest):
         for c in held[1:] + [extra]:
             c.close()
 
+    def test_max_connections_holds_within_one_wake_up(self):
+        """A queue longer than max_connections is accepted only up to the
+        limit, even within one wake-up's batch: the rest stays queued."""
+        d = self.web(max_connections=4)
+        worker = d.workers()[0]
+        os.kill(worker, signal.SIGSTOP)
+        try:
+            conns = [Conn(self.host, self.port, timeout=20)
+                     for _ in range(12)]
+            for c in conns:
+                c.send(get("/hello"))
+            wait_for(lambda: self._queued(self.port) >= 12,
+                     what="12 connections queued for the stopped worker")
+        finally:
+            os.kill(worker, signal.SIGCONT)
+        for c in conns[:4]:     # FIFO: the first four are accepted
+            self.assertEqual(c.read_response().status, 200)
+        # They were accepted before they were served: the batch is over.
+        self.assertEqual(self._queued(self.port), 8)
+        for c in conns:
+            c.close()
+
     @staticmethod
     def _queued(port):
         out = subprocess.run(["ss", "-Hltn", "sport = :%d" % port],
