@@ -1,8 +1,9 @@
 /*
- * poller.c: a service's own epoll instance for its connections, nested
- * in the worker's libevent loop (see poller.h for why).
+ * poller.c: a service's own epoll instance for its connections, watched
+ * by the worker's libevent loop (see poller.h for why).
  *
- * The instance is one level-triggered descriptor in libevent's loop, so
+ * The instance is one level-triggered descriptor in libevent's loop
+ * (which uses poll() in workers: worker_event_base() says why), so
  * a batch of at most POLLER_BATCH edges is taken per wake-up and what is
  * left is reported again by the next turn of the loop: other events are
  * not starved. Posted items run from one libevent event, those posted

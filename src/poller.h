@@ -1,6 +1,6 @@
 /*
- * poller.h: a service's own epoll instance for its connections, nested
- * as one descriptor in the worker's libevent loop.
+ * poller.h: a service's own epoll instance for its connections, watched
+ * as one descriptor by the worker's libevent loop.
  *
  * libevent removes a descriptor from epoll (epoll_ctl DEL) whenever an
  * event is deleted, and changes its mask whenever a connection turns
