@@ -51,7 +51,7 @@ struct echo_server {
 	struct wserver		*sv;
 	struct echo_conns	 conns;
 	struct poller		*poller;
-	struct timeval		 idle;
+	const struct timeval	*idle;		/* a common timeout: O(1) */
 };
 
 static void	echo_close(struct echo_conn *, const char *);
@@ -61,6 +61,7 @@ static int
 echo_init(struct wserver *sv, char *err, size_t errlen)
 {
 	struct echo_server	*es;
+	struct timeval		 idle;
 
 	if ((es = calloc(1, sizeof(*es))) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -69,7 +70,15 @@ echo_init(struct wserver *sv, char *err, size_t errlen)
 	sv->svc_data = es;
 	es->sv = sv;
 	TAILQ_INIT(&es->conns);
-	es->idle.tv_sec = sv->conf->idle_timeout;
+	idle.tv_sec = sv->conf->idle_timeout;
+	idle.tv_usec = 0;
+	/* Every connection's timeout has this one duration: libevent then
+	 * keeps them in a queue rather than its heap. */
+	if ((es->idle = event_base_init_common_timeout(sv->base, &idle)) ==
+	    NULL) {
+		snprintf(err, errlen, "out of memory");
+		return (-1);
+	}
 	if ((es->poller = poller_new(sv->base, echo_ready, es)) == NULL) {
 		snprintf(err, errlen, "epoll: %s", strerror(errno));
 		return (-1);
@@ -102,6 +111,7 @@ echo_finish(struct echo_conn *c)
 	echo_close(c, "client closed");
 }
 
+/* Nothing moved for idle_timeout. */
 static void
 echo_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -110,7 +120,8 @@ echo_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	echo_close(arg, "idle timeout");
 }
 
-/* Write back what is buffered: 1 progress, 0 none, -1 error. */
+/* Write back what is buffered: 1 progress (or try again), 0 none,
+ * -1 error. */
 static int
 echo_write(struct echo_conn *c)
 {
@@ -121,21 +132,19 @@ echo_write(struct echo_conn *c)
 	n = send(c->pi.fd, c->buf + c->off, c->len - c->off, MSG_NOSIGNAL);
 	if (n > 0) {
 		c->off += (size_t)n;
-		if (c->off == c->len) {
-			free(c->buf);		/* idle costs no buffer */
-			c->buf = NULL;
-			c->off = c->len = 0;
-		}
+		if (c->off == c->len)
+			c->off = c->len = 0;	/* all of it is free again */
 		return (1);
 	}
 	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 		c->pi.wready = 0;
 		return (0);
 	}
-	return (n == -1 && errno == EINTR ? 0 : -1);
+	return (n == -1 && errno == EINTR ? 1 : -1);
 }
 
-/* Read into the free end of the buffer: 1 progress, 0 none, -1 error. */
+/* Read into the free end of the buffer: 1 progress (or try again), 0
+ * none, -1 error (-2: out of memory). */
 static int
 echo_read(struct echo_conn *c)
 {
@@ -144,7 +153,7 @@ echo_read(struct echo_conn *c)
 	if (c->eof || !c->pi.rready || c->len == ECHO_BUF_SIZE)
 		return (0);
 	if (c->buf == NULL && (c->buf = malloc(ECHO_BUF_SIZE)) == NULL)
-		return (-1);
+		return (-2);
 	n = recv(c->pi.fd, c->buf + c->len, ECHO_BUF_SIZE - c->len, 0);
 	if (n > 0) {
 		if ((size_t)n < ECHO_BUF_SIZE - c->len && !c->pi.rdhup)
@@ -160,7 +169,7 @@ echo_read(struct echo_conn *c)
 		c->pi.rready = 0;
 		return (0);
 	}
-	return (errno == EINTR ? 0 : -1);
+	return (errno == EINTR ? 1 : -1);
 }
 
 /* An edge came or the connection was posted: move bytes both ways. */
@@ -178,7 +187,13 @@ echo_ready(struct poller_item *it, void *arg)
 		return;
 	}
 	for (rounds = 0; rounds < ECHO_ROUNDS_MAX; rounds++) {
-		if ((r = echo_read(c)) == -1 || (w = echo_write(c)) == -1) {
+		if ((r = echo_read(c)) == -2) {
+			log_warnx("server %s: echo connection closed: out of "
+			    "memory", es->sv->conf->name);
+			echo_close(c, "out of memory");
+			return;
+		}
+		if (r == -1 || (w = echo_write(c)) == -1) {
 			echo_close(c, "socket error");
 			return;
 		}
@@ -186,12 +201,16 @@ echo_ready(struct poller_item *it, void *arg)
 			break;
 		moved = 1;
 	}
+	if (c->len == 0 && c->buf != NULL) {	/* idle costs no buffer */
+		free(c->buf);
+		c->buf = NULL;
+	}
 	if (c->eof && c->off == c->len) {
 		echo_finish(c);
 		return;
 	}
 	if (moved)
-		evtimer_add(&c->timer, &es->idle);
+		evtimer_add(&c->timer, es->idle);
 	/* Input is watched all along (the edge runs us); output only once
 	 * a send had to wait. */
 	if (rounds == ECHO_ROUNDS_MAX)
@@ -200,6 +219,7 @@ echo_ready(struct poller_item *it, void *arg)
 		poller_want_write(es->poller, it);
 }
 
+/* A new connection: watch it for input, time it out if none comes. */
 static void
 echo_accept(struct wserver *sv, int fd, const struct sockaddr *sa,
     socklen_t salen)
@@ -216,7 +236,7 @@ echo_accept(struct wserver *sv, int fd, const struct sockaddr *sa,
 	c->es = es;
 	poller_item_init(&c->pi, fd);
 	evtimer_assign(&c->timer, sv->base, echo_timeout_cb, c);
-	evtimer_add(&c->timer, &es->idle);
+	evtimer_add(&c->timer, es->idle);
 	TAILQ_INSERT_TAIL(&es->conns, c, entry);
 	service_conn_opened(sv);
 	poller_want_read(es->poller, &c->pi);

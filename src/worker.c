@@ -621,6 +621,9 @@ worker_event_base(void)
 	(void)event_config_avoid_method(cfg, "epoll");
 	base = event_base_new_with_config(cfg);
 	event_config_free(cfg);
+	if (base != NULL)
+		log_debug("worker: libevent uses %s",
+		    event_base_get_method(base));
 	return (base);
 }
 

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -103,19 +104,27 @@ def ss_connection_pids(port):
 
 
 def echo_roundtrip(host, port, payload=b"hello drover\n", timeout=5.0):
-    """Connect, send payload, half-close, read to EOF; return the bytes."""
+    """Connect, send payload, half-close, read to EOF; return the bytes.
+    The payload is sent from a thread while this one reads, so a payload
+    larger than what the socket buffers hold cannot deadlock."""
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(fam, socket.SOCK_STREAM) as s:
         s.settimeout(timeout)
         s.connect((host, port))
-        s.sendall(payload)
-        s.shutdown(socket.SHUT_WR)
+
+        def send_all():
+            s.sendall(payload)
+            s.shutdown(socket.SHUT_WR)
+        sender = threading.Thread(target=send_all, daemon=True)
+        sender.start()
         data = b""
         while True:
             chunk = s.recv(65536)
             if not chunk:
-                return data
+                break
             data += chunk
+        sender.join(timeout)
+        return data
 
 
 def ipv6_loopback_available():

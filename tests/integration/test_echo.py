@@ -5,6 +5,7 @@ import os
 import select
 import socket
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -82,6 +83,27 @@ class EchoTest(DroverTest):
         self.assertEqual(s.recv(2), b"hi")
         # Idle now: the server closes after idle_timeout (1 s).
         self.assertEqual(s.recv(1), b"")
+        s.close()
+
+    def test_idle_timeout_spares_a_connection_that_moves(self):
+        """idle_timeout counts from the last byte moved, not from the
+        start: a slow but steady client outlives it several times."""
+        d = self.drover(workers=1, idle=1)
+        d.start()
+        s = socket.create_connection(d.port(), timeout=10)
+        deadline = time.monotonic() + 3.5      # 3.5 idle_timeouts
+        i = 0
+        while time.monotonic() < deadline:
+            s.sendall(b"%d;" % i)
+            want = b"%d;" % i
+            got = b""
+            while len(got) < len(want):
+                b = s.recv(64)
+                self.assertNotEqual(b, b"", "closed after %d bytes" % i)
+                got += b
+            self.assertEqual(got, want)
+            i += 1
+            time.sleep(0.25)    # the pace of the client, not a wait
         s.close()
 
     def test_many_connections_at_once(self):
