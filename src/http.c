@@ -917,13 +917,14 @@ http_linger(struct http_conn *c)
  * more to send (it asked to close and all it sent is read), as nginx
  * does; else half-close and read what still comes, so that our close
  * does not turn into a reset that destroys the response in flight.
+ * Unread bytes are a full buffer, or input that came while the response
+ * was being written (rready): closing with them unread sends a reset.
  */
 static void
 http_close_sent(struct http_conn *c)
 {
-	/* A full buffer: more may be unread in the socket. */
-	if (!c->linger && (c->x == NULL || (c->x->in_off == c->x->in_len &&
-	    c->x->in_len < c->x->in_cap)))
+	if (!c->linger && !c->pi.rready && (c->x == NULL ||
+	    (c->x->in_off == c->x->in_len && c->x->in_len < c->x->in_cap)))
 		http_conn_close(c, "done");
 	else
 		http_linger(c);
@@ -1132,7 +1133,10 @@ http_ready(struct poller_item *it, void *arg)
 			return;
 		io = http_write(c);
 		if (io == HTTP_IO_AGAIN) {
+			/* Progress or not, as in the write state: the send
+			 * timeout counts from now. */
 			http_want_write(c);
+			http_timeout(c, HTTP_TQ_SEND);
 			return;
 		}
 		if (io != HTTP_IO_DONE) {
