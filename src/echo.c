@@ -154,10 +154,8 @@ echo_read(struct echo_conn *c)
 		return (0);
 	if (c->buf == NULL && (c->buf = malloc(ECHO_BUF_SIZE)) == NULL)
 		return (-2);
-	n = recv(c->pi.fd, c->buf + c->len, ECHO_BUF_SIZE - c->len, 0);
+	n = poller_recv(&c->pi, c->buf + c->len, ECHO_BUF_SIZE - c->len);
 	if (n > 0) {
-		if ((size_t)n < ECHO_BUF_SIZE - c->len && !c->pi.rdhup)
-			c->pi.rready = 0;
 		c->len += (size_t)n;
 		return (1);
 	}
@@ -165,10 +163,8 @@ echo_read(struct echo_conn *c)
 		c->eof = 1;
 		return (1);
 	}
-	if (errno == EAGAIN || errno == EWOULDBLOCK) {
-		c->pi.rready = 0;
+	if (errno == EAGAIN || errno == EWOULDBLOCK)
 		return (0);
-	}
 	return (errno == EINTR ? 1 : -1);
 }
 

@@ -826,22 +826,16 @@ http_read(struct http_conn *c)
 		} else
 			return (HTTP_IO_ERROR);	/* cannot happen: limits */
 	}
-	n = recv(c->fd, x->in + x->in_len, x->in_cap - x->in_len, 0);
+	n = poller_recv(&c->pi, x->in + x->in_len, x->in_cap - x->in_len);
 	if (n > 0) {
-		/* Short: the socket is empty now. Not so once the FIN has
-		 * come: the end of the stream is still to be read (0). */
-		if ((uint32_t)n < x->in_cap - x->in_len && !c->pi.rdhup)
-			c->pi.rready = 0;
 		x->in_len += (uint32_t)n;
 		STATS_ADD(bytes_in, (uint64_t)n);
 		return (HTTP_IO_DONE);
 	}
 	if (n == 0)
 		return (HTTP_IO_EOF);
-	if (errno == EAGAIN || errno == EWOULDBLOCK) {
-		c->pi.rready = 0;
+	if (errno == EAGAIN || errno == EWOULDBLOCK)
 		return (HTTP_IO_AGAIN);
-	}
 	if (errno == EINTR)
 		return (HTTP_IO_AGAIN);	/* rready kept: posted again */
 	return (HTTP_IO_ERROR);
@@ -1095,14 +1089,12 @@ http_linger_read(struct http_conn *c)
 	int		 i;
 
 	for (i = 0; i < HTTP_LINGER_READS; i++)
-		if ((n = recv(c->fd, sink, sizeof(sink), 0)) <= 0)
+		if ((n = poller_recv(&c->pi, sink, sizeof(sink))) <= 0)
 			break;
 	if (i == HTTP_LINGER_READS || (n == -1 && errno == EINTR))
 		poller_post(c->hs->poller, &c->pi);
 	else if (n == 0 || errno != EAGAIN)
 		http_conn_close(c, "closed");
-	else
-		c->pi.rready = 0;
 }
 
 /* An edge came for the connection, or it was posted: do what can be

@@ -22,6 +22,7 @@
 #include "autoconf.h"
 
 #include <sys/epoll.h>
+#include <sys/socket.h>
 
 #include <errno.h>
 #include <stdlib.h>
@@ -50,6 +51,16 @@ struct poller {
 	int			 batch_next;
 	int			 batch_len;
 };
+
+static void
+poller_unpost(struct poller *p, struct poller_item *it)
+{
+	if (!it->posted)
+		return;
+	TAILQ_REMOVE(&p->posted, it, posted_entry);
+	it->posted = 0;
+	p->nposted--;
+}
 
 /* The instance has edges: run a batch of them (the rest next turn). */
 static void
@@ -81,11 +92,7 @@ poller_epoll_cb(evutil_socket_t fd, short what, void *arg)
 			it->rdhup = 1;
 		if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR))
 			it->wready = 1;
-		if (it->posted) {	/* this run does what the post was for */
-			TAILQ_REMOVE(&p->posted, it, posted_entry);
-			it->posted = 0;
-			p->nposted--;
-		}
+		poller_unpost(p, it);	/* this run does what it was for */
 		p->cb(it, p->arg);
 	}
 	p->batch_len = p->batch_next = 0;
@@ -104,9 +111,7 @@ poller_posted_cb(evutil_socket_t fd, short what, void *arg)
 	p->posted_pending = 0;
 	p->posted_running = 1;
 	while (n-- > 0 && (it = TAILQ_FIRST(&p->posted)) != NULL) {
-		TAILQ_REMOVE(&p->posted, it, posted_entry);
-		it->posted = 0;
-		p->nposted--;
+		poller_unpost(p, it);
 		p->cb(it, p->arg);
 	}
 	p->posted_running = 0;
@@ -210,6 +215,23 @@ poller_want_write(struct poller *p, struct poller_item *it)
 		poller_post(p, it);
 }
 
+/*
+ * recv() on the item, keeping rready: it is cleared when the socket is
+ * known to be empty, on EAGAIN or a read shorter than asked for. Not so
+ * once the FIN has come: the end of the stream is still to be read (0).
+ */
+ssize_t
+poller_recv(struct poller_item *it, void *buf, size_t len)
+{
+	ssize_t	 n;
+
+	n = recv(it->fd, buf, len, 0);
+	if ((n > 0 && (size_t)n < len && !it->rdhup) ||
+	    (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)))
+		it->rready = 0;
+	return (n);
+}
+
 /* Run the item's callback from the loop, soon, once. */
 void
 poller_post(struct poller *p, struct poller_item *it)
@@ -236,11 +258,7 @@ poller_forget(struct poller *p, struct poller_item *it)
 {
 	int	 i;
 
-	if (it->posted) {
-		TAILQ_REMOVE(&p->posted, it, posted_entry);
-		it->posted = 0;
-		p->nposted--;
-	}
+	poller_unpost(p, it);
 	for (i = p->batch_next; i < p->batch_len; i++)
 		if (p->batch[i].data.ptr == it)
 			p->batch[i].data.ptr = NULL;

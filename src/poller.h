@@ -16,6 +16,7 @@
 #define DROVER_POLLER_H
 
 #include <sys/queue.h>
+#include <sys/types.h>
 
 #include <stddef.h>
 
@@ -49,6 +50,7 @@ void		 poller_item_init(struct poller_item *, int);
 void		 poller_want_read(struct poller *, struct poller_item *);
 void		 poller_want_write(struct poller *, struct poller_item *);
 void		 poller_post(struct poller *, struct poller_item *);
+ssize_t		 poller_recv(struct poller_item *, void *, size_t);
 void		 poller_forget(struct poller *, struct poller_item *);
 
 #endif

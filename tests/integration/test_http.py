@@ -503,16 +503,7 @@ class HttpTest(DroverTest):
             c.send(get("/hello", extra="Connection: close\r\n"))
             self.assertEqual(c.read_response().status, 200)
             c.close()
-        os.kill(worker, signal.SIGSTOP)
-        try:
-            conns = [Conn(self.host, self.port, timeout=20)
-                     for _ in range(300)]
-            for c in conns:
-                c.send(get("/hello"))
-            wait_for(lambda: self._queued(self.port) >= 300,
-                     what="300 connections queued for the stopped worker")
-        finally:
-            os.kill(worker, signal.SIGCONT)
+        conns = self._queue_while_stopped(worker, 300)
         for c in conns:
             self.assertEqual(c.read_response().body, b"Hello, World!")
             c.close()
@@ -590,22 +581,29 @@ class HttpTest(DroverTest):
         limit, even within one wake-up's batch: the rest stays queued."""
         d = self.web(max_connections=4)
         worker = d.workers()[0]
-        os.kill(worker, signal.SIGSTOP)
-        try:
-            conns = [Conn(self.host, self.port, timeout=20)
-                     for _ in range(12)]
-            for c in conns:
-                c.send(get("/hello"))
-            wait_for(lambda: self._queued(self.port) >= 12,
-                     what="12 connections queued for the stopped worker")
-        finally:
-            os.kill(worker, signal.SIGCONT)
+        conns = self._queue_while_stopped(worker, 12)
         for c in conns[:4]:     # FIFO: the first four are accepted
             self.assertEqual(c.read_response().status, 200)
         # They were accepted before they were served: the batch is over.
         self.assertEqual(self._queued(self.port), 8)
         for c in conns:
             c.close()
+
+    def _queue_while_stopped(self, worker, n):
+        """n connections, each with a request sent, queued in the listen
+        queue while the worker is stopped; it is continued before this
+        returns them."""
+        os.kill(worker, signal.SIGSTOP)
+        try:
+            conns = [Conn(self.host, self.port, timeout=20)
+                     for _ in range(n)]
+            for c in conns:
+                c.send(get("/hello"))
+            wait_for(lambda: self._queued(self.port) >= n,
+                     what="%d connections queued for the stopped worker" % n)
+        finally:
+            os.kill(worker, signal.SIGCONT)
+        return conns
 
     @staticmethod
     def _queued(port):
