@@ -583,17 +583,24 @@ gen_timer_set(struct generation *gen, void (*cb)(evutil_socket_t, short,
 		evtimer_add(gen->ev_timer, &tv);
 }
 
-/* A generation that cannot start: at start-up drover fails, later the
- * serving generation carries on. */
-static void
+/*
+ * A generation that cannot start: at start-up drover fails, later the
+ * serving generation carries on. 1 if the generation was freed (its
+ * workers were all gone), so the caller must not touch it again.
+ */
+static int
 gen_abort(struct generation *gen, const char *why)
 {
+	int	 gone;
+
 	if (!m.started) {
 		log_warnx("start-up failed: %s", why);
 		m.exit_code = 1;
 		m.pending = NULL;
+		/* master_stop() frees every generation with no worker left. */
+		gone = TAILQ_EMPTY(&gen->procs);
 		master_stop(2);
-		return;
+		return (gone);
 	}
 	log_warnx("reload failed: %s; generation %u keeps serving", why,
 	    m.current != NULL ? m.current->id : 0);
@@ -603,6 +610,7 @@ gen_abort(struct generation *gen, const char *why)
 		m.reload_again = 0;
 		master_reload();
 	}
+	return (gen_check_end(gen));
 }
 
 static void
@@ -614,8 +622,7 @@ gen_ready_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	snprintf(why, sizeof(why), "generation %u: %d of %d workers ready "
 	    "after ready_timeout (%d s)", gen->id, gen->nready, gen->nslots,
 	    gen->conf->ready_timeout);
-	gen_abort(gen, why);
-	(void)gen_check_end(gen);
+	(void)gen_abort(gen, why);
 }
 
 /* The new generation serves: retire the old one. */
@@ -1018,7 +1025,7 @@ wproc_exited(struct wproc *wp, int status)
 	char			 how[128], why[CHAN_TEXT_MAX + 192];
 	struct timeval		 tv;
 	long			 uptime, delay;
-	int			 expected, clean;
+	int			 expected, clean, gone;
 
 	describe_status(status, how, sizeof(how));
 	uptime = elapsed_ms(&wp->started);
@@ -1036,8 +1043,9 @@ wproc_exited(struct wproc *wp, int status)
 	else
 		log_warnx("%s", why);
 
+	gone = 0;
 	if (!expected && gen->state == GEN_STARTING)
-		gen_abort(gen, why);
+		gone = gen_abort(gen, why);
 	else if (!expected && gen->state == GEN_SERVING && !m.stopping) {
 		master_lend_listeners(gen, wp->slot);
 		gs = &gen->slots[wp->slot];
@@ -1058,7 +1066,8 @@ wproc_exited(struct wproc *wp, int status)
 		evtimer_add(gs->ev_respawn, &tv);
 	}
 	free(wp);
-	(void)gen_check_end(gen);
+	if (!gone)
+		(void)gen_check_end(gen);
 	master_check_done();
 }
 

@@ -3,8 +3,10 @@ listening socket, connections spread over workers, the master accepts
 nothing, crashed workers are replaced and crash loops are slowed down."""
 
 import os
+import resource
 import signal
 import socket
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -106,6 +108,29 @@ class WorkersTest(DroverTest):
             self.assertEqual(got, want)
             s.close()
         self.assertTrue(pid_alive(d.workers()[0]))
+
+    def test_worker_failing_at_start_up_fails_start_up(self):
+        """The only worker of the first generation exits before it is
+        ready: drover says why and exits 1 (it used to crash here)."""
+        hard = 1024
+
+        def low_hard_limit():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+        # Root with CAP_SYS_RESOURCE may raise its hard limit again.
+        probe = subprocess.run(
+            [sys.executable, "-c", "import resource as r; "
+             "r.setrlimit(r.RLIMIT_NOFILE, (%d, %d))" % (hard * 2, hard * 2)],
+            preexec_fn=low_hard_limit, capture_output=True)
+        if probe.returncode == 0:
+            self.skipTest("this process may raise its hard descriptor limit")
+        d = self.drover(workers=1, extra="rlimit_nofile = %d" % (hard * 2))
+        d.start(wait=False, preexec=low_hard_limit)
+        self.assertEqual(d.wait_exit(timeout=15), 1, d.log())
+        self.assertRegex(d.log(), r"start-up failed: worker \d+ \(generation "
+                         r"1, slot 0\) exit status 1: rlimit_nofile = %d: "
+                         r"Operation not permitted" % (hard * 2))
+        self.assertFalse(os.path.exists(d.ports_file))
 
     def test_workers_auto_means_online_cpus(self):
         d = self.drover(workers="auto")
