@@ -196,17 +196,26 @@ int
 proc_set_nofile(long n, char *err, size_t errlen)
 {
 	struct rlimit	 rl;
+	rlim_t		 hard;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
 		snprintf(err, errlen, "getrlimit: %s", strerror(errno));
 		return (-1);
 	}
+	hard = rl.rlim_max;
 	rl.rlim_cur = (rlim_t)n;
 	if (rl.rlim_max < (rlim_t)n)
 		rl.rlim_max = (rlim_t)n;
 	if (setrlimit(RLIMIT_NOFILE, &rl) == -1) {
-		snprintf(err, errlen, "rlimit_nofile = %ld: %s", n,
-		    strerror(errno));
+		/* Raising the hard limit takes CAP_SYS_RESOURCE: say what
+		 * the limit is, so the fix is plain. */
+		if (hard < (rlim_t)n)
+			snprintf(err, errlen, "rlimit_nofile = %ld: %s (the "
+			    "hard limit is %llu)", n, strerror(errno),
+			    (unsigned long long)hard);
+		else
+			snprintf(err, errlen, "rlimit_nofile = %ld: %s", n,
+			    strerror(errno));
 		return (-1);
 	}
 	return (0);

@@ -129,7 +129,8 @@ class WorkersTest(DroverTest):
         self.assertEqual(d.wait_exit(timeout=15), 1, d.log())
         self.assertRegex(d.log(), r"start-up failed: worker \d+ \(generation "
                          r"1, slot 0\) exit status 1: rlimit_nofile = %d: "
-                         r"Operation not permitted" % (hard * 2))
+                         r"Operation not permitted \(the hard limit is "
+                         r"%d\)" % (hard * 2, hard))
         self.assertFalse(os.path.exists(d.ports_file))
 
     def test_workers_auto_means_online_cpus(self):
