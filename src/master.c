@@ -819,17 +819,30 @@ static void
 master_lend_listeners(struct generation *gen, int slot)
 {
 	struct wproc	*wp;
+	struct keeper	*kp;
 	size_t		 k;
-	int		 fd;
+	int		 fd, s;
 
 	TAILQ_FOREACH(wp, &gen->procs, entry) {
 		if (wp->state != WPROC_READY || wp->slot == slot)
 			continue;
 		for (k = 0; k < gen->nkeepers; k++) {
-			fd = keeper_slot_fd(gen->keepers[k], slot);
-			if (fd == -1)
-				continue;
-			master_lend_one(wp, fd, (int)k, slot);
+			kp = gen->keepers[k];
+			/*
+			 * The dead slot's own listener, and those of retired
+			 * slots it adopted (s mod nslots == slot, see
+			 * master_set_inherit()): lending only its own left
+			 * what queued in the adopted ones stranded for the
+			 * whole backoff, up to 30 s.
+			 */
+			for (s = 0; s < kp->nslot_fds; s++) {
+				if (s != slot && (s < gen->nslots ||
+				    s % gen->nslots != slot))
+					continue;
+				if ((fd = keeper_slot_fd(kp, s)) == -1)
+					continue;
+				master_lend_one(wp, fd, (int)k, s);
+			}
 		}
 		return;
 	}
@@ -1245,9 +1258,20 @@ static void
 master_oldbin_unlink(void)
 {
 	char	 path[4200];
+	FILE	*f;
+	long	 pid;
 
 	master_oldbin_path(path, sizeof(path));
-	unlink(path);
+	/*
+	 * Only if it still names this master: after A upgraded to B and B
+	 * to C while A was still draining, the file names B, and A exiting
+	 * used to remove it while B was the old master.
+	 */
+	if ((f = fopen(path, "r")) != NULL) {
+		if (fscanf(f, "%ld", &pid) == 1 && pid == (long)getpid())
+			unlink(path);
+		fclose(f);
+	}
 	m.oldbin = 0;
 }
 

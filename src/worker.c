@@ -530,7 +530,14 @@ worker_add_listener(struct wserver *sv, const struct listen_conf *lc, int fd)
 	worker_defer_accept(sv->conf, l);
 	l->ev = event_new(w.base, l->fd, EV_READ | EV_PERSIST,
 	    worker_accept_cb, l);
-	if (l->ev == NULL || event_add(l->ev, NULL) == -1)
+	/*
+	 * A listener lent while accepting is paused (max_connections, out
+	 * of descriptors) is watched only once accepting resumes: watched
+	 * now, worker_accept_cb() would accept nothing from it and the
+	 * level-triggered event would spin the loop at 100% CPU.
+	 */
+	if (l->ev == NULL || (!sv->paused && !w.accept_paused &&
+	    event_add(l->ev, NULL) == -1))
 		worker_fatalx("server %s: cannot watch %s", sv->conf->name,
 		    l->text);
 }
