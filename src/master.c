@@ -419,9 +419,10 @@ master_clear_inherit(struct generation *gen)
 
 /*
  * Close the kept listeners that no worker of a generation in service
- * (serving or starting) accepts on, own or adopted (a reload that added
- * workers and failed leaves such): a listener nobody accepts on must leave
- * the reuseport group, or the kernel keeps queueing connections in it.
+ * (serving or starting) accepts on, own or adopted: a listener nobody
+ * accepts on must leave the reuseport group, or the kernel keeps queueing
+ * connections in it. (Those a failed reload leaves are adopted first:
+ * master_adopt_strays().)
  */
 static void
 master_trim_listeners(void)
@@ -584,6 +585,43 @@ gen_timer_set(struct generation *gen, void (*cb)(evutil_socket_t, short,
 }
 
 /*
+ * Listeners of slots beyond what the serving generation accepts on: a
+ * reload that added workers and then failed leaves them, and the kernel
+ * has been queueing connections in them since they listened. Closing
+ * them would reset those connections; the serving workers adopt them
+ * instead, by the rule of a reload to fewer workers (slot s goes to the
+ * worker of slot s mod nslots, now or when that slot next starts).
+ */
+static void
+master_adopt_strays(void)
+{
+	struct generation	*cur = m.current;
+	struct wproc		*wp;
+	struct keeper		*kp;
+	size_t			 k;
+	int			 s;
+
+	if (cur == NULL || cur->state != GEN_SERVING)
+		return;
+	for (k = 0; k < cur->nkeepers; k++) {
+		kp = cur->keepers[k];
+		/* Those adopted already are lent again: a worker drops a
+		 * listener it has (same inode). */
+		for (s = cur->nslots; s < kp->nslot_fds; s++) {
+			if (kp->slot_fds[s] == -1)
+				continue;
+			TAILQ_FOREACH(wp, &cur->procs, entry)
+				if (wp->slot == s % cur->nslots &&
+				    wp->state == WPROC_READY)
+					master_lend_one(wp, kp->slot_fds[s],
+					    (int)k, s);
+		}
+		if (kp->nslot_fds > cur->served[k])
+			cur->served[k] = kp->nslot_fds;
+	}
+}
+
+/*
  * A generation that cannot start: at start-up drover fails, later the
  * serving generation carries on. 1 if the generation was freed (its
  * workers were all gone), so the caller must not touch it again.
@@ -605,6 +643,7 @@ gen_abort(struct generation *gen, const char *why)
 	log_warnx("reload failed: %s; generation %u keeps serving", why,
 	    m.current != NULL ? m.current->id : 0);
 	m.pending = NULL;
+	master_adopt_strays();
 	gen_drain(gen);
 	if (m.reload_again) {
 		m.reload_again = 0;
@@ -970,13 +1009,25 @@ wproc_chan_cb(evutil_socket_t fd, short what, void *arg)
 		case CHAN_LISTENER:
 			if (passfd == -1)
 				break;
-			if (msg.arg >= 0 && (size_t)msg.arg < gen->nkeepers &&
-			    gen->state != GEN_DRAINING)
-				keeper_store(gen->keepers[msg.arg], wp->slot,
-				    passfd);
-			else
+			if (msg.arg < 0 || (size_t)msg.arg >= gen->nkeepers ||
+			    (gen->state == GEN_DRAINING && (m.current == NULL ||
+			    wp->slot < m.current->nslots))) {
 				close(passfd);
+				passfd = -1;
+				break;
+			}
+			/*
+			 * Kept even from a generation that failed meanwhile,
+			 * for a slot the serving one does not have: the
+			 * worker's copy closes when it exits, and what queued
+			 * in it would be reset unless it is adopted.
+			 */
+			keeper_store(gen->keepers[msg.arg], wp->slot, passfd);
 			passfd = -1;
+			if (gen->state == GEN_DRAINING) {
+				master_adopt_strays();
+				master_trim_listeners();
+			}
 			break;
 		default:
 			log_warnx("worker %ld: unexpected %s message: closing "

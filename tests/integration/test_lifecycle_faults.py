@@ -18,12 +18,24 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from droverlib import (DroverTest, children, echo_roundtrip, main,  # noqa
-                       pid_alive, wait_for)
+                       pid_alive, ss_listeners, wait_for)
 from httplib_raw import get, request  # noqa: E402
 
 HTTP = """
 server web {
     listen = {"127.0.0.1:0"}
+    protocol = http
+    location "/hello" { return = "200 Hello, World!" }
+}
+"""
+
+ECHO_AND_HTTP = """
+server echo {
+    listen = {"127.0.0.1:0"}
+    protocol = echo
+}
+server web {
+    listen = {"127.0.0.2:0"}
     protocol = http
     location "/hello" { return = "200 Hello, World!" }
 }
@@ -173,6 +185,54 @@ class LifecycleFaultsTest(DroverTest):
         self.assertRegex(d.log(), r"start-up failed: worker %d \(generation "
                          r"1, slot 0\) killed by signal 9" % w[0])
         self.assertNotIn("generation 2", d.log())
+
+    def test_failed_reload_that_added_a_worker_loses_no_connection(self):
+        """1 worker reloaded to 2: the new slot's worker opens its echo
+        listener, then blocks (web's mime_types is a FIFO) and dies. What
+        the kernel queued in that listener meanwhile is served by the
+        generation that carries on, which adopts it; it used to be closed,
+        and those connections reset."""
+        d = self.drover(workers=1, servers=ECHO_AND_HTTP)
+        d.start()
+        host, port = d.port("echo")
+        old = d.workers()
+        fifo = make_fifo(d)
+        d.write_conf(workers=2, extra='mime_types = "%s"' % fifo)
+        d.signal(signal.SIGHUP)
+        new = wait_for(lambda: len(self.new_pids(d, old)) == 2
+                       and self.new_pids(d, old), what="two new workers")
+        wait_for(lambda: len({ino for _, ino in ss_listeners(port)}) == 2,
+                 what="the new slot's own echo listener")
+        socks = []
+        try:
+            # Spread over slot 0's listener and the new one: 2^-40 that
+            # none waits in the new one.
+            for i in range(40):
+                s = socket.create_connection((host, port), timeout=10)
+                s.sendall(b"%d;" % i)
+                socks.append(s)
+            for pid in new:
+                os.kill(pid, signal.SIGKILL)
+            d.wait_log(r"reload failed: worker \d+ \(generation 2, slot \d\) "
+                       r"killed by signal 9")
+            for i, s in enumerate(socks):
+                want = b"%d;" % i
+                got = b""
+                while len(got) < len(want):
+                    try:
+                        chunk = s.recv(16)
+                    except ConnectionResetError:
+                        chunk = b""
+                    self.assertTrue(chunk, "connection %d lost" % i)
+                    got += chunk
+                self.assertEqual(got, want)
+        finally:
+            for s in socks:
+                s.close()
+        self.assertEqual(d.workers(), old)
+        self.assertEqual(echo_roundtrip(host, port, b"on"), b"on")
+        d.signal(signal.SIGQUIT)
+        assert_clean_exit(self, d, 0)
 
     # -- a slot without a worker: its listeners are lent ------------------
 
