@@ -120,8 +120,10 @@ method_lookup(const char *s, size_t len)
 {
 	size_t	 i;
 
+	/* The first byte first: strlen() and memcmp() for one or two. */
 	for (i = 1; i < sizeof(method_names) / sizeof(method_names[0]); i++)
-		if (strlen(method_names[i]) == len &&
+		if (method_names[i][0] == s[0] &&
+		    strlen(method_names[i]) == len &&
 		    memcmp(method_names[i], s, len) == 0)
 			return ((enum http_method)i);
 	return (HTTP_METHOD_UNKNOWN);
@@ -131,7 +133,7 @@ method_lookup(const char *s, size_t len)
 static int
 parse_target(const char *buf, struct http_request *req)
 {
-	const char	*t = buf + req->target.off;
+	const char	*t = buf + req->target.off, *q, *h;
 	uint32_t	 len = req->target.len, i, start;
 
 	if (t[0] == '*' && len == 1) {
@@ -163,14 +165,17 @@ parse_target(const char *buf, struct http_request *req)
 			return (-1);	/* "http://host" or "http://host?q" */
 		start = i;
 	}
-	for (i = start; i < len && t[i] != '?' && t[i] != '#'; i++)
-		;
+	/* The path ends at the first '?' or '#'; the query at '#'. */
+	q = memchr(t + start, '?', len - start);
+	i = q != NULL ? (uint32_t)(q - t) : len;
+	if ((h = memchr(t + start, '#', i - start)) != NULL)
+		i = (uint32_t)(h - t);
 	req->path.off = req->target.off + start;
 	req->path.len = i - start;
 	if (i < len && t[i] == '?') {
 		start = ++i;
-		for (; i < len && t[i] != '#'; i++)
-			;
+		h = memchr(t + start, '#', len - start);
+		i = h != NULL ? (uint32_t)(h - t) : len;
 		req->query.off = req->target.off + start;
 		req->query.len = i - start;
 	}
@@ -381,6 +386,15 @@ head_done(struct http_parser *p, struct http_request *req)
 	return (HTTP_PARSE_DONE);
 }
 
+/* Where the request line must have ended (it started at mark2), or end. */
+static inline uint32_t
+reqline_lim(const struct http_parser *p, uint32_t end)
+{
+	uint32_t	 lim = p->mark2 + p->limits.max_request_line;
+
+	return (lim > end || lim < p->mark2 ? end : lim);
+}
+
 enum http_parse_result
 http_parse_request(struct http_parser *p, struct http_request *req,
     const char *buf, size_t len)
@@ -416,6 +430,15 @@ http_parse_request(struct http_parser *p, struct http_request *req,
 			p->state = S_METHOD;
 			break;
 		case S_METHOD:
+			if (is_tchar(c)) {
+				/* The rest of the method at once, up to the
+				 * request line limit (checked above). */
+				lim = reqline_lim(p, end);
+				while (p->pos + 1 < lim &&
+				    is_tchar(buf[p->pos + 1]))
+					p->pos++;
+				break;
+			}
 			if (c == ' ') {
 				req->method_text.off = p->mark;
 				req->method_text.len = p->pos - p->mark;
@@ -423,16 +446,12 @@ http_parse_request(struct http_parser *p, struct http_request *req,
 				    p->pos - p->mark);
 				p->mark = p->pos + 1;
 				p->state = S_TARGET;
-			} else if (!is_tchar(c))
+			} else
 				return (parse_error(p, 400, "bad method"));
 			break;
 		case S_TARGET:
 			if (is_target_byte(c)) {
-				/* The rest of the target at once, up to the
-				 * request line limit (checked above). */
-				lim = p->mark2 + p->limits.max_request_line;
-				if (lim > end || lim < p->mark2)
-					lim = end;
+				lim = reqline_lim(p, end);
 				while (p->pos + 1 < lim &&
 				    is_target_byte(buf[p->pos + 1]))
 					p->pos++;
@@ -463,6 +482,17 @@ http_parse_request(struct http_parser *p, struct http_request *req,
 			} else if (p->pos - p->mark >= 8)
 				return (parse_error(p, 400,
 				    "bad HTTP version"));
+			else {
+				/* Up to its 8 bytes at once; the byte after
+				 * them is looked at above. */
+				lim = reqline_lim(p, end);
+				if (lim > p->mark + 8)
+					lim = p->mark + 8;
+				while (p->pos + 1 < lim &&
+				    buf[p->pos + 1] != '\r' &&
+				    buf[p->pos + 1] != '\n')
+					p->pos++;
+			}
 			break;
 		case S_REQLINE_LF:
 		case S_VALUE_LF:
