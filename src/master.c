@@ -589,14 +589,16 @@ gen_timer_set(struct generation *gen, void (*cb)(evutil_socket_t, short,
  * reload that added workers and then failed leaves them, and the kernel
  * has been queueing connections in them since they listened. Closing
  * them would reset those connections; the serving workers adopt them
- * instead, by the rule of a reload to fewer workers (slot s goes to the
- * worker of slot s mod nslots, now or when that slot next starts).
+ * instead, by the rule of a reload to fewer workers: slot s goes to the
+ * worker of slot s mod nslots or, while that one is not ready, to any
+ * ready worker (as a dead slot's are lent). With to set, only what goes
+ * to that worker (which has just become ready).
  */
 static void
-master_adopt_strays(void)
+master_adopt_strays(struct wproc *to)
 {
 	struct generation	*cur = m.current;
-	struct wproc		*wp;
+	struct wproc		*wp, *dst;
 	struct keeper		*kp;
 	size_t			 k;
 	int			 s;
@@ -610,11 +612,20 @@ master_adopt_strays(void)
 		for (s = cur->nslots; s < kp->nslot_fds; s++) {
 			if (kp->slot_fds[s] == -1)
 				continue;
-			TAILQ_FOREACH(wp, &cur->procs, entry)
-				if (wp->slot == s % cur->nslots &&
-				    wp->state == WPROC_READY)
-					master_lend_one(wp, kp->slot_fds[s],
-					    (int)k, s);
+			dst = NULL;
+			TAILQ_FOREACH(wp, &cur->procs, entry) {
+				if (wp->state != WPROC_READY)
+					continue;
+				if (wp->slot == s % cur->nslots) {
+					dst = wp;
+					break;
+				}
+				if (dst == NULL)
+					dst = wp;
+			}
+			if (dst != NULL && (to == NULL || dst == to))
+				master_lend_one(dst, kp->slot_fds[s], (int)k,
+				    s);
 		}
 		if (kp->nslot_fds > cur->served[k])
 			cur->served[k] = kp->nslot_fds;
@@ -643,7 +654,7 @@ gen_abort(struct generation *gen, const char *why)
 	log_warnx("reload failed: %s; generation %u keeps serving", why,
 	    m.current != NULL ? m.current->id : 0);
 	m.pending = NULL;
-	master_adopt_strays();
+	master_adopt_strays(NULL);
 	gen_drain(gen);
 	if (m.reload_again) {
 		m.reload_again = 0;
@@ -972,6 +983,63 @@ gen_create(struct config *conf, char *err, size_t errlen)
 	return (gen);
 }
 
+/* A worker's copy of a listener it opened (fd), for its slot. */
+static void
+wproc_listener(struct wproc *wp, const struct chan_msg *msg, int fd)
+{
+	struct generation	*gen = wp->gen;
+
+	if (fd == -1)
+		return;
+	if (msg->arg < 0 || (size_t)msg->arg >= gen->nkeepers ||
+	    (gen->state == GEN_DRAINING && (m.current == NULL ||
+	    wp->slot < m.current->nslots))) {
+		close(fd);
+		return;
+	}
+	/*
+	 * Kept even from a generation that failed meanwhile, for a slot the
+	 * serving one does not have: the worker's copy closes when it
+	 * exits, and what queued in it would be reset unless it is adopted.
+	 */
+	keeper_store(gen->keepers[msg->arg], wp->slot, fd);
+	if (gen->state == GEN_DRAINING) {
+		master_adopt_strays(NULL);
+		master_trim_listeners();
+	}
+}
+
+/*
+ * A worker has exited: read what it sent before and the loop has not
+ * read yet (its exit and its channel can be reported in either order).
+ * Its reason; and a listener it opened, which is in the reuseport group
+ * with connections maybe queued in it. A late "ready" means nothing now.
+ */
+static void
+wproc_read_last(struct wproc *wp)
+{
+	struct chan_msg	 msg;
+	int		 passfd;
+
+	while (wp->chan != -1 && channel_recv(wp->chan, &msg, &passfd) > 0) {
+		switch (msg.type) {
+		case CHAN_FATAL:
+		case CHAN_DRAINED:
+			snprintf(wp->reason, sizeof(wp->reason), "%s",
+			    msg.text);
+			break;
+		case CHAN_LISTENER:
+			wproc_listener(wp, &msg, passfd);
+			passfd = -1;
+			break;
+		default:
+			break;
+		}
+		if (passfd != -1)
+			close(passfd);
+	}
+}
+
 static void
 wproc_chan_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -1000,6 +1068,8 @@ wproc_chan_cb(evutil_socket_t fd, short what, void *arg)
 			if (gen->state == GEN_STARTING &&
 			    ++gen->nready == gen->nslots)
 				gen_serving(gen);
+			else if (gen == m.current)
+				master_adopt_strays(wp);	/* a respawn */
 			break;
 		case CHAN_FATAL:
 		case CHAN_DRAINED:
@@ -1007,27 +1077,8 @@ wproc_chan_cb(evutil_socket_t fd, short what, void *arg)
 			    msg.text);
 			break;
 		case CHAN_LISTENER:
-			if (passfd == -1)
-				break;
-			if (msg.arg < 0 || (size_t)msg.arg >= gen->nkeepers ||
-			    (gen->state == GEN_DRAINING && (m.current == NULL ||
-			    wp->slot < m.current->nslots))) {
-				close(passfd);
-				passfd = -1;
-				break;
-			}
-			/*
-			 * Kept even from a generation that failed meanwhile,
-			 * for a slot the serving one does not have: the
-			 * worker's copy closes when it exits, and what queued
-			 * in it would be reset unless it is adopted.
-			 */
-			keeper_store(gen->keepers[msg.arg], wp->slot, passfd);
+			wproc_listener(wp, &msg, passfd);
 			passfd = -1;
-			if (gen->state == GEN_DRAINING) {
-				master_adopt_strays();
-				master_trim_listeners();
-			}
 			break;
 		default:
 			log_warnx("worker %ld: unexpected %s message: closing "
@@ -1091,6 +1142,7 @@ wproc_exited(struct wproc *wp, int status)
 	long			 uptime, delay;
 	int			 expected, clean, gone;
 
+	wproc_read_last(wp);
 	describe_status(status, how, sizeof(how));
 	uptime = elapsed_ms(&wp->started);
 	clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;

@@ -234,6 +234,58 @@ class LifecycleFaultsTest(DroverTest):
         d.signal(signal.SIGQUIT)
         assert_clean_exit(self, d, 0)
 
+    def test_stray_listener_goes_to_a_worker_that_is_ready_later(self):
+        """As above, but generation 1's only worker is itself being
+        replaced (held before ready) when the reload fails: nobody ready
+        can take the new slot's listener then, so the replacement must
+        take it once it is ready. It used to get none, and the listener
+        stayed in the reuseport group with nobody accepting on it."""
+        d = self.drover(workers=1, servers=ECHO_AND_HTTP)
+        fifo = make_fifo(d)
+        d.write_conf(extra='mime_types = "%s"' % fifo)
+        d.start(wait=False)
+        wait_for(lambda: release(fifo), what="the first worker blocked")
+        wait_for(lambda: os.path.exists(d.ports_file), what="serving")
+        host, port = d.port("echo")
+        first = d.workers()
+        os.kill(first[0], signal.SIGKILL)
+        d.wait_log(r"worker %d \(generation 1, slot 0\) killed" % first[0])
+        respawn = wait_for(lambda: self.new_pids(d, first),
+                           what="the replacement")
+        d.write_conf(workers=2, extra='mime_types = "%s"' % fifo)
+        d.signal(signal.SIGHUP)
+        new = wait_for(lambda: len(self.new_pids(d, first + respawn)) == 2
+                       and self.new_pids(d, first + respawn),
+                       what="two new workers")
+        wait_for(lambda: len({ino for _, ino in ss_listeners(port)}) == 2,
+                 what="the new slot's own echo listener")
+        socks = []
+        try:
+            for i in range(40):
+                s = socket.create_connection((host, port), timeout=10)
+                s.sendall(b"%d;" % i)
+                socks.append(s)
+            for pid in new:
+                os.kill(pid, signal.SIGKILL)
+            d.wait_log(r"reload failed: worker \d+ \(generation 2, slot \d\) "
+                       r"killed by signal 9")
+            self.assertTrue(release(fifo), "the replacement is not blocked")
+            for i, s in enumerate(socks):
+                want = b"%d;" % i
+                got = b""
+                while len(got) < len(want):
+                    try:
+                        chunk = s.recv(16)
+                    except (ConnectionResetError, socket.timeout):
+                        chunk = b""
+                    self.assertTrue(chunk, "connection %d lost" % i)
+                    got += chunk
+                self.assertEqual(got, want)
+        finally:
+            for s in socks:
+                s.close()
+        self.assertEqual(d.workers(), respawn)
+
     # -- a slot without a worker: its listeners are lent ------------------
 
     def crash_loop(self, d, gen, slot, times):
