@@ -437,6 +437,7 @@ parse_head_at_once(struct http_parser *p, struct http_request *req,
 	uint32_t		 i = 0, lim;
 	int			 plain;
 
+	p->mark2 = 0;		/* the request line's start, as S_START sets */
 	/* Every byte of the request line, its CR too, before the limit. */
 	lim = p->limits.max_request_line < end ? p->limits.max_request_line :
 	    end;
