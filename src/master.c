@@ -1010,6 +1010,32 @@ wproc_listener(struct wproc *wp, const struct chan_msg *msg, int fd)
 }
 
 /*
+ * What a message other than "ready" says: its reason, or a listener the
+ * worker opened. The descriptor sent with it is taken (kept or closed).
+ * 0 if it is none of those.
+ */
+static int
+wproc_note(struct wproc *wp, const struct chan_msg *msg, int fd)
+{
+	switch (msg->type) {
+	case CHAN_FATAL:
+	case CHAN_DRAINED:
+		snprintf(wp->reason, sizeof(wp->reason), "%s", msg->text);
+		break;
+	case CHAN_LISTENER:
+		wproc_listener(wp, msg, fd);
+		return (1);
+	default:
+		if (fd != -1)
+			close(fd);
+		return (0);
+	}
+	if (fd != -1)
+		close(fd);
+	return (1);
+}
+
+/*
  * A worker has exited: read what it sent before and the loop has not
  * read yet (its exit and its channel can be reported in either order).
  * Its reason; and a listener it opened, which is in the reuseport group
@@ -1021,23 +1047,8 @@ wproc_read_last(struct wproc *wp)
 	struct chan_msg	 msg;
 	int		 passfd;
 
-	while (wp->chan != -1 && channel_recv(wp->chan, &msg, &passfd) > 0) {
-		switch (msg.type) {
-		case CHAN_FATAL:
-		case CHAN_DRAINED:
-			snprintf(wp->reason, sizeof(wp->reason), "%s",
-			    msg.text);
-			break;
-		case CHAN_LISTENER:
-			wproc_listener(wp, &msg, passfd);
-			passfd = -1;
-			break;
-		default:
-			break;
-		}
-		if (passfd != -1)
-			close(passfd);
-	}
+	while (wp->chan != -1 && channel_recv(wp->chan, &msg, &passfd) > 0)
+		(void)wproc_note(wp, &msg, passfd);
 }
 
 static void
@@ -1058,39 +1069,26 @@ wproc_chan_cb(evutil_socket_t fd, short what, void *arg)
 			wproc_close_chan(wp);	/* the reaper does the rest */
 			return;
 		}
-		switch (msg.type) {
-		case CHAN_READY:
-			if (wp->state != WPROC_STARTING)
-				break;
-			wp->state = WPROC_READY;
-			log_debug("worker %ld ready (generation %u, slot %d)",
-			    (long)wp->pid, gen->id, wp->slot);
-			if (gen->state == GEN_STARTING &&
-			    ++gen->nready == gen->nslots)
-				gen_serving(gen);
-			else if (gen == m.current)
-				master_adopt_strays(wp);	/* a respawn */
-			break;
-		case CHAN_FATAL:
-		case CHAN_DRAINED:
-			snprintf(wp->reason, sizeof(wp->reason), "%s",
-			    msg.text);
-			break;
-		case CHAN_LISTENER:
-			wproc_listener(wp, &msg, passfd);
-			passfd = -1;
-			break;
-		default:
+		if (msg.type != CHAN_READY) {
+			if (wproc_note(wp, &msg, passfd))
+				continue;
 			log_warnx("worker %ld: unexpected %s message: closing "
 			    "its channel", (long)wp->pid,
 			    channel_type_name(msg.type));
-			if (passfd != -1)
-				close(passfd);
 			wproc_close_chan(wp);
 			return;
 		}
 		if (passfd != -1)
 			close(passfd);
+		if (wp->state != WPROC_STARTING)
+			continue;
+		wp->state = WPROC_READY;
+		log_debug("worker %ld ready (generation %u, slot %d)",
+		    (long)wp->pid, gen->id, wp->slot);
+		if (gen->state == GEN_STARTING && ++gen->nready == gen->nslots)
+			gen_serving(gen);
+		else if (gen == m.current)
+			master_adopt_strays(wp);	/* a respawn */
 	}
 }
 
