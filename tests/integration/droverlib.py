@@ -127,6 +127,36 @@ def echo_roundtrip(host, port, payload=b"hello drover\n", timeout=5.0):
         return data
 
 
+def numbered_conns(host, port, n, timeout=10):
+    """n connections, connection i having sent b"i;" (for an echo)."""
+    socks = []
+    try:
+        for i in range(n):
+            s = socket.create_connection((host, port), timeout=timeout)
+            s.sendall(b"%d;" % i)
+            socks.append(s)
+    except BaseException:
+        for s in socks:
+            s.close()
+        raise
+    return socks
+
+
+def read_echo(sock, n):
+    """Up to n bytes from sock; fewer if it ends first (EOF, reset or its
+    timeout): what a lost connection gives back."""
+    got = b""
+    while len(got) < n:
+        try:
+            chunk = sock.recv(n - len(got))
+        except (ConnectionResetError, socket.timeout):
+            chunk = b""
+        if not chunk:
+            break
+        got += chunk
+    return got
+
+
 def ipv6_loopback_available():
     try:
         with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:

@@ -18,7 +18,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from droverlib import (DroverTest, children, echo_roundtrip, main,  # noqa
-                       pid_alive, ss_listeners, wait_for)
+                       numbered_conns, pid_alive, read_echo, ss_listeners,
+                       wait_for)
 from httplib_raw import get, request  # noqa: E402
 
 HTTP = """
@@ -187,6 +188,31 @@ class LifecycleFaultsTest(DroverTest):
                          r"1, slot 0\) killed by signal 9" % w[0])
         self.assertNotIn("generation 2", d.log())
 
+    def fail_reload_with_queued_echoes(self, d, new, then=None):
+        """Once the new slot's own echo listener is open, queue 40 echo
+        connections, kill the new generation's workers (the reload fails),
+        call then(), and check that every connection gets its echo."""
+        host, port = d.port("echo")
+        wait_for(lambda: len({ino for _, ino in ss_listeners(port)}) == 2,
+                 what="the new slot's own echo listener")
+        # Spread over slot 0's listener and the new one: 2^-40 that none
+        # waits in the new one.
+        socks = numbered_conns(host, port, 40)
+        try:
+            for pid in new:
+                os.kill(pid, signal.SIGKILL)
+            d.wait_log(r"reload failed: worker \d+ \(generation 2, slot \d\) "
+                       r"killed by signal 9")
+            if then is not None:
+                then()
+            for i, s in enumerate(socks):
+                want = b"%d;" % i
+                self.assertEqual(read_echo(s, len(want)), want,
+                                 "connection %d lost" % i)
+        finally:
+            for s in socks:
+                s.close()
+
     def test_failed_reload_that_added_a_worker_loses_no_connection(self):
         """1 worker reloaded to 2: the new slot's worker opens its echo
         listener, then blocks (web's mime_types is a FIFO) and dies. What
@@ -202,34 +228,7 @@ class LifecycleFaultsTest(DroverTest):
         d.signal(signal.SIGHUP)
         new = wait_for(lambda: len(self.new_pids(d, old)) == 2
                        and self.new_pids(d, old), what="two new workers")
-        wait_for(lambda: len({ino for _, ino in ss_listeners(port)}) == 2,
-                 what="the new slot's own echo listener")
-        socks = []
-        try:
-            # Spread over slot 0's listener and the new one: 2^-40 that
-            # none waits in the new one.
-            for i in range(40):
-                s = socket.create_connection((host, port), timeout=10)
-                s.sendall(b"%d;" % i)
-                socks.append(s)
-            for pid in new:
-                os.kill(pid, signal.SIGKILL)
-            d.wait_log(r"reload failed: worker \d+ \(generation 2, slot \d\) "
-                       r"killed by signal 9")
-            for i, s in enumerate(socks):
-                want = b"%d;" % i
-                got = b""
-                while len(got) < len(want):
-                    try:
-                        chunk = s.recv(16)
-                    except ConnectionResetError:
-                        chunk = b""
-                    self.assertTrue(chunk, "connection %d lost" % i)
-                    got += chunk
-                self.assertEqual(got, want)
-        finally:
-            for s in socks:
-                s.close()
+        self.fail_reload_with_queued_echoes(d, new)
         self.assertEqual(d.workers(), old)
         self.assertEqual(echo_roundtrip(host, port, b"on"), b"on")
         d.signal(signal.SIGQUIT)
@@ -258,33 +257,9 @@ class LifecycleFaultsTest(DroverTest):
         new = wait_for(lambda: len(self.new_pids(d, first + respawn)) == 2
                        and self.new_pids(d, first + respawn),
                        what="two new workers")
-        wait_for(lambda: len({ino for _, ino in ss_listeners(port)}) == 2,
-                 what="the new slot's own echo listener")
-        socks = []
-        try:
-            for i in range(40):
-                s = socket.create_connection((host, port), timeout=10)
-                s.sendall(b"%d;" % i)
-                socks.append(s)
-            for pid in new:
-                os.kill(pid, signal.SIGKILL)
-            d.wait_log(r"reload failed: worker \d+ \(generation 2, slot \d\) "
-                       r"killed by signal 9")
-            wait_for(lambda: release(fifo), what="the replacement blocked")
-            for i, s in enumerate(socks):
-                want = b"%d;" % i
-                got = b""
-                while len(got) < len(want):
-                    try:
-                        chunk = s.recv(16)
-                    except (ConnectionResetError, socket.timeout):
-                        chunk = b""
-                    self.assertTrue(chunk, "connection %d lost" % i)
-                    got += chunk
-                self.assertEqual(got, want)
-        finally:
-            for s in socks:
-                s.close()
+        self.fail_reload_with_queued_echoes(
+            d, new, then=lambda: wait_for(
+                lambda: release(fifo), what="the replacement blocked"))
         self.assertEqual(d.workers(), respawn)
 
     # -- a slot without a worker: its listeners are lent ------------------
@@ -322,22 +297,14 @@ class LifecycleFaultsTest(DroverTest):
         d.wait_log(r"slot 0 of generation 2 died 6 times in a row: "
                    r"respawning in 1600 ms")
         self.assertEqual(len(d.workers()), 1)
-        socks = []
+        # Spread by the kernel over the listeners of slots 0, 1, 2:
+        # (2/3)^30 that none lands in slot 2's.
+        socks = numbered_conns(host, port, 30, timeout=5)
         try:
-            # Spread by the kernel over the listeners of slots 0, 1, 2:
-            # (2/3)^30 that none lands in slot 2's.
-            for i in range(30):
-                s = socket.create_connection((host, port), timeout=5)
-                s.sendall(b"%d;" % i)
-                socks.append(s)
             for i, s in enumerate(socks):
                 want = b"%d;" % i
-                got = b""
-                while len(got) < len(want):
-                    chunk = s.recv(16)
-                    self.assertTrue(chunk, "connection %d closed" % i)
-                    got += chunk
-                self.assertEqual(got, want)
+                self.assertEqual(read_echo(s, len(want)), want,
+                                 "connection %d closed" % i)
             self.assertEqual(len(d.workers()), 1,
                              "echoes came only once slot 0 was replaced")
         finally:

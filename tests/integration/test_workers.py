@@ -11,7 +11,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from droverlib import (DroverTest, echo_roundtrip, listening_inodes, main,  # noqa
-                       pid_alive, ss_connection_pids, ss_listeners, wait_for)
+                       numbered_conns, pid_alive, read_echo,
+                       ss_connection_pids, ss_listeners, wait_for)
 
 
 class WorkersTest(DroverTest):
@@ -90,22 +91,14 @@ class WorkersTest(DroverTest):
         d = self.drover(workers=1, extra="rlimit_nofile = 24")
         d.start()
         host, port = d.port()
-        held = []
-        for i in range(40):
-            s = socket.create_connection((host, port), timeout=10)
-            s.sendall(b"%d;" % i)
-            held.append(s)
+        held = numbered_conns(host, port, 40)
         d.wait_log(r"accept on 127\.0\.0\.1:%d: Too many open files: "
                    r"pausing accepts" % port)
         # Each waiting connection gets its echo once others close.
         for i, s in enumerate(held):
             want = b"%d;" % i
-            got = b""
-            while len(got) < len(want):
-                chunk = s.recv(16)
-                self.assertTrue(chunk, "connection %d closed" % i)
-                got += chunk
-            self.assertEqual(got, want)
+            self.assertEqual(read_echo(s, len(want)), want,
+                             "connection %d closed" % i)
             s.close()
         self.assertTrue(pid_alive(d.workers()[0]))
 
