@@ -17,12 +17,12 @@
 #include <confuse.h>
 #include <event2/event.h>
 
-#include "conf.h"
-#include "log.h"
-#include "master.h"
-#include "pidfile.h"
-#include "proc.h"
-#include "upgrade.h"
+#include "core/conf.h"
+#include "core/log.h"
+#include "process/master.h"
+#include "core/pidfile.h"
+#include "core/proc.h"
+#include "process/upgrade.h"
 
 #ifndef DROVER_CONF_PATH
 #define DROVER_CONF_PATH	"/etc/drover/drover.conf"

@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "addr.h"
+#include "core/addr.h"
 
 int	 listener_open(const struct addr *, int, char *, size_t);
 int	 listener_reserve(struct addr *, char *, size_t);

@@ -28,8 +28,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "poller.h"
+#include "core/log.h"
+#include "event/poller.h"
 
 #define POLLER_BATCH	64	/* edges taken per wake-up */
 

@@ -9,7 +9,7 @@
 #include <ctype.h>
 #include <strings.h>
 
-#include "http_range.h"
+#include "http/http_range.h"
 
 /* Digits at *p into *out; 0 if none or the number overflows. */
 static int

@@ -26,13 +26,13 @@
 
 #include <linux/openat2.h>
 
-#include "conf.h"
-#include "http.h"
-#include "http_date.h"
-#include "http_fcache.h"
-#include "http_range.h"
-#include "log.h"
-#include "mime.h"
+#include "core/conf.h"
+#include "http/http.h"
+#include "http/http_date.h"
+#include "http/http_fcache.h"
+#include "http/http_range.h"
+#include "core/log.h"
+#include "http/mime.h"
 
 static int
 static_openat2(int dirfd, const char *rel, int follow)

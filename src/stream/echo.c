@@ -27,10 +27,10 @@
 #include <event2/event.h>
 #include <event2/event_struct.h>
 
-#include "conf.h"
-#include "log.h"
-#include "poller.h"
-#include "service.h"
+#include "core/conf.h"
+#include "core/log.h"
+#include "event/poller.h"
+#include "event/service.h"
 
 #define ECHO_BUF_SIZE		(64 * 1024)
 #define ECHO_ROUNDS_MAX		16	/* read+write rounds per turn */

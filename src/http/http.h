@@ -18,8 +18,8 @@
 #include <event2/event.h>
 #include <event2/event_struct.h>
 
-#include "http_parser.h"
-#include "poller.h"
+#include "http/http_parser.h"
+#include "event/poller.h"
 
 struct accesslog;
 struct http_fcache;

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "http_date.h"
+#include "http/http_date.h"
 
 static const char *const date_days[7] = {
 	"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"

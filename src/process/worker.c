@@ -28,14 +28,14 @@
 
 #include <event2/event.h>
 
-#include "channel.h"
-#include "conf.h"
-#include "listener.h"
-#include "log.h"
-#include "proc.h"
-#include "service.h"
-#include "stats.h"
-#include "worker.h"
+#include "process/channel.h"
+#include "core/conf.h"
+#include "process/listener.h"
+#include "core/log.h"
+#include "core/proc.h"
+#include "event/service.h"
+#include "core/stats.h"
+#include "process/worker.h"
 
 #define WORKER_ACCEPT_BATCH	64	/* most accepts per wake-up and listener */
 #define WORKER_ACCEPT_GROW_AFTER 16	/* full batches before a larger one */

@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "http_date.h"
+#include "http/http_date.h"
 
 #define FCACHE_VALID_MS		1000	/* trust an entry this long */
 #define FCACHE_DATA_MAX		(32 * 1024)	/* bytes kept in memory */

@@ -5,8 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "addr.h"
-#include "log.h"
+#include "core/addr.h"
+#include "core/log.h"
 
 #define CONF_NAME_MAX		64
 #define CONF_WORKERS_MAX	512

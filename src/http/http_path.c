@@ -9,7 +9,7 @@
 #include <limits.h>
 #include <string.h>
 
-#include "http_path.h"
+#include "http/http_path.h"
 
 static int
 path_hex(char c)

@@ -13,7 +13,7 @@
 
 #include <string.h>
 
-#include "http_parser.h"
+#include "http/http_parser.h"
 
 enum {
 	S_START = 0,		/* before the request line (empty lines) */

@@ -6,7 +6,7 @@
  */
 #include "autoconf.h"
 
-#include "backoff.h"
+#include "core/backoff.h"
 
 /* Record a death after uptime_ms; returns the delay before respawning. */
 long

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "stats.h"
+#include "core/stats.h"
 
 #define STATS_MAGIC	0x64726f7665727374ULL	/* "drovrst" */
 

@@ -19,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "listener.h"
+#include "process/listener.h"
 
 static int
 listener_socket(const struct addr *a, int reuseaddr, int reuseport,

@@ -21,7 +21,7 @@
 #include <systemd/sd-daemon.h>
 #endif
 
-#include "proc.h"
+#include "core/proc.h"
 
 /*
  * Become a daemon (fork, setsid, fork, chdir). The calling process stays

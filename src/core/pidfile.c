@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "pidfile.h"
+#include "core/pidfile.h"
 
 static int
 pidfile_lock(int fd)

@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#include "addr.h"
+#include "core/addr.h"
 
 #define UPGRADE_ENV	"DROVER_UPGRADE"
 

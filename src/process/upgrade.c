@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "upgrade.h"
+#include "process/upgrade.h"
 
 #define UPGRADE_MAX_SLOTS	4096
 

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "mime.h"
+#include "http/mime.h"
 
 #define MIME_DEFAULT	"application/octet-stream"
 #define MIME_EXT_MAX	32

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "addr.h"
+#include "core/addr.h"
 
 static int
 addr_parse_port(const char *s, int *port)

@@ -25,7 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "http_fcache.h"
+#include "http/http_fcache.h"
 
 #define FCACHE_BUCKETS		512	/* power of two */
 #define FCACHE_RACY_SECONDS	2	/* mtime this recent: bytes not kept */

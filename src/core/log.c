@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "core/log.h"
 
 static enum log_level	 log_min = LOG_LEVEL_INFO;
 static enum log_dest	 log_dest = LOG_DEST_STDERR;

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "channel.h"
+#include "process/channel.h"
 
 /* Both ends close-on-exec; the master's end is made non-blocking by it. */
 int

@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "accesslog.h"
-#include "log.h"
+#include "http/accesslog.h"
+#include "core/log.h"
 
 #define ACCESSLOG_BUFSIZE	(64 * 1024)
 

@@ -36,16 +36,16 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "accesslog.h"
-#include "conf.h"
-#include "http.h"
-#include "http_date.h"
-#include "http_fcache.h"
-#include "http_path.h"
-#include "log.h"
-#include "mime.h"
-#include "service.h"
-#include "stats.h"
+#include "http/accesslog.h"
+#include "core/conf.h"
+#include "http/http.h"
+#include "http/http_date.h"
+#include "http/http_fcache.h"
+#include "http/http_path.h"
+#include "core/log.h"
+#include "http/mime.h"
+#include "event/service.h"
+#include "core/stats.h"
 
 #define HTTP_IN_DEFAULT		4096	/* input buffer to start with */
 #define HTTP_OUT_DEFAULT	4096

@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conf.h"
-#include "http.h"
-#include "stats.h"
+#include "core/conf.h"
+#include "http/http.h"
+#include "core/stats.h"
 
 static const char *const stats_class_names[STATS_NCLASSES] = {
 	"1xx", "2xx", "3xx", "4xx", "5xx"

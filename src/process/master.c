@@ -26,17 +26,17 @@
 
 #include <event2/event.h>
 
-#include "backoff.h"
-#include "channel.h"
-#include "conf.h"
-#include "listener.h"
-#include "log.h"
-#include "master.h"
-#include "pidfile.h"
-#include "proc.h"
-#include "stats.h"
-#include "upgrade.h"
-#include "worker.h"
+#include "core/backoff.h"
+#include "process/channel.h"
+#include "core/conf.h"
+#include "process/listener.h"
+#include "core/log.h"
+#include "process/master.h"
+#include "core/pidfile.h"
+#include "core/proc.h"
+#include "core/stats.h"
+#include "process/upgrade.h"
+#include "process/worker.h"
 
 #define MASTER_KILL_GRACE	2	/* s after shutdown_timeout: SIGKILL */
 #define MASTER_STOP_GRACE	5	/* s after SIGTERM on fast stop */

@@ -19,8 +19,8 @@
 
 #include <confuse.h>
 
-#include "conf.h"
-#include "log.h"
+#include "core/conf.h"
+#include "core/log.h"
 
 #define CONF_DEFAULT_BACKLOG		511
 #define CONF_DEFAULT_IDLE		60
