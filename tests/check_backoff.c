@@ -4,7 +4,7 @@
 #include <check.h>
 #include <stdlib.h>
 
-#include "backoff.h"
+#include "core/backoff.h"
 #include "checklib.h"
 
 START_TEST(test_first_death_is_immediate)

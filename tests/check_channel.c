@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "channel.h"
+#include "process/channel.h"
 #include "checklib.h"
 
 static int	 fds[2];

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "conf.h"
+#include "core/conf.h"
 #include "checklib.h"
 
 static char	 dir[] = "/tmp/check_config.XXXXXX";

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "http_date.h"
+#include "http/http_date.h"
 #include "checklib.h"
 
 START_TEST(test_format)

@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "http_fcache.h"
+#include "http/http_fcache.h"
 #include "checklib.h"
 
 static char	 dir[] = "/tmp/check_fcache.XXXXXX";

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http_path.h"
+#include "http/http_path.h"
 #include "checklib.h"
 
 struct path_case {

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http_range.h"
+#include "http/http_range.h"
 #include "checklib.h"
 
 struct range_case {

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "mime.h"
+#include "http/mime.h"
 #include "checklib.h"
 
 START_TEST(test_builtin)

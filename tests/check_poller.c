@@ -17,7 +17,7 @@
 #include <event2/event.h>
 
 #include "checklib.h"
-#include "poller.h"
+#include "event/poller.h"
 
 struct titem {
 	struct poller_item	 pi;		/* first: the callback casts */

@@ -36,6 +36,7 @@
 #define CONF_DEFAULT_MAX_HEADERS	100
 #define CONF_DEFAULT_MAX_BODY		(1024 * 1024)
 #define CONF_MAX_BODY_LIMIT		(1LL << 40)
+#define CONF_DELAY_MAX			3600
 
 /* libconfuse's error callback has no user pointer: parsing is serial. */
 static char	*conf_errbuf;
@@ -314,10 +315,18 @@ conf_check_location(cfg_t *cfg, cfg_opt_t *opt)
 		return (-1);
 	}
 	n = (cfg_size(loc, "return") > 0) + (cfg_size(loc, "root") > 0) +
-	    (cfg_size(loc, "stats") > 0);
+	    (cfg_size(loc, "stats") > 0) + (cfg_size(loc, "echo_body") > 0 &&
+	    cfg_getbool(loc, "echo_body"));
 	if (n != 1) {
-		cfg_error(cfg, "location %s: needs exactly one of return, root "
-		    "or stats (has %d)", title, n);
+		cfg_error(cfg, "location %s: needs exactly one of return, root, "
+		    "stats or echo_body (has %d)", title, n);
+		return (-1);
+	}
+	if (cfg_size(loc, "delay") > 0 && (cfg_getfloat(loc, "delay") < 0 ||
+	    cfg_getfloat(loc, "delay") > CONF_DELAY_MAX)) {
+		cfg_error(cfg, "location %s: delay = %g is out of range (0 to "
+		    "%d seconds)", title, cfg_getfloat(loc, "delay"),
+		    CONF_DELAY_MAX);
 		return (-1);
 	}
 	if (cfg_size(loc, "return") > 0 && conf_parse_return(
@@ -440,6 +449,8 @@ static cfg_opt_t location_opts[] = {
 	CFG_STR("index", "index.html", CFGF_NONE),
 	CFG_BOOL("follow_symlinks", cfg_false, CFGF_NONE),
 	CFG_STR("stats", NULL, CFGF_NODEFAULT),
+	CFG_BOOL("echo_body", cfg_false, CFGF_NODEFAULT),
+	CFG_FLOAT("delay", 0, CFGF_NODEFAULT),
 	CFG_END()
 };
 
@@ -626,11 +637,15 @@ conf_fill_locations(cfg_t *sec, const char *path, struct server_conf *srv,
 			len = strlen(lc->root);
 			while (len > 1 && lc->root[len - 1] == '/')
 				lc->root[--len] = '\0';
-		} else {
+		} else if (cfg_size(loc, "stats") > 0) {
 			lc->handler = LOC_STATS;
 			(void)conf_stats_parse(cfg_getstr(loc, "stats"),
 			    &lc->stats);
-		}
+		} else
+			lc->handler = LOC_ECHO_BODY;
+		if (cfg_size(loc, "delay") > 0)
+			lc->delay_ms = (int)(cfg_getfloat(loc, "delay") * 1000 +
+			    0.5);
 	}
 	qsort(srv->locations, srv->nlocations, sizeof(*srv->locations),
 	    conf_location_cmp);

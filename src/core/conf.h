@@ -20,6 +20,7 @@ enum location_handler {
 	LOC_RETURN = 1,		/* return = "STATUS [TEXT|URL]" */
 	LOC_ROOT,		/* root = PATH: static files */
 	LOC_STATS,		/* stats = json | prometheus */
+	LOC_ECHO_BODY,		/* echo_body = on: the body streamed back */
 };
 
 enum stats_format {
@@ -39,6 +40,7 @@ struct location_conf {
 	char			*index;		/* root: index file name */
 	int			 follow_symlinks;
 	enum stats_format	 stats;
+	int			 delay_ms;	/* delay = SECONDS before answering */
 };
 
 struct listen_conf {

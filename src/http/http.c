@@ -670,6 +670,9 @@ http_dispatch(struct http_conn *c)
 	case LOC_STATS:
 		http_stats_serve(c, lc);
 		break;
+	case LOC_ECHO_BODY:	/* needs the handler interface: next commit */
+		http_respond_error(c, 501);
+		break;
 	}
 }
 

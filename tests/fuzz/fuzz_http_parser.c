@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http_parser.h"
+#include "http/http_parser.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
