@@ -215,23 +215,6 @@ poller_want_write(struct poller *p, struct poller_item *it)
 		poller_post(p, it);
 }
 
-/*
- * recv() on the item, keeping rready: it is cleared when the socket is
- * known to be empty, on EAGAIN or a read shorter than asked for. Not so
- * once the FIN has come: the end of the stream is still to be read (0).
- */
-ssize_t
-poller_recv(struct poller_item *it, void *buf, size_t len)
-{
-	ssize_t	 n;
-
-	n = recv(it->fd, buf, len, 0);
-	if ((n > 0 && (size_t)n < len && !it->rdhup) ||
-	    (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)))
-		it->rready = 0;
-	return (n);
-}
-
 /* Run the item's callback from the loop, soon, once. */
 void
 poller_post(struct poller *p, struct poller_item *it)

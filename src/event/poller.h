@@ -50,7 +50,6 @@ void		 poller_item_init(struct poller_item *, int);
 void		 poller_want_read(struct poller *, struct poller_item *);
 void		 poller_want_write(struct poller *, struct poller_item *);
 void		 poller_post(struct poller *, struct poller_item *);
-ssize_t		 poller_recv(struct poller_item *, void *, size_t);
 void		 poller_forget(struct poller *, struct poller_item *);
 
 #endif

@@ -1,7 +1,16 @@
 /*
- * http.h: the HTTP/1.1 service's private interface, shared by http.c (the
- * connection state machine and response writer), http_static.c (files)
- * and http_stats.c (status and metrics).
+ * http.h: the HTTP/1.1 service's interface between its core (the
+ * connection, the request's way through it, the response writer) and
+ * the handlers that answer requests (http_handlers.c lists them).
+ *
+ * A handler is called through struct http_handler. It may answer at
+ * once (HTTP_HANDLER_DONE), or take the request over and finish later
+ * (HTTP_HANDLER_PENDING): the core then calls its resume() each time the
+ * connection runs (bytes came, output drained, or the handler woke it
+ * with http_wake() from an event of its own), until resume() says DONE;
+ * cancel() is called once instead if the request ends first (the client
+ * went away, a timeout, the worker stopping). Request data is read
+ * through http_req_str(), valid until the handler returns.
  */
 #ifndef DROVER_HTTP_H
 #define DROVER_HTTP_H
@@ -18,8 +27,8 @@
 #include <event2/event.h>
 #include <event2/event_struct.h>
 
+#include "event/conn.h"
 #include "http/http_parser.h"
-#include "event/poller.h"
 
 struct accesslog;
 struct http_fcache;
@@ -32,6 +41,7 @@ struct wserver;
 enum http_state {
 	HTTP_READ_HEAD = 0,	/* waiting for / reading a request head */
 	HTTP_READ_BODY,		/* reading (and discarding) a request body */
+	HTTP_HANDLER,		/* a handler has the request (pending) */
 	HTTP_WRITE,		/* sending a response */
 	HTTP_IDLE,		/* keep-alive, between requests */
 	HTTP_LINGER,		/* closing: our FIN sent, draining input */
@@ -39,14 +49,15 @@ enum http_state {
 };
 
 struct http_server;
+struct http_handler;
 
 /*
  * What a connection needs only while it has a request to work on: the
- * input buffer the head is parsed in, the parser, the request, the body
- * being discarded and the response being sent. Taken from the server's
- * pool when bytes arrive, given back when the connection goes idle with
- * nothing buffered, so an idle keep-alive connection costs only its
- * struct http_conn.
+ * input buffer the head is parsed in, the parser, the request, its body
+ * and the response being sent. Taken from the server's pool when bytes
+ * arrive, given back when the connection goes idle with nothing
+ * buffered, so an idle keep-alive connection costs only its struct
+ * http_conn.
  */
 struct http_xchg {
 	struct http_xchg	*next_free;	/* in the pool */
@@ -61,16 +72,26 @@ struct http_xchg {
 	struct http_request	 req;
 	int			 req_started;	/* bytes of a request seen */
 
-	/* Request body being discarded. */
+	/* Request body (discarded, or read by the handler). */
 	int			 body_chunked;
+	int			 body_error;	/* its status: 400, 413 */
+	int			 body_done;	/* all of it read */
+	int			 body_wanted;	/* the handler waits for it */
 	uint64_t		 body_left;
 	struct http_chunked	 chunked;
+
+	/* The handler that has the request while it is pending. */
+	const struct http_handler	*handler;
+	const struct location_conf	*loc;
+	void			*hdata;		/* the handler's own */
+	int			 pending;
 
 	/* Output: status line, headers and small bodies, then a file. */
 	char			*out;
 	size_t			 out_cap;
 	size_t			 out_len;
 	size_t			 out_sent;
+	int			 out_chunked;	/* body in chunks */
 	int			 file_fd;
 	struct http_file	*file;		/* file_fd's cache entry */
 	off_t			 file_off;
@@ -91,6 +112,7 @@ enum http_tq {
 	HTTP_TQ_SEND,		/* send_timeout */
 	HTTP_TQ_LINGER,		/* reading after our FIN */
 	HTTP_TQ_DRAIN,		/* idle keep-alive grace while draining */
+	HTTP_TQ_WAIT,		/* a handler's own event: no deadline here */
 	HTTP_NTQ
 };
 
@@ -98,9 +120,8 @@ struct http_conn {
 	TAILQ_ENTRY(http_conn)	 tq_entry;	/* in hs->tq[tq] */
 	struct http_server	*hs;
 	struct http_xchg	*x;		/* NULL while idle */
-	struct poller_item	 pi;		/* socket readiness */
+	struct conn		 io;		/* the socket, its readiness */
 	int64_t			 deadline;	/* ms, http_now_ms() */
-	int			 fd;
 	uint8_t			 state;		/* enum http_state */
 	uint8_t			 tq;		/* enum http_tq */
 	unsigned		 keep_alive:1;	/* after this response */
@@ -120,7 +141,7 @@ struct http_server {
 	struct wserver			*sv;
 	const struct server_conf	*conf;
 	struct http_conns		 tq[HTTP_NTQ];	/* every connection */
-	int				 tq_ms[HTTP_NTQ];
+	int				 tq_ms[HTTP_NTQ];	/* -1: none */
 	struct event			*ev_sweep;	/* earliest deadline */
 	int64_t				 sweep_at;	/* 0: not armed */
 	struct poller			*poller;	/* the connections */
@@ -136,11 +157,59 @@ struct http_server {
 	unsigned			 nfree_x;
 };
 
-/* Response building (http.c). */
+/* -- handlers ------------------------------------------------------------ */
+
+enum http_hres {
+	HTTP_HANDLER_DONE,	/* the whole response is queued */
+	HTTP_HANDLER_PENDING,	/* resume() or cancel() will follow */
+};
+
+struct http_handler {
+	const char	*name;
+	/* 1: the handler reads the request body (http_body_next); else the
+	 * core discards it before start(). */
+	int		 reads_body;
+	enum http_hres	(*start)(struct http_conn *,
+			    const struct location_conf *, const char *, size_t);
+	enum http_hres	(*resume)(struct http_conn *);	/* when pending */
+	void		(*cancel)(struct http_conn *);	/* when pending */
+};
+
+const struct http_handler *http_handler_find(const struct location_conf *);
+const struct http_handler *http_handler_base(const struct location_conf *);
+
+/* Run the pending handler's resume() soon, from the loop. */
+void	 http_wake(struct http_conn *);
+/* The pending request goes on with another handler (its resume/cancel). */
+void	 http_handler_set(struct http_conn *, const struct http_handler *);
+struct event_base *http_base(const struct http_conn *);
+/* GET and HEAD pass; anything else is answered 405 here (returns 0). */
+int	 http_method_get_head(struct http_conn *);
+
+/* -- the request body, for a handler that reads it ------------------------ */
+
+enum http_body {
+	HTTP_BODY_DATA,		/* *data, *len: bytes to take */
+	HTTP_BODY_END,		/* the whole body is read */
+	HTTP_BODY_WAIT,		/* more is to come: return PENDING */
+	HTTP_BODY_ERROR,	/* bad framing: the core answers, return */
+};
+
+enum http_body	 http_body_next(struct http_conn *, const char **, size_t *);
+void		 http_body_consume(struct http_conn *, size_t);
+
+/* -- responses (http_response.c) ----------------------------------------- */
+
+#define HTTP_OUT_HIGH	(64 * 1024)	/* a streaming handler waits above */
+
 int	 http_out_reserve(struct http_conn *, size_t);
 void	 http_out_add(struct http_conn *, const void *, size_t);
 void	 http_out_printf(struct http_conn *, const char *, ...)
 	     __attribute__((format(printf, 2, 3)));
+size_t	 http_out_pending(const struct http_conn *);
+void	 http_out_chunked(struct http_conn *);
+void	 http_out_body(struct http_conn *, const void *, size_t);
+void	 http_out_body_end(struct http_conn *);
 int64_t	 http_now_ms(void);
 void	 http_file_done(struct http_conn *);
 void	 http_response_head(struct http_conn *, int, const char *, int64_t);
@@ -151,10 +220,5 @@ void	 http_respond_error(struct http_conn *, int);
 const char *http_status_text(int);
 const char *http_req_str(const struct http_conn *, struct http_span);
 const char *http_peer(const struct http_conn *);
-
-/* Handlers. */
-void	 http_static_serve(struct http_conn *, const struct location_conf *,
-	     int, const char *, size_t);
-void	 http_stats_serve(struct http_conn *, const struct location_conf *);
 
 #endif

@@ -743,9 +743,14 @@ hexval(unsigned char c)
 	return (-1);
 }
 
-enum http_parse_result
-http_chunked_feed(struct http_chunked *ck, const char *buf, size_t len,
-    size_t *used)
+/*
+ * The decoder. With stop_at_data it consumes framing only and stops
+ * where chunk data starts (http_chunked_frame); else it takes the data
+ * too (http_chunked_feed).
+ */
+static enum http_parse_result
+chunked_run(struct http_chunked *ck, const char *buf, size_t len,
+    size_t *used, int stop_at_data)
 {
 	size_t		 i = 0, take;
 	unsigned char	 c;
@@ -794,6 +799,10 @@ http_chunked_feed(struct http_chunked *ck, const char *buf, size_t len,
 			    C_DATA;
 			break;
 		case C_DATA:
+			if (stop_at_data) {
+				*used = i;
+				return (HTTP_PARSE_AGAIN);
+			}
 			take = len - i;
 			if (take > ck->remaining)
 				take = (size_t)ck->remaining;
@@ -843,4 +852,35 @@ http_chunked_feed(struct http_chunked *ck, const char *buf, size_t len,
 	}
 	*used = i;
 	return (ck->state == C_DONE ? HTTP_PARSE_DONE : HTTP_PARSE_AGAIN);
+}
+
+enum http_parse_result
+http_chunked_feed(struct http_chunked *ck, const char *buf, size_t len,
+    size_t *used)
+{
+	return (chunked_run(ck, buf, len, used, 0));
+}
+
+enum http_parse_result
+http_chunked_frame(struct http_chunked *ck, const char *buf, size_t len,
+    size_t *used)
+{
+	return (chunked_run(ck, buf, len, used, 1));
+}
+
+/* Bytes of chunk data that may be taken now (0: framing comes next). */
+uint64_t
+http_chunked_data_left(const struct http_chunked *ck)
+{
+	return (ck->state == C_DATA ? ck->remaining : 0);
+}
+
+/* n bytes of data (at most http_chunked_data_left) were taken. */
+void
+http_chunked_take(struct http_chunked *ck, uint64_t n)
+{
+	ck->remaining -= n;
+	ck->total += n;
+	if (ck->remaining == 0)
+		ck->state = C_DATA_CR;
 }

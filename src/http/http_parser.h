@@ -101,7 +101,7 @@ enum http_parse_result
 	    const char *, size_t);
 const char *http_method_name(enum http_method);
 
-/* Chunked request bodies, decoded and discarded (or counted). */
+/* Chunked request bodies: decoded and discarded, or streamed. */
 struct http_chunked {
 	int		 state;
 	unsigned	 digits;	/* of the chunk size so far */
@@ -118,5 +118,12 @@ void	http_chunked_init(struct http_chunked *, uint64_t);
 enum http_parse_result
 	http_chunked_feed(struct http_chunked *, const char *, size_t,
 	    size_t *);
+/* The same, but stop where chunk data starts: take it with
+ * http_chunked_data_left and http_chunked_take, then frame again. */
+enum http_parse_result
+	http_chunked_frame(struct http_chunked *, const char *, size_t,
+	    size_t *);
+uint64_t http_chunked_data_left(const struct http_chunked *);
+void	 http_chunked_take(struct http_chunked *, uint64_t);
 
 #endif

@@ -27,7 +27,7 @@
 #include <linux/openat2.h>
 
 #include "core/conf.h"
-#include "http/http.h"
+#include "http/http_handlers.h"
 #include "http/http_date.h"
 #include "http/http_fcache.h"
 #include "http/http_range.h"
@@ -342,13 +342,21 @@ static_respond(struct http_conn *c, struct http_file *f, int cached)
 }
 
 /* Serve a file, honouring conditional and single-range requests. */
-void
-http_static_serve(struct http_conn *c, const struct location_conf *lc,
-    int loc, const char *path, size_t len)
+static enum http_hres
+http_static_start(struct http_conn *c, const struct location_conf *lc,
+    const char *path, size_t len)
 {
 	struct http_file	 direct, *f;
+	int			 loc = (int)(lc - c->hs->conf->locations);
 
-	if ((f = static_lookup(c, lc, loc, path, len, &direct)) == NULL)
-		return;
-	static_respond(c, f, f != &direct);
+	if (!http_method_get_head(c))
+		return (HTTP_HANDLER_DONE);
+	if ((f = static_lookup(c, lc, loc, path, len, &direct)) != NULL)
+		static_respond(c, f, f != &direct);
+	return (HTTP_HANDLER_DONE);
 }
+
+const struct http_handler http_static_handler = {
+	.name = "root",
+	.start = http_static_start,
+};

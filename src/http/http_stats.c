@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "core/conf.h"
-#include "http/http.h"
+#include "http/http_handlers.h"
 #include "core/stats.h"
 
 static const char *const stats_class_names[STATS_NCLASSES] = {
@@ -146,20 +146,25 @@ stats_prometheus(FILE *f, const struct stats_shm *shm)
 	    "# TYPE drover_workers gauge\ndrover_workers %d\n", live);
 }
 
-void
-http_stats_serve(struct http_conn *c, const struct location_conf *lc)
+static enum http_hres
+http_stats_start(struct http_conn *c, const struct location_conf *lc,
+    const char *path, size_t plen)
 {
 	FILE	*f;
 	char	*buf = NULL;
 	size_t	 len = 0;
 
+	(void)path;
+	(void)plen;
+	if (!http_method_get_head(c))
+		return (HTTP_HANDLER_DONE);
 	if (stats_region == NULL) {
 		http_respond_error(c, 503);
-		return;
+		return (HTTP_HANDLER_DONE);
 	}
 	if ((f = open_memstream(&buf, &len)) == NULL) {
 		http_respond_error(c, 500);
-		return;
+		return (HTTP_HANDLER_DONE);
 	}
 	if (lc->stats == STATS_FORMAT_JSON)
 		stats_json(f, stats_region);
@@ -168,10 +173,16 @@ http_stats_serve(struct http_conn *c, const struct location_conf *lc)
 	if (fclose(f) != 0) {
 		free(buf);
 		http_respond_error(c, 500);
-		return;
+		return (HTTP_HANDLER_DONE);
 	}
 	http_respond(c, 200, lc->stats == STATS_FORMAT_JSON ?
 	    "application/json" : "text/plain; version=0.0.4; charset=utf-8",
 	    buf, len);
 	free(buf);
+	return (HTTP_HANDLER_DONE);
 }
+
+const struct http_handler http_stats_handler = {
+	.name = "stats",
+	.start = http_stats_start,
+};

@@ -29,6 +29,7 @@
 
 #include "core/conf.h"
 #include "core/log.h"
+#include "event/conn.h"
 #include "event/poller.h"
 #include "event/service.h"
 
@@ -37,7 +38,7 @@
 
 struct echo_conn {
 	TAILQ_ENTRY(echo_conn)	 entry;
-	struct poller_item	 pi;
+	struct conn		 io;		/* the socket */
 	struct echo_server	*es;
 	struct event		 timer;		/* idle_timeout */
 	char			*buf;		/* NULL while empty */
@@ -96,8 +97,7 @@ echo_close(struct echo_conn *c, const char *why)
 	    es->sv->conf->name, why);
 	TAILQ_REMOVE(&es->conns, c, entry);
 	evtimer_del(&c->timer);
-	poller_forget(es->poller, &c->pi);
-	close(c->pi.fd);
+	conn_close(&c->io, es->poller);
 	free(c->buf);
 	service_conn_closed(es->sv);
 	free(c);
@@ -107,7 +107,7 @@ echo_close(struct echo_conn *c, const char *why)
 static void
 echo_finish(struct echo_conn *c)
 {
-	shutdown(c->pi.fd, SHUT_WR);
+	(void)conn_shutdown(&c->io);
 	echo_close(c, "client closed");
 }
 
@@ -127,19 +127,17 @@ echo_write(struct echo_conn *c)
 {
 	ssize_t	 n;
 
-	if (c->off == c->len || !c->pi.wready)
+	if (c->off == c->len || !c->io.pi.wready)
 		return (0);
-	n = send(c->pi.fd, c->buf + c->off, c->len - c->off, MSG_NOSIGNAL);
+	n = conn_send(&c->io, c->buf + c->off, c->len - c->off, 0);
 	if (n > 0) {
 		c->off += (size_t)n;
 		if (c->off == c->len)
 			c->off = c->len = 0;	/* all of it is free again */
 		return (1);
 	}
-	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-		c->pi.wready = 0;
-		return (0);
-	}
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return (0);	/* wready is cleared: wait for the edge */
 	return (n == -1 && errno == EINTR ? 1 : -1);
 }
 
@@ -150,11 +148,11 @@ echo_read(struct echo_conn *c)
 {
 	ssize_t	 n;
 
-	if (c->eof || !c->pi.rready || c->len == ECHO_BUF_SIZE)
+	if (c->eof || !c->io.pi.rready || c->len == ECHO_BUF_SIZE)
 		return (0);
 	if (c->buf == NULL && (c->buf = malloc(ECHO_BUF_SIZE)) == NULL)
 		return (-2);
-	n = poller_recv(&c->pi, c->buf + c->len, ECHO_BUF_SIZE - c->len);
+	n = conn_recv(&c->io, c->buf + c->len, ECHO_BUF_SIZE - c->len);
 	if (n > 0) {
 		c->len += (size_t)n;
 		return (1);
@@ -173,7 +171,7 @@ static void
 echo_ready(struct poller_item *it, void *arg)
 {
 	struct echo_server	*es = arg;
-	struct echo_conn	*c = POLLER_OWNER(it, struct echo_conn, pi);
+	struct echo_conn	*c = POLLER_OWNER(it, struct echo_conn, io.pi);
 	int			 rounds, r, w, moved = 0;
 
 	if (it->error != 0) {
@@ -230,12 +228,12 @@ echo_accept(struct wserver *sv, int fd, const struct sockaddr *sa,
 		return;
 	}
 	c->es = es;
-	poller_item_init(&c->pi, fd);
+	conn_socket_init(&c->io, fd);
 	evtimer_assign(&c->timer, sv->base, echo_timeout_cb, c);
 	evtimer_add(&c->timer, es->idle);
 	TAILQ_INSERT_TAIL(&es->conns, c, entry);
 	service_conn_opened(sv);
-	poller_want_read(es->poller, &c->pi);
+	poller_want_read(es->poller, &c->io.pi);
 	(void)sa;
 	(void)salen;
 }

@@ -1,0 +1,95 @@
+/*
+ * conn_socket.c: the plain-socket connection I/O (conn.h).
+ *
+ * Every operation keeps the poller item's readiness flags, the rule
+ * being stated once here: rready is cleared when a read shows the socket
+ * empty (EAGAIN, or fewer bytes than asked for with no FIN seen: the
+ * end of the stream is still to be read then), wready when a write
+ * would block. An EINTR leaves both as they were, so the owner's wait
+ * posts it again rather than waiting for an edge.
+ */
+#include "autoconf.h"
+
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "event/conn.h"
+
+static ssize_t
+conn_socket_recv(struct conn *c, void *buf, size_t len)
+{
+	struct poller_item	*it = &c->pi;
+	ssize_t			 n;
+
+	n = recv(it->fd, buf, len, 0);
+	if ((n > 0 && (size_t)n < len && !it->rdhup) ||
+	    (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)))
+		it->rready = 0;
+	return (n);
+}
+
+static ssize_t
+conn_socket_wrote(struct conn *c, ssize_t n)
+{
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		c->pi.wready = 0;
+	return (n);
+}
+
+static ssize_t
+conn_socket_sendv(struct conn *c, const struct iovec *iov, int iovcnt,
+    int more)
+{
+	struct msghdr	 msg;
+	int		 flags = MSG_NOSIGNAL | (more ? MSG_MORE : 0);
+
+	if (iovcnt == 1)
+		return (conn_socket_wrote(c, send(c->pi.fd, iov[0].iov_base,
+		    iov[0].iov_len, flags)));
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = (struct iovec *)(uintptr_t)iov;
+	msg.msg_iovlen = (size_t)iovcnt;
+	return (conn_socket_wrote(c, sendmsg(c->pi.fd, &msg, flags)));
+}
+
+static ssize_t
+conn_socket_sendfile(struct conn *c, int fd, off_t *off, size_t len)
+{
+	return (conn_socket_wrote(c, sendfile(c->pi.fd, fd, off, len)));
+}
+
+static int
+conn_socket_shutdown(struct conn *c)
+{
+	return (shutdown(c->pi.fd, SHUT_WR));
+}
+
+/* No epoll_ctl(DEL): the close removes the socket from the set. */
+static void
+conn_socket_close(struct conn *c, struct poller *p)
+{
+	poller_forget(p, &c->pi);
+	close(c->pi.fd);
+	c->pi.fd = -1;
+}
+
+static const struct conn_ops conn_socket_ops = {
+	.recv = conn_socket_recv,
+	.sendv = conn_socket_sendv,
+	.sendfile = conn_socket_sendfile,
+	.shutdown = conn_socket_shutdown,
+	.close = conn_socket_close,
+};
+
+/* A freshly accepted, non-blocking socket. */
+void
+conn_socket_init(struct conn *c, int fd)
+{
+	c->ops = &conn_socket_ops;
+	poller_item_init(&c->pi, fd);
+}

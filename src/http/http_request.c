@@ -1,0 +1,347 @@
+/*
+ * http_request.c: a request's way from its parsed head to its response:
+ * the location that serves it, the handler that answers it (now, or
+ * later while the request is pending), and what follows the response.
+ *
+ * While a handler has the request (HTTP_HANDLER), http_handler_run()
+ * moves bytes for it: output out to the client, input in from the
+ * client while the buffer has room (the body, or what a pipelining
+ * client sends next, which waits its turn in the buffer), and calls its
+ * resume(), until resume() says the response is complete. The client
+ * closing or resetting the connection ends the request, as nginx does
+ * for a request waiting on an upstream.
+ */
+#include "autoconf.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/conf.h"
+#include "core/log.h"
+#include "core/stats.h"
+#include "event/service.h"
+#include "http/http_core.h"
+#include "http/http_path.h"
+
+#define HTTP_HANDLER_ROUNDS	16	/* read/write/resume rounds a turn */
+#define HTTP_MOVED_OUT		1
+#define HTTP_MOVED_IN		2
+
+/* Start parsing a new request at in_off. */
+void
+http_request_start(struct http_conn *c)
+{
+	struct http_xchg	*x = c->x;
+	struct http_server	*hs = c->hs;
+
+	if (x->in_off > 0 && x->in_off == x->in_len)
+		x->in_off = x->in_len = 0;
+	x->req_base = x->in_off;
+	c->keep_alive = 0;
+	c->closing = 0;
+	c->linger = 1;
+	http_parser_init(&x->parser, &hs->limits);
+	http_request_init(&x->req, x->headers);
+	x->req_started = 1;
+	x->status = 0;
+	x->body_bytes = 0;
+	x->out_chunked = 0;
+	if (hs->alog != NULL)
+		clock_gettime(CLOCK_MONOTONIC, &x->req_start);
+	http_set_state(c, HTTP_READ_HEAD);
+	http_timeout(c, HTTP_TQ_HEADER);
+}
+
+/*
+ * The location with the longest prefix that matches whole path segments:
+ * "/hello" serves "/hello" and "/hello/x" but not "/hello.txt".
+ */
+static const struct location_conf *
+http_route(const struct server_conf *sc, const char *path, size_t len)
+{
+	const struct location_conf	*lc;
+	size_t				 i;
+
+	for (i = 0; i < sc->nlocations; i++) {
+		lc = &sc->locations[i];
+		if (lc->prefix_len > len ||
+		    memcmp(lc->prefix, path, lc->prefix_len) != 0)
+			continue;
+		if (lc->prefix_len == len || lc->prefix[lc->prefix_len - 1] ==
+		    '/' || path[lc->prefix_len] == '/')
+			return (lc);
+	}
+	return (NULL);
+}
+
+/* The request's normalised path and its location: 0, or the status of
+ * the error to answer. */
+static int
+http_locate(struct http_conn *c, char *path, size_t size, int *len,
+    const struct location_conf **lcp)
+{
+	*len = http_path_normalize(http_req_str(c, c->x->req.path),
+	    c->x->req.path.len, path, size);
+	if (*len < 0)
+		return (c->x->req.path.len >= size ? 414 : 400);
+	if ((*lcp = http_route(c->hs->conf, path, (size_t)*len)) == NULL)
+		return (404);
+	return (0);
+}
+
+/* Does the request's handler read the body itself? */
+static int
+http_streams_body(struct http_conn *c)
+{
+	const struct location_conf	*lc;
+	char				 path[HTTP_PATH_MAX];
+	int				 len;
+
+	if (http_locate(c, path, sizeof(path), &len, &lc) != 0)
+		return (0);
+	return (http_handler_find(lc)->reads_body);
+}
+
+/* The handler has answered: the body it did not read is not read. */
+static void
+http_answered(struct http_conn *c)
+{
+	if (!http_body_finished(c))
+		c->keep_alive = 0;
+	http_request_done(c);
+}
+
+/* The request is in (with its body, unless the handler reads it):
+ * produce its response, or hand it to a handler that answers later. */
+static void
+http_dispatch(struct http_conn *c)
+{
+	struct http_xchg		*x = c->x;
+	const struct http_handler	*h;
+	const struct location_conf	*lc;
+	char				 path[HTTP_PATH_MAX];
+	int				 len, status;
+
+	STATS_ADD(requests, 1);
+	/* A client that asked to close sends nothing more after the
+	 * request, so its connection needs no lingering close; but some
+	 * send a stray CRLF after a body. */
+	c->linger = x->req.keep_alive || x->req.content_length > 0 ||
+	    x->req.chunked;
+	c->keep_alive = x->req.keep_alive && !c->hs->draining;
+	x->body_bytes = 0;
+	if (x->req.method == HTTP_METHOD_UNKNOWN)
+		status = 501;
+	else
+		status = http_locate(c, path, sizeof(path), &len, &lc);
+	if (status != 0) {
+		http_respond_error(c, status);
+		http_answered(c);
+		return;
+	}
+	h = http_handler_find(lc);
+	x->loc = lc;
+	if (h->start(c, lc, path, (size_t)len) == HTTP_HANDLER_DONE) {
+		http_answered(c);
+		return;
+	}
+	x->handler = h;
+	x->pending = 1;
+	http_set_state(c, HTTP_HANDLER);
+}
+
+/* The head is parsed: answer, or read the body first. */
+void
+http_head_done(struct http_conn *c)
+{
+	struct http_xchg	*x = c->x;
+
+	http_body_init(c);
+	if (x->req.content_length > 0 &&
+	    (uint64_t)x->req.content_length > c->hs->conf->max_body_size) {
+		c->keep_alive = 0;
+		http_respond_error(c, 413);
+		http_request_done(c);
+		return;
+	}
+	if (http_body_finished(c)) {
+		http_dispatch(c);
+		return;
+	}
+	if (x->req.expect_continue && x->req.version == 11 &&
+	    x->in_off == x->in_len)
+		http_out_add(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+	if (http_streams_body(c)) {
+		http_timeout(c, HTTP_TQ_HEADER);
+		http_dispatch(c);
+	} else
+		http_set_state(c, HTTP_READ_BODY);
+}
+
+/* A body the handler does not read has been discarded. */
+void
+http_body_done(struct http_conn *c)
+{
+	http_dispatch(c);
+}
+
+/* The response to the current request is queued: log it, move on. */
+void
+http_request_done(struct http_conn *c)
+{
+	struct http_xchg	*x = c->x;
+
+	if (x->file_fd == -1)
+		http_log_request(c);
+	if (!c->keep_alive)
+		c->closing = 1;
+	else	/* later responses must not wait for this one's ACK */
+		http_conn_nodelay(c);
+	x->req_started = 0;
+	if (c->closing || x->file_fd != -1 ||
+	    x->out_len - x->out_sent > HTTP_OUT_PIPELINE_MAX)
+		http_set_state(c, HTTP_WRITE);
+	else
+		http_set_state(c, HTTP_IDLE);
+}
+
+/* -- pending requests ---------------------------------------------------- */
+
+void
+http_wake(struct http_conn *c)
+{
+	poller_post(c->hs->poller, &c->io.pi);
+}
+
+void
+http_handler_set(struct http_conn *c, const struct http_handler *h)
+{
+	c->x->handler = h;
+}
+
+struct event_base *
+http_base(const struct http_conn *c)
+{
+	return (c->hs->sv->base);
+}
+
+/* The request ends before its handler finished: tell it, once. */
+void
+http_handler_cancel(struct http_conn *c)
+{
+	const struct http_handler	*h;
+
+	if (c->x == NULL || !c->x->pending)
+		return;
+	h = c->x->handler;
+	c->x->pending = 0;
+	c->x->handler = NULL;
+	if (h->cancel != NULL)
+		h->cancel(c);
+}
+
+/* The body turned out malformed while the handler read it: answer the
+ * error if no response has begun, else close. 1: go on. */
+static int
+http_handler_failed(struct http_conn *c)
+{
+	int	 status = c->x->body_error;
+
+	http_handler_cancel(c);
+	if (c->x->status != 0) {
+		http_conn_close(c, "bad request body");
+		return (0);
+	}
+	c->x->in_off = c->x->in_len;
+	http_respond_error(c, status);
+	http_request_done(c);
+	return (1);
+}
+
+/* What the connection waits for while the handler has the request. */
+static void
+http_handler_wait(struct http_conn *c, int yielded, int read_some)
+{
+	struct http_xchg	*x = c->x;
+	enum http_tq		 q;
+
+	if (yielded) {		/* more to do, after the others */
+		http_wake(c);
+		return;
+	}
+	if (http_out_pending(c) > 0 && !c->io.pi.wready) {
+		http_want_write(c);
+		q = HTTP_TQ_SEND;
+	} else if (x->body_wanted)
+		q = HTTP_TQ_HEADER;	/* the client owes the body */
+	else
+		q = HTTP_TQ_WAIT;	/* the handler keeps time */
+	if (http_in_room(c) == 1)
+		http_want_read(c);
+	if (q != c->tq || q == HTTP_TQ_SEND || read_some)
+		http_timeout(c, q);
+}
+
+/* One round of I/O for a pending request: -1 the connection is closed,
+ * else HTTP_MOVED_OUT and HTTP_MOVED_IN for the bytes that moved. */
+static int
+http_handler_io(struct http_conn *c)
+{
+	size_t			 pending = http_out_pending(c);
+	enum http_io		 io;
+	int			 moved = 0;
+
+	if (pending > 0) {
+		if (http_write(c) == HTTP_IO_ERROR) {
+			http_conn_close(c, "write error");
+			return (-1);
+		}
+		if (http_out_pending(c) < pending)
+			moved = HTTP_MOVED_OUT;
+	}
+	if (c->io.pi.rready && http_in_room(c) == 1) {
+		io = http_read(c);
+		if (io == HTTP_IO_EOF || io == HTTP_IO_ERROR) {
+			http_conn_close(c, io == HTTP_IO_ERROR ? "read error" :
+			    http_body_finished(c) ? "client closed" :
+			    "client closed mid-request");
+			return (-1);
+		}
+		if (io == HTTP_IO_DONE)
+			moved |= HTTP_MOVED_IN;
+	}
+	return (moved);
+}
+
+/* Run a pending request: 1 when its response is complete (the caller
+ * goes on with the connection), 0 when it waits or is closed. */
+int
+http_handler_run(struct http_conn *c)
+{
+	struct http_xchg	*x = c->x;
+	uint32_t		 in_off, in_len;
+	size_t			 out;
+	int			 rounds, moved, read_some = 0;
+
+	for (rounds = 0; rounds < HTTP_HANDLER_ROUNDS; rounds++) {
+		if ((moved = http_handler_io(c)) == -1)
+			return (0);
+		read_some |= moved & HTTP_MOVED_IN;
+		in_off = x->in_off;
+		in_len = x->in_len;
+		out = x->out_len;
+		if (x->handler->resume(c) == HTTP_HANDLER_DONE) {
+			x->pending = 0;
+			x->handler = NULL;
+			http_answered(c);
+			return (1);
+		}
+		if (x->body_error != 0)
+			return (http_handler_failed(c));
+		if (!moved && in_off == x->in_off && in_len == x->in_len &&
+		    out == x->out_len)
+			break;
+	}
+	http_handler_wait(c, rounds == HTTP_HANDLER_ROUNDS, read_some);
+	return (0);
+}
