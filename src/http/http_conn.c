@@ -504,7 +504,7 @@ http_on_timeout(struct http_conn *c)
 {
 	switch (c->state) {
 	case HTTP_HANDLER:
-		http_handler_cancel(c);
+		http_handler_cancel(c, "timeout");
 		if (c->x->status != 0) {	/* the response has begun */
 			http_conn_close(c, "body timeout");
 			return;
@@ -669,7 +669,7 @@ http_conn_close(struct http_conn *c, const char *why)
 
 	if (log_wants(LOG_LEVEL_DEBUG))
 		log_debug("http %s: closed: %s", http_peer(c), why);
-	http_handler_cancel(c);
+	http_handler_cancel(c, why);
 	conn_close(&c->io, hs->poller);
 	http_release_buffers(c);
 	TAILQ_REMOVE(&hs->tq[c->tq], c, tq_entry);

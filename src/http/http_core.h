@@ -52,7 +52,7 @@ void		 http_head_done(struct http_conn *);
 void		 http_body_done(struct http_conn *);
 void		 http_request_done(struct http_conn *);
 int		 http_handler_run(struct http_conn *);
-void		 http_handler_cancel(struct http_conn *);
+void		 http_handler_cancel(struct http_conn *, const char *);
 
 /* http_body.c */
 void		 http_body_init(struct http_conn *);

@@ -13,6 +13,7 @@
  */
 #include "autoconf.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -227,13 +228,16 @@ http_base(const struct http_conn *c)
 
 /* The request ends before its handler finished: tell it, once. */
 void
-http_handler_cancel(struct http_conn *c)
+http_handler_cancel(struct http_conn *c, const char *why)
 {
 	const struct http_handler	*h;
 
 	if (c->x == NULL || !c->x->pending)
 		return;
 	h = c->x->handler;
+	if (log_wants(LOG_LEVEL_DEBUG))
+		log_debug("http %s: %s request cancelled: %s", http_peer(c),
+		    h->name, why);
 	c->x->pending = 0;
 	c->x->handler = NULL;
 	if (h->cancel != NULL)
@@ -247,7 +251,7 @@ http_handler_failed(struct http_conn *c)
 {
 	int	 status = c->x->body_error;
 
-	http_handler_cancel(c);
+	http_handler_cancel(c, "bad request body");
 	if (c->x->status != 0) {
 		http_conn_close(c, "bad request body");
 		return (0);
@@ -302,9 +306,10 @@ http_handler_io(struct http_conn *c)
 	if (c->io.pi.rready && http_in_room(c) == 1) {
 		io = http_read(c);
 		if (io == HTTP_IO_EOF || io == HTTP_IO_ERROR) {
-			http_conn_close(c, io == HTTP_IO_ERROR ? "read error" :
-			    http_body_finished(c) ? "client closed" :
-			    "client closed mid-request");
+			http_conn_close(c, io == HTTP_IO_EOF ?
+			    (http_body_finished(c) ? "client closed" :
+			    "client closed mid-request") : errno == ECONNRESET ?
+			    "client reset" : "read error");
 			return (-1);
 		}
 		if (io == HTTP_IO_DONE)

@@ -1,0 +1,363 @@
+"""Handlers that wait and request bodies as a stream, against the real
+daemon with raw sockets: echo_body (the body streamed back, Content-Length
+and chunked), delay (a request pending on a timer), backpressure and
+bounded memory, clients that go away, pipelining behind a pending request,
+and a pending request across a reload and a graceful stop."""
+
+import os
+import re
+import signal
+import socket
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from droverlib import DroverTest, main, wait_for  # noqa: E402
+from httplib_raw import Conn, get  # noqa: E402
+
+SERVER = """
+server web {
+    listen = {"127.0.0.1:0"}
+    protocol = http
+    header_timeout = 60
+    max_body_size = 1099511627776
+    location "/echo" { echo_body = on }
+    location "/hello" { return = "200 Hello, World!" }
+    location "/delay" { delay = %(delay)s  return = "200 late" }
+    location "/decho" { delay = %(delay)s  echo_body = on }
+    location "/status" { stats = json }
+}
+"""
+
+SANITIZED = "ASAN_OPTIONS" in os.environ
+
+
+def post(path, body, extra=""):
+    return ("POST %s HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n%s\r\n"
+            % (path, len(body), extra)).encode() + body
+
+
+def chunked(path, pieces, extra=""):
+    out = ("POST %s HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+           "%s\r\n" % (path, extra)).encode()
+    for p in pieces:
+        out += b"%x;ext=1\r\n" % len(p) + p + b"\r\n"
+    return out + b"0\r\nX-Trailer: 1\r\n\r\n"
+
+
+def read_chunked(c):
+    """The decoded body of a chunked response on Conn c (head read)."""
+    body = b""
+    while True:
+        while b"\r\n" not in c.buf:
+            c._fill()
+        line, c.buf = c.buf.split(b"\r\n", 1)
+        size = int(line.split(b";")[0], 16)
+        while len(c.buf) < size + 2:
+            c._fill()
+        body += c.buf[:size]
+        assert c.buf[size:size + 2] == b"\r\n", c.buf[size:size + 8]
+        c.buf = c.buf[size + 2:]
+        if size == 0:
+            return body
+
+
+def vm_kib(pid, field):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError("no %s for %d" % (field, pid))
+
+
+class AsyncHTTPTest(DroverTest):
+
+    def start(self, delay="1", log_level="info", workers=1):
+        d = self.drover(workers=workers, servers=SERVER % {"delay": delay},
+                        log_level=log_level)
+        d.start()
+        self.d = d
+        self.addr = d.port("web")
+        return d
+
+    def conn(self, timeout=30):
+        return Conn(self.addr[0], self.addr[1], timeout=timeout)
+
+    def active(self):
+        """Open connections of the live workers, from /status."""
+        import json
+        c = self.conn()
+        try:
+            c.send(get("/status", extra="Connection: close\r\n"))
+            r = c.read_response()
+        finally:
+            c.close()
+        return json.loads(r.body)["total"]["active"] - 1
+
+    # -- echo_body ---------------------------------------------------------
+
+    def test_echo_content_length(self):
+        self.start()
+        c = self.conn()
+        body = os.urandom(100000)
+        c.send(post("/echo", body))
+        r = c.read_response()
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.header("content-length"), str(len(body)))
+        self.assertEqual(r.body, body)
+        # The connection stays usable: the next request on it.
+        c.send(get("/hello"))
+        self.assertEqual(c.read_response().body, b"Hello, World!")
+        c.close()
+
+    def test_echo_chunked_in_pieces(self):
+        self.start()
+        c = self.conn()
+        pieces = [os.urandom(n) for n in (1, 7, 4096, 70000, 3)]
+        raw = chunked("/echo", pieces)
+        # Sent a few bytes at a time at first: framing split anywhere.
+        for i in range(0, 200, 7):
+            c.send(raw[i:min(i + 7, 200)])
+        c.send(raw[200:])
+        r = c.read_response()
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.header("transfer-encoding"), "chunked")
+        self.assertIsNone(r.header("content-length"))
+        self.assertEqual(read_chunked(c), b"".join(pieces))
+        c.send(get("/hello"))
+        self.assertEqual(c.read_response().body, b"Hello, World!")
+        c.close()
+
+    def test_echo_without_body(self):
+        self.start()
+        c = self.conn()
+        c.send(get("/echo"))
+        r = c.read_response()
+        self.assertEqual((r.status, r.header("content-length"), r.body),
+                         (200, "0", b""))
+        c.close()
+
+    def test_pipelined_after_streamed_body(self):
+        self.start()
+        c = self.conn()
+        a, b = os.urandom(30000), os.urandom(5000)
+        c.send(post("/echo", a) + chunked("/echo", [b]) + get("/hello") +
+               post("/echo", b"x"))
+        self.assertEqual(c.read_response().body, a)
+        c.read_response()
+        self.assertEqual(read_chunked(c), b)
+        self.assertEqual(c.read_response().body, b"Hello, World!")
+        self.assertEqual(c.read_response().body, b"x")
+        c.close()
+
+    def test_bad_chunk_after_the_response_began(self):
+        d = self.start(log_level="debug")
+        c = self.conn()
+        c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: "
+               b"chunked\r\n\r\n5\r\nhello\r\nZZ\r\n")
+        r = c.read_response()
+        self.assertEqual(r.status, 200)     # the head went out at once
+        self.assertTrue(c.closed_by_server())
+        self.assertIn(b"5\r\nhello\r\n", c.buf)
+        self.assertNotIn(b"0\r\n\r\n", c.buf)   # no clean end: truncated
+        c.close()
+        d.wait_log(r"echo_body request cancelled: bad request body")
+        self.assertEqual(self.conn_get_hello(), b"Hello, World!")
+
+    def conn_get_hello(self):
+        c = self.conn()
+        try:
+            c.send(get("/hello"))
+            return c.read_response().body
+        finally:
+            c.close()
+
+    def test_one_gib_streamed_with_bounded_rss(self):
+        """1 GiB through echo_body: the worker's memory stays bounded."""
+        d = self.start()
+        worker = d.workers()[0]
+        base = vm_kib(worker, "VmRSS")
+        total = 1 << 30
+        pattern = os.urandom(1 << 20)
+        s = socket.create_connection(self.addr, timeout=60)
+        s.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: %d"
+                  b"\r\n\r\n" % total)
+        errors = []
+
+        def sender():
+            try:
+                for _ in range(total // len(pattern)):
+                    s.sendall(pattern)
+            except OSError as e:
+                errors.append(e)
+        t = threading.Thread(target=sender)
+        t.start()
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            chunk = s.recv(65536)
+            self.assertTrue(chunk, "closed before the response head")
+            buf += chunk
+        head, rest = buf.split(b"\r\n\r\n", 1)
+        self.assertIn(b"Content-Length: %d" % total, head)
+        got, mism = 0, 0
+        view = memoryview(pattern + pattern)
+        data = rest
+        while True:
+            if data:
+                off = got % len(pattern)
+                if bytes(view[off:off + len(data)]) != data:
+                    mism += 1
+                got += len(data)
+            if got >= total:
+                break
+            data = s.recv(1 << 20)
+            self.assertTrue(data, "closed after %d of %d bytes"
+                            % (got, total))
+        t.join(60)
+        s.close()
+        self.assertEqual(errors, [])
+        self.assertEqual((got, mism), (total, 0))
+        hwm = vm_kib(worker, "VmHWM")
+        if SANITIZED:   # ASan's own memory: bound the growth instead
+            self.assertLess(hwm - base, 16 * 1024,
+                            "worker RSS grew from %d to %d KiB" % (base, hwm))
+        else:
+            self.assertLess(hwm, 16 * 1024, "worker peak RSS %d KiB" % hwm)
+
+    def test_backpressure_client_that_does_not_read(self):
+        """A client that sends but never reads is stopped: the worker
+        takes a bounded amount, then reads nothing more from it."""
+        d = self.start()
+        worker = d.workers()[0]
+        s = socket.create_connection(self.addr, timeout=30)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        total = 256 << 20
+        s.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: %d"
+                  b"\r\n\r\n" % total)
+        s.setblocking(False)
+        piece = b"b" * 65536
+        sent = 0
+        stalled = 0
+        # Send until the kernel refuses for a while (both sides' buffers
+        # full and drover not reading); bounded by total.
+        while sent < total and stalled < 50:
+            try:
+                sent += s.send(piece)
+                stalled = 0
+            except BlockingIOError:
+                stalled += 1
+                time.sleep(0.02)
+        self.assertLess(sent, 64 << 20,
+                        "drover kept reading from a client that reads "
+                        "nothing (%d bytes taken)" % sent)
+        self.assertLess(vm_kib(worker, "VmHWM") - vm_kib(worker, "VmRSS")
+                        if SANITIZED else vm_kib(worker, "VmHWM"),
+                        16 * 1024)
+        # Another client is served meanwhile.
+        self.assertEqual(self.conn_get_hello(), b"Hello, World!")
+        s.close()
+
+    def test_client_disconnects_mid_body(self):
+        d = self.start(log_level="debug")
+        for i in range(5):
+            c = self.conn()
+            c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: "
+                   b"1000000\r\n\r\n" + b"z" * 100000)
+            while b"\r\n\r\n" not in c.buf:   # the head: the handler
+                c._fill()                       # has the request
+            c.close()
+        wait_for(lambda: len(re.findall(
+            r"echo_body request cancelled: client (closed mid-request|reset)",
+            d.log())) == 5, timeout=30,
+            what="5 cancellations in the log")
+        wait_for(lambda: self.active() == 0, timeout=30,
+                 what="the connections to close")
+        self.assertEqual(len(re.findall(r"request cancelled", d.log())), 5)
+
+    # -- delay: requests that wait --------------------------------------------
+
+    def test_delay_answers_later(self):
+        d = self.start(delay="0.3", log_level="debug")
+        c = self.conn()
+        c.send(get("/delay"))
+        r = c.read_response()
+        self.assertEqual((r.status, r.body), (200, b"late"))
+        c.close()
+        # A request that waits is not cancelled when it is answered.
+        self.assertNotIn("cancelled", d.log())
+
+    def test_pipelined_behind_pending_in_order(self):
+        self.start(delay="0.5")
+        c = self.conn()
+        c.send(get("/delay") + get("/hello") + post("/echo", b"abc") +
+               get("/delay") + get("/hello"))
+        bodies = [c.read_response().body for _ in range(5)]
+        self.assertEqual(bodies, [b"late", b"Hello, World!", b"abc",
+                                  b"late", b"Hello, World!"])
+        c.close()
+
+    def test_delayed_echo_holds_the_body_back(self):
+        self.start(delay="0.5")
+        c = self.conn()
+        body = os.urandom(300000)
+        c.send(post("/decho", body))
+        r = c.read_response()
+        self.assertEqual((r.status, r.body), (200, body))
+        c.close()
+
+    def test_client_gone_while_pending(self):
+        """The handler is told once; its timer is freed (ASan)."""
+        d = self.start(delay="30", log_level="debug")
+        conns = []
+        for i in range(3):
+            c = self.conn()
+            c.send(get("/delay"))
+            conns.append(c)
+        wait_for(lambda: self.active() == 3, timeout=30,
+                 what="3 pending requests")
+        for c in conns:
+            c.close()
+        wait_for(lambda: len(re.findall(
+            r"delay request cancelled: client closed", d.log())) == 3,
+            timeout=30, what="3 cancellations")
+        wait_for(lambda: self.active() == 0, timeout=30,
+                 what="the connections to close")
+        self.assertEqual(len(re.findall(r"request cancelled", d.log())), 3)
+
+    def test_pending_request_across_reload(self):
+        """A request pending when a HUP comes is answered by the old
+        worker; the new generation serves meanwhile."""
+        d = self.start(delay="2", workers=1)
+        old = d.workers()
+        c = self.conn()
+        c.send(get("/delay"))
+        wait_for(lambda: self.active() == 1, timeout=30,
+                 what="the request to be pending")
+        d.signal(signal.SIGHUP)
+        d.wait_log(r"reload done: generation 2 serves", timeout=30)
+        self.assertEqual(self.conn_get_hello(), b"Hello, World!")
+        r = c.read_response()
+        self.assertEqual((r.status, r.body), (200, b"late"))
+        self.assertEqual(r.header("connection"), "close")   # it drains
+        self.assertTrue(c.closed_by_server())
+        c.close()
+        wait_for(lambda: not set(old) & set(d.workers()), timeout=30,
+                 what="the old worker to exit once it answered")
+
+    def test_graceful_stop_waits_for_pending(self):
+        d = self.start(delay="1")
+        c = self.conn()
+        c.send(get("/delay"))
+        wait_for(lambda: self.active() == 1, timeout=30,
+                 what="the request to be pending")
+        d.signal(signal.SIGQUIT)
+        r = c.read_response()
+        self.assertEqual((r.status, r.body), (200, b"late"))
+        c.close()
+        self.assertEqual(d.wait_exit(timeout=30), 0)
+
+
+if __name__ == "__main__":
+    main()
