@@ -2,6 +2,8 @@
  * fuzz_http_parser.c: libFuzzer target for the request parser and the
  * chunked decoder. The input is parsed whole and then again fed one byte
  * more at a time; both must agree, and every span must lie in the head.
+ * A chunked body is decoded whole and again as a handler streams it
+ * (framing, then data taken in pieces); both must agree.
  */
 #include "autoconf.h"
 
@@ -17,6 +19,36 @@ static void
 check_span(struct http_span s, uint32_t head_len)
 {
 	if ((uint64_t)s.off + s.len > head_len)
+		abort();
+}
+
+/* Decode as a streaming handler does: frame, take up to 3 bytes of data
+ * at a time; the result, the position and the total must match feed's. */
+static void
+check_streamed(const char *buf, size_t len, enum http_parse_result whole,
+    size_t whole_used, const struct http_chunked *whole_ck)
+{
+	struct http_chunked	 ck;
+	enum http_parse_result	 r;
+	size_t			 off = 0, used, take;
+	uint64_t		 left;
+
+	http_chunked_init(&ck, 4096);
+	for (;;) {
+		r = http_chunked_frame(&ck, buf + off, len - off, &used);
+		off += used;
+		if (r != HTTP_PARSE_AGAIN)
+			break;
+		if ((left = http_chunked_data_left(&ck)) == 0 || off == len)
+			break;
+		take = len - off < left ? len - off : (size_t)left;
+		if (take > 3)
+			take = 3;
+		http_chunked_take(&ck, take);
+		off += take;
+	}
+	if (r != whole || off != whole_used || ck.total != whole_ck->total ||
+	    ck.error_status != whole_ck->error_status)
 		abort();
 }
 
@@ -66,10 +98,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (r1.chunked) {
 		http_chunked_init(&ck, 4096);
 		used = 0;
-		(void)http_chunked_feed(&ck, buf + r1.head_len,
+		a = http_chunked_feed(&ck, buf + r1.head_len,
 		    size - r1.head_len, &used);
 		if (used > size - r1.head_len || ck.total > 4096)
 			abort();
+		check_streamed(buf + r1.head_len, size - r1.head_len, a, used,
+		    &ck);
 	}
 	return (0);
 }
