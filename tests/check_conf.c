@@ -155,6 +155,62 @@ START_TEST(test_values_and_relative_paths)
 }
 END_TEST
 
+/* An http server whose only location is / with the lines l. */
+#define HTTP_LOC(l)	"server w {\n listen = {\"127.0.0.1:0\"}\n" \
+			" protocol = http\n location / {\n" l " }\n}\n"
+
+START_TEST(test_location_echo_body)
+{
+	struct config		*c;
+	struct location_conf	*lc;
+	char			 err[1024];
+
+	c = load(HTTP_LOC("  echo_body = on\n"), err, sizeof(err));
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_uint_eq(c->servers[0].nlocations, 1);
+	lc = &c->servers[0].locations[0];
+	ck_assert_str_eq(lc->prefix, "/");
+	ck_assert_int_eq(lc->handler, LOC_ECHO_BODY);
+	ck_assert_int_eq(lc->delay_ms, 0);
+	conf_free(c);
+}
+END_TEST
+
+struct delay_case {
+	const char	*text;		/* the location's lines */
+	int		 handler;
+	int		 delay_ms;
+};
+
+static const struct delay_case delays[] = {
+	{ "  echo_body = on\n  delay = 0.25\n", LOC_ECHO_BODY, 250 },
+	{ "  return = \"204\"\n  delay = 0.25\n", LOC_RETURN, 250 },
+	{ "  echo_body = on\n  delay = 0.0016\n", LOC_ECHO_BODY, 2 },
+	{ "  echo_body = on\n  delay = 0.0004\n", LOC_ECHO_BODY, 0 },
+	{ "  echo_body = on\n  delay = 0\n", LOC_ECHO_BODY, 0 },
+	{ "  echo_body = on\n  delay = 3\n", LOC_ECHO_BODY, 3000 },
+	{ "  echo_body = on\n  delay = 3600\n", LOC_ECHO_BODY, 3600000 },
+};
+
+/* delay = SECONDS is kept in milliseconds, rounded to the nearest. */
+START_TEST(test_location_delay)
+{
+	const struct delay_case	*d = &delays[_i];
+	struct config		*c;
+	struct location_conf	*lc;
+	char			 err[1024], text[512];
+
+	snprintf(text, sizeof(text), HTTP_LOC("%s"), d->text);
+	c = load(text, err, sizeof(err));
+	ck_assert_msg(c != NULL, "case %d: %s", _i, err);
+	lc = &c->servers[0].locations[0];
+	ck_assert_int_eq(lc->handler, d->handler);
+	ck_assert_msg(lc->delay_ms == d->delay_ms, "case %d: delay_ms %d, "
+	    "want %d", _i, lc->delay_ms, d->delay_ms);
+	conf_free(c);
+}
+END_TEST
+
 struct bad_case {
 	const char	*text;
 	int		 line;		/* expected FILE:LINE, 0: no line */
@@ -212,6 +268,21 @@ static const struct bad_case bad[] = {
 	  5, "unexpected closing brace" },
 	{ "server e {\n listen = {\"127.0.0.1:0\"\n protocol = echo\n}\n", 3,
 	  "unexpected token" },
+	/* A location has exactly one handler; echo_body = off is none. */
+	{ HTTP_LOC("  echo_body = on\n  return = \"204\"\n"), 7,
+	  "location /: needs exactly one of return, root, stats or echo_body "
+	  "(has 2)" },
+	{ HTTP_LOC("  echo_body = off\n"), 6,
+	  "location /: needs exactly one of return, root, stats or echo_body "
+	  "(has 0)" },
+	/* delay only modifies a handler, within 0 to 3600 seconds. */
+	{ HTTP_LOC("  echo_body = on\n  delay = -1\n"), 7,
+	  "location /: delay = -1 is out of range (0 to 3600 seconds)" },
+	{ HTTP_LOC("  echo_body = on\n  delay = 4000\n"), 7,
+	  "location /: delay = 4000 is out of range (0 to 3600 seconds)" },
+	{ HTTP_LOC("  delay = 1\n"), 6,
+	  "location /: needs exactly one of return, root, stats or echo_body "
+	  "(has 0)" },
 };
 
 START_TEST(test_bad_files)
@@ -288,6 +359,9 @@ config_suite(void)
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_values_and_relative_paths);
 	tcase_add_loop_test(tc, test_bad_files, 0, sizeof(bad) / sizeof(bad[0]));
+	tcase_add_test(tc, test_location_echo_body);
+	tcase_add_loop_test(tc, test_location_delay, 0,
+	    sizeof(delays) / sizeof(delays[0]));
 	tcase_add_test(tc, test_comments_keep_strings);
 	tcase_add_test(tc, test_missing_file);
 	tcase_add_test(tc, test_unreadable_file);

@@ -1,13 +1,10 @@
 /*
- * conf.c: read and check the configuration file with libconfuse.
+ * conf.c: read the configuration file with libconfuse into struct config.
  *
- * Every error names the file and line. Checks that need a value run as
- * libconfuse validation callbacks so they are reported at the line being
- * parsed; checks across sections run when a server section closes.
+ * Every error names the file and line. The option tables are here; the
+ * checks that libconfuse runs on them while parsing are in conf_check.c.
  */
 #include "autoconf.h"
-
-#include <sys/stat.h>
 
 #include <errno.h>
 #include <limits.h>
@@ -20,6 +17,7 @@
 #include <confuse.h>
 
 #include "core/conf.h"
+#include "core/conf_int.h"
 #include "core/log.h"
 
 #define CONF_DEFAULT_BACKLOG		511
@@ -35,8 +33,6 @@
 #define CONF_DEFAULT_HEADER_SIZE	16384
 #define CONF_DEFAULT_MAX_HEADERS	100
 #define CONF_DEFAULT_MAX_BODY		(1024 * 1024)
-#define CONF_MAX_BODY_LIMIT		(1LL << 40)
-#define CONF_DELAY_MAX			3600
 
 /* libconfuse's error callback has no user pointer: parsing is serial. */
 static char	*conf_errbuf;
@@ -61,386 +57,6 @@ conf_errfunc(cfg_t *cfg, const char *fmt, va_list ap)
 		n = snprintf(conf_errbuf, conf_errlen, "%s: %s",
 		    conf_errpath, msg);
 	(void)n;
-}
-
-static int
-conf_int_range(cfg_t *cfg, cfg_opt_t *opt, long lo, long hi)
-{
-	unsigned int	 i;
-	long		 v;
-
-	for (i = 0; i < cfg_opt_size(opt); i++) {
-		v = cfg_opt_getnint(opt, i);
-		if (v < lo || v > hi) {
-			cfg_error(cfg, "%s = %ld is out of range (%ld to %ld)",
-			    cfg_opt_name(opt), v, lo, hi);
-			return (-1);
-		}
-	}
-	return (0);
-}
-
-#define RANGE_VALIDATOR(fn, lo, hi)				\
-static int							\
-fn(cfg_t *cfg, cfg_opt_t *opt)					\
-{								\
-	return (conf_int_range(cfg, opt, lo, hi));		\
-}
-
-RANGE_VALIDATOR(conf_check_timeout, 1, 86400)
-RANGE_VALIDATOR(conf_check_ready, 1, 3600)
-RANGE_VALIDATOR(conf_check_nofile, 0, 1048576)
-RANGE_VALIDATOR(conf_check_backlog, 1, 65535)
-RANGE_VALIDATOR(conf_check_maxconn, 1, 1000000)
-RANGE_VALIDATOR(conf_check_request_line, 64, 65536)
-RANGE_VALIDATOR(conf_check_header_size, 256, 1048576)
-RANGE_VALIDATOR(conf_check_max_headers, 1, 256)
-RANGE_VALIDATOR(conf_check_max_body, 0, CONF_MAX_BODY_LIMIT)
-
-static int
-conf_parse_workers(const char *s, int *out)
-{
-	char	*end;
-	long	 v;
-
-	if (strcmp(s, "auto") == 0) {
-		*out = 0;
-		return (0);
-	}
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (*s == '\0' || *end != '\0' || errno != 0 || v < 1 ||
-	    v > CONF_WORKERS_MAX)
-		return (-1);
-	*out = (int)v;
-	return (0);
-}
-
-static int
-conf_check_workers(cfg_t *cfg, cfg_opt_t *opt)
-{
-	const char	*s = cfg_opt_getnstr(opt, 0);
-	int		 n;
-
-	if (s == NULL || conf_parse_workers(s, &n) == -1) {
-		cfg_error(cfg, "workers = \"%s\": expected auto or a number "
-		    "from 1 to %d", s ? s : "", CONF_WORKERS_MAX);
-		return (-1);
-	}
-	return (0);
-}
-
-static int
-conf_check_log_level(cfg_t *cfg, cfg_opt_t *opt)
-{
-	const char	*s = cfg_opt_getnstr(opt, 0);
-	enum log_level	 l;
-
-	if (s == NULL || log_level_parse(s, &l) == -1) {
-		cfg_error(cfg, "log_level = \"%s\": expected error, warn, "
-		    "notice, info or debug", s ? s : "");
-		return (-1);
-	}
-	return (0);
-}
-
-static int
-conf_check_nonempty(cfg_t *cfg, cfg_opt_t *opt)
-{
-	const char	*s = cfg_opt_getnstr(opt, 0);
-
-	if (s == NULL || *s == '\0') {
-		cfg_error(cfg, "%s must not be empty", cfg_opt_name(opt));
-		return (-1);
-	}
-	return (0);
-}
-
-static int
-conf_protocol_parse(const char *s, enum protocol *p)
-{
-	if (strcmp(s, "echo") == 0) {
-		*p = PROTO_ECHO;
-		return (0);
-	}
-	if (strcmp(s, "http") == 0) {
-		*p = PROTO_HTTP;
-		return (0);
-	}
-	return (-1);
-}
-
-const char *
-conf_protocol_name(enum protocol p)
-{
-	switch (p) {
-	case PROTO_ECHO:
-		return ("echo");
-	case PROTO_HTTP:
-		return ("http");
-	}
-	return ("unknown");
-}
-
-static int
-conf_check_protocol(cfg_t *cfg, cfg_opt_t *opt)
-{
-	const char	*s = cfg_opt_getnstr(opt, 0);
-	enum protocol	 p;
-
-	if (s == NULL || conf_protocol_parse(s, &p) == -1) {
-		cfg_error(cfg, "protocol = \"%s\": unknown protocol "
-		    "(known: echo, http)", s ? s : "");
-		return (-1);
-	}
-	return (0);
-}
-
-static int
-conf_check_listen(cfg_t *cfg, cfg_opt_t *opt)
-{
-	struct addr	 a, b;
-	char		 err[256];
-	unsigned int	 i, j;
-
-	if (cfg_opt_size(opt) == 0) {
-		cfg_error(cfg, "listen: the list is empty");
-		return (-1);
-	}
-	for (i = 0; i < cfg_opt_size(opt); i++) {
-		if (addr_parse(cfg_opt_getnstr(opt, i), &a, err,
-		    sizeof(err)) == -1) {
-			cfg_error(cfg, "listen: %s", err);
-			return (-1);
-		}
-		for (j = 0; j < i; j++) {
-			(void)addr_parse(cfg_opt_getnstr(opt, j), &b, err,
-			    sizeof(err));
-			if (addr_equal(&a, &b)) {
-				cfg_error(cfg, "listen: \"%s\" is listed twice",
-				    cfg_opt_getnstr(opt, i));
-				return (-1);
-			}
-		}
-	}
-	return (0);
-}
-
-static int
-conf_check_name(const char *name)
-{
-	const char	*p;
-
-	if (name == NULL || *name == '\0' ||
-	    strlen(name) >= CONF_NAME_MAX)
-		return (-1);
-	for (p = name; *p != '\0'; p++) {
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' ||
-		    *p == '.'))
-			return (-1);
-	}
-	return (0);
-}
-
-/* Parse return = "STATUS [TEXT]"; -1 if the status is not 100 to 599. */
-static int
-conf_parse_return(const char *s, int *status, const char **text)
-{
-	char	*end;
-	long	 v;
-
-	v = strtol(s, &end, 10);
-	if (end == s || v < 100 || v > 599 || (*end != '\0' && *end != ' '))
-		return (-1);
-	*status = (int)v;
-	*text = *end == ' ' ? end + 1 : end;
-	return (0);
-}
-
-static int
-conf_stats_parse(const char *s, enum stats_format *f)
-{
-	if (strcmp(s, "json") == 0)
-		*f = STATS_FORMAT_JSON;
-	else if (strcmp(s, "prometheus") == 0)
-		*f = STATS_FORMAT_PROMETHEUS;
-	else
-		return (-1);
-	return (0);
-}
-
-static char	*conf_path(const char *, const char *);
-
-/* root must name a directory (relative: to the config file's directory). */
-static int
-conf_check_root(cfg_t *cfg, const char *title, const char *root)
-{
-	struct stat	 st;
-	char		*p;
-	int		 rc = 0;
-
-	if (root[0] == '\0') {
-		cfg_error(cfg, "location %s: root is empty", title);
-		return (-1);
-	}
-	if ((p = conf_path(cfg->filename ? cfg->filename : "", root)) ==
-	    NULL)
-		return (-1);
-	if (stat(p, &st) == -1) {
-		cfg_error(cfg, "location %s: root \"%s\": %s", title, p,
-		    strerror(errno));
-		rc = -1;
-	} else if (!S_ISDIR(st.st_mode)) {
-		cfg_error(cfg, "location %s: root \"%s\": not a directory",
-		    title, p);
-		rc = -1;
-	}
-	free(p);
-	return (rc);
-}
-
-/* A location section just closed: one handler, and a usable one. */
-static int
-conf_check_location(cfg_t *cfg, cfg_opt_t *opt)
-{
-	cfg_t		*loc = cfg_opt_getnsec(opt, cfg_opt_size(opt) - 1);
-	const char	*title = cfg_title(loc), *text;
-	enum stats_format f;
-	int		 n = 0, status;
-
-	if (title == NULL || title[0] != '/') {
-		cfg_error(cfg, "location \"%s\": a prefix starts with '/'",
-		    title ? title : "");
-		return (-1);
-	}
-	n = (cfg_size(loc, "return") > 0) + (cfg_size(loc, "root") > 0) +
-	    (cfg_size(loc, "stats") > 0) + (cfg_size(loc, "echo_body") > 0 &&
-	    cfg_getbool(loc, "echo_body"));
-	if (n != 1) {
-		cfg_error(cfg, "location %s: needs exactly one of return, root, "
-		    "stats or echo_body (has %d)", title, n);
-		return (-1);
-	}
-	if (cfg_size(loc, "delay") > 0 && (cfg_getfloat(loc, "delay") < 0 ||
-	    cfg_getfloat(loc, "delay") > CONF_DELAY_MAX)) {
-		cfg_error(cfg, "location %s: delay = %g is out of range (0 to "
-		    "%d seconds)", title, cfg_getfloat(loc, "delay"),
-		    CONF_DELAY_MAX);
-		return (-1);
-	}
-	if (cfg_size(loc, "return") > 0 && conf_parse_return(
-	    cfg_getstr(loc, "return"), &status, &text) == -1) {
-		cfg_error(cfg, "location %s: return = \"%s\": expected "
-		    "\"STATUS [TEXT]\" with a status from 100 to 599", title,
-		    cfg_getstr(loc, "return"));
-		return (-1);
-	}
-	if (cfg_size(loc, "root") > 0 &&
-	    conf_check_root(cfg, title, cfg_getstr(loc, "root")) == -1)
-		return (-1);
-	if (cfg_size(loc, "stats") > 0 &&
-	    conf_stats_parse(cfg_getstr(loc, "stats"), &f) == -1) {
-		cfg_error(cfg, "location %s: stats = \"%s\": expected json or "
-		    "prometheus", title, cfg_getstr(loc, "stats"));
-		return (-1);
-	}
-	if (strchr(cfg_getstr(loc, "index"), '/') != NULL ||
-	    cfg_getstr(loc, "index")[0] == '\0') {
-		cfg_error(cfg, "location %s: index \"%s\" must be a plain file "
-		    "name", title, cfg_getstr(loc, "index"));
-		return (-1);
-	}
-	return (0);
-}
-
-static const char *const conf_http_keys[] = {
-	"header_timeout", "keepalive_timeout", "send_timeout",
-	"max_request_line", "max_header_size", "max_headers",
-	"max_body_size", "access_log", "location",
-};
-
-/* Keys that belong to one protocol are errors in a server of another. */
-static int
-conf_check_protocol_keys(cfg_t *cfg, cfg_t *sec)
-{
-	enum protocol	 p = PROTO_ECHO;
-	size_t		 i;
-
-	(void)conf_protocol_parse(cfg_getstr(sec, "protocol"), &p);
-	for (i = 0; i < sizeof(conf_http_keys) / sizeof(conf_http_keys[0]);
-	    i++) {
-		if (p != PROTO_HTTP && cfg_size(sec, conf_http_keys[i]) > 0) {
-			cfg_error(cfg, "server %s: %s applies to protocol = "
-			    "http only", cfg_title(sec), conf_http_keys[i]);
-			return (-1);
-		}
-	}
-	if (p != PROTO_ECHO && cfg_size(sec, "idle_timeout") > 0) {
-		cfg_error(cfg, "server %s: idle_timeout applies to protocol = "
-		    "echo only (http has header_timeout and "
-		    "keepalive_timeout)", cfg_title(sec));
-		return (-1);
-	}
-	if (p == PROTO_HTTP && cfg_size(sec, "max_request_line") > 0 &&
-	    cfg_size(sec, "max_header_size") > 0 &&
-	    cfg_getint(sec, "max_request_line") >
-	    cfg_getint(sec, "max_header_size")) {
-		cfg_error(cfg, "server %s: max_request_line is larger than "
-		    "max_header_size", cfg_title(sec));
-		return (-1);
-	}
-	return (0);
-}
-
-/* A server section just closed: check it whole and against earlier ones. */
-static int
-conf_check_server(cfg_t *cfg, cfg_opt_t *opt)
-{
-	cfg_t		*sec, *other;
-	struct addr	 a, b;
-	char		 err[256];
-	unsigned int	 n, i, j, k;
-
-	n = cfg_opt_size(opt);
-	sec = cfg_opt_getnsec(opt, n - 1);
-	if (conf_check_name(cfg_title(sec)) == -1) {
-		cfg_error(cfg, "server \"%s\": a name is 1 to %d letters, "
-		    "digits, '_', '-' or '.'", cfg_title(sec),
-		    CONF_NAME_MAX - 1);
-		return (-1);
-	}
-	if (cfg_size(sec, "listen") == 0) {
-		cfg_error(cfg, "server %s: no listen address", cfg_title(sec));
-		return (-1);
-	}
-	if (cfg_size(sec, "protocol") == 0) {
-		cfg_error(cfg, "server %s: no protocol (echo or http)",
-		    cfg_title(sec));
-		return (-1);
-	}
-	if (conf_check_protocol_keys(cfg, sec) == -1)
-		return (-1);
-	for (i = 0; i < cfg_size(sec, "listen"); i++) {
-		(void)addr_parse(cfg_getnstr(sec, "listen", i), &a, err,
-		    sizeof(err));
-		for (j = 0; j + 1 < n; j++) {
-			other = cfg_opt_getnsec(opt, j);
-			for (k = 0; k < cfg_size(other, "listen"); k++) {
-				(void)addr_parse(cfg_getnstr(other, "listen",
-				    k), &b, err, sizeof(err));
-				if (!addr_equal(&a, &b))
-					continue;
-				cfg_error(cfg, "server %s: listen \"%s\" is "
-				    "already used by server %s",
-				    cfg_title(sec),
-				    cfg_getnstr(sec, "listen", i),
-				    cfg_title(other));
-				return (-1);
-			}
-		}
-	}
-	return (0);
 }
 
 static cfg_opt_t location_opts[] = {
@@ -494,47 +110,6 @@ static cfg_opt_t root_opts[] = {
 	CFG_END()
 };
 
-static void
-conf_set_validators(cfg_t *cfg)
-{
-	cfg_set_validate_func(cfg, "workers", conf_check_workers);
-	cfg_set_validate_func(cfg, "log_level", conf_check_log_level);
-	cfg_set_validate_func(cfg, "pid_file", conf_check_nonempty);
-	cfg_set_validate_func(cfg, "ports_file", conf_check_nonempty);
-	cfg_set_validate_func(cfg, "error_log", conf_check_nonempty);
-	cfg_set_validate_func(cfg, "user", conf_check_nonempty);
-	cfg_set_validate_func(cfg, "group", conf_check_nonempty);
-	cfg_set_validate_func(cfg, "shutdown_timeout", conf_check_timeout);
-	cfg_set_validate_func(cfg, "ready_timeout", conf_check_ready);
-	cfg_set_validate_func(cfg, "rlimit_nofile", conf_check_nofile);
-	cfg_set_validate_func(cfg, "server", conf_check_server);
-	cfg_set_validate_func(cfg, "server|listen", conf_check_listen);
-	cfg_set_validate_func(cfg, "server|protocol", conf_check_protocol);
-	cfg_set_validate_func(cfg, "server|backlog", conf_check_backlog);
-	cfg_set_validate_func(cfg, "server|idle_timeout",
-	    conf_check_timeout);
-	cfg_set_validate_func(cfg, "server|max_connections",
-	    conf_check_maxconn);
-	cfg_set_validate_func(cfg, "server|header_timeout",
-	    conf_check_timeout);
-	cfg_set_validate_func(cfg, "server|keepalive_timeout",
-	    conf_check_timeout);
-	cfg_set_validate_func(cfg, "server|send_timeout",
-	    conf_check_timeout);
-	cfg_set_validate_func(cfg, "server|max_request_line",
-	    conf_check_request_line);
-	cfg_set_validate_func(cfg, "server|max_header_size",
-	    conf_check_header_size);
-	cfg_set_validate_func(cfg, "server|max_headers",
-	    conf_check_max_headers);
-	cfg_set_validate_func(cfg, "server|max_body_size",
-	    conf_check_max_body);
-	cfg_set_validate_func(cfg, "server|access_log",
-	    conf_check_nonempty);
-	cfg_set_validate_func(cfg, "server|location", conf_check_location);
-	cfg_set_validate_func(cfg, "mime_types", conf_check_nonempty);
-}
-
 /* Number of online CPUs, at least 1. */
 int
 conf_online_cpus(void)
@@ -549,7 +124,7 @@ conf_online_cpus(void)
 }
 
 /* A relative path in the file is relative to the file's directory. */
-static char *
+char *
 conf_path(const char *conffile, const char *value)
 {
 	const char	*slash;

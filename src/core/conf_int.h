@@ -1,0 +1,19 @@
+/* conf_int.h: shared by the files of the conf module only. */
+#ifndef DROVER_CONF_INT_H
+#define DROVER_CONF_INT_H
+
+#include <confuse.h>
+
+#include "core/conf.h"
+
+/* conf.c */
+char	*conf_path(const char *, const char *);
+
+/* conf_check.c */
+void	 conf_set_validators(cfg_t *);
+int	 conf_parse_workers(const char *, int *);
+int	 conf_protocol_parse(const char *, enum protocol *);
+int	 conf_parse_return(const char *, int *, const char **);
+int	 conf_stats_parse(const char *, enum stats_format *);
+
+#endif
