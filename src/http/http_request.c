@@ -297,7 +297,8 @@ http_handler_io(struct http_conn *c)
 
 	if (pending > 0) {
 		if (http_write(c) == HTTP_IO_ERROR) {
-			http_conn_close(c, "write error");
+			http_conn_close(c, errno == ECONNRESET || errno == EPIPE ?
+			    "client reset" : "write error");
 			return (-1);
 		}
 		if (http_out_pending(c) < pending)
