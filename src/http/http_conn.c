@@ -358,9 +358,13 @@ http_go_idle(struct http_conn *c)
 	}
 }
 
-/* The write state: 1 when the response is out and the next may come. */
+/*
+ * Send what is queued: 1 all of it is out, 0 the client must read first
+ * (we wait for room, and the send timeout counts from now whether this
+ * made progress or not), -1 the connection is closed.
+ */
 static int
-http_process_write(struct http_conn *c)
+http_flush(struct http_conn *c)
 {
 	enum http_io	 io;
 
@@ -372,8 +376,17 @@ http_process_write(struct http_conn *c)
 	}
 	if (io != HTTP_IO_DONE) {
 		http_conn_close(c, "write error");
-		return (0);
+		return (-1);
 	}
+	return (1);
+}
+
+/* The write state: 1 when the response is out and the next may come. */
+static int
+http_process_write(struct http_conn *c)
+{
+	if (http_flush(c) != 1)
+		return (0);
 	if (c->closing) {
 		http_close_sent(c);
 		return (0);
@@ -428,23 +441,12 @@ http_process_head(struct http_conn *c)
 static void
 http_wait_input(struct http_conn *c)
 {
-	enum http_io	 io;
-
-	/* Pipelined responses and 100 Continue go out before we wait. */
-	if (c->x != NULL && c->x->out_len > c->x->out_sent) {
-		io = http_write(c);
-		if (io == HTTP_IO_ERROR) {
-			http_conn_close(c, "write error");
-			return;
-		}
-		if (io == HTTP_IO_AGAIN) {
-			/* The client reads slowly: read nothing more from it
-			 * until what is queued has gone (http_ready). */
-			http_want_write(c);
-			http_timeout(c, HTTP_TQ_SEND);
-			return;
-		}
-	}
+	/* Pipelined responses and 100 Continue go out before we wait; a
+	 * client that reads slowly gets nothing more read from it until
+	 * what is queued has gone (http_ready). */
+	if (c->x != NULL && c->x->out_len > c->x->out_sent &&
+	    http_flush(c) != 1)
+		return;
 	if (c->state == HTTP_IDLE && (c->x == NULL || !c->x->req_started))
 		http_go_idle(c);
 	else
@@ -575,20 +577,8 @@ http_linger_read(struct http_conn *c)
 static void
 http_ready_output(struct http_conn *c)
 {
-	enum http_io	 io;
-
-	io = http_write(c);
-	if (io == HTTP_IO_AGAIN) {
-		/* Progress or not, as in the write state: the send
-		 * timeout counts from now. */
-		http_want_write(c);
-		http_timeout(c, HTTP_TQ_SEND);
+	if (http_flush(c) != 1)
 		return;
-	}
-	if (io != HTTP_IO_DONE) {
-		http_conn_close(c, "write error");
-		return;
-	}
 	if (c->x->req_started)
 		http_timeout(c, HTTP_TQ_HEADER);
 	http_process(c);
