@@ -311,15 +311,47 @@ te_token(void *arg, const char *s, uint32_t len)
 	te->chunked_count += te->last_chunked;
 }
 
+/* Content-Length: digits only, and the same in every such field. */
+static enum http_parse_result
+header_content_length(struct http_parser *p, struct http_request *req,
+    const char *v, uint32_t len)
+{
+	int64_t	 cl;
+
+	if (parse_content_length(v, len, &cl) == -1)
+		return (parse_error(p, 400, "bad Content-Length"));
+	if (req->content_length != -1 && req->content_length != cl)
+		return (parse_error(p, 400, "conflicting Content-Length"));
+	req->content_length = cl;
+	return (HTTP_PARSE_AGAIN);
+}
+
+/* Transfer-Encoding: chunked must come last, once, and end the whole
+ * list (over every such field). */
+static enum http_parse_result
+header_transfer_encoding(struct http_parser *p, struct http_request *req,
+    const char *v, uint32_t len)
+{
+	struct te_state	 te = { 0, 0 };
+
+	list_each(v, len, te_token, &te);
+	if (p->te_seen && req->chunked)
+		return (parse_error(p, 400, "coding after chunked"));
+	p->te_seen = 1;
+	req->chunked = te.last_chunked;
+	if (!te.last_chunked || te.chunked_count > 1)
+		return (parse_error(p, 400,
+		    "chunked is not the final transfer coding"));
+	return (HTTP_PARSE_AGAIN);
+}
+
 /* One complete header field: record it and what it means. */
 static enum http_parse_result
 header_done(struct http_parser *p, const char *buf, struct http_request *req,
     uint32_t value_end)
 {
 	struct http_header	*h;
-	struct te_state		 te = { 0, 0 };
 	const char		*v;
-	int64_t			 cl;
 
 	if (req->nheaders >= p->limits.max_headers)
 		return (parse_error(p, 431, "too many header fields"));
@@ -368,31 +400,15 @@ header_done(struct http_parser *p, const char *buf, struct http_request *req,
 			req->if_none_match = h->value;
 		break;
 	case 14:
-		if (!span_is(buf, h->name, "content-length"))
-			break;
-		if (parse_content_length(v, h->value.len, &cl) == -1)
-			return (parse_error(p, 400, "bad Content-Length"));
-		if (req->content_length != -1 && req->content_length != cl)
-			return (parse_error(p, 400,
-			    "conflicting Content-Length"));
-		req->content_length = cl;
+		if (span_is(buf, h->name, "content-length"))
+			return (header_content_length(p, req, v, h->value.len));
 		break;
 	case 17:
-		if (span_is(buf, h->name, "if-modified-since")) {
+		if (span_is(buf, h->name, "if-modified-since"))
 			req->if_modified_since = h->value;
-			break;
-		}
-		if (!span_is(buf, h->name, "transfer-encoding"))
-			break;
-		list_each(v, h->value.len, te_token, &te);
-		/* chunked must come last, once, and end the whole list. */
-		if (p->te_seen && req->chunked)
-			return (parse_error(p, 400, "coding after chunked"));
-		p->te_seen = 1;
-		req->chunked = te.last_chunked;
-		if (!te.last_chunked || te.chunked_count > 1)
-			return (parse_error(p, 400,
-			    "chunked is not the final transfer coding"));
+		else if (span_is(buf, h->name, "transfer-encoding"))
+			return (header_transfer_encoding(p, req, v,
+			    h->value.len));
 		break;
 	}
 	return (HTTP_PARSE_AGAIN);
