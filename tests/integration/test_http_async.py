@@ -359,5 +359,76 @@ class AsyncHTTPTest(DroverTest):
         self.assertEqual(d.wait_exit(timeout=30), 0)
 
 
+SHORT_TIMEOUTS = """
+server web {
+    listen = {"127.0.0.1:0"}
+    protocol = http
+    header_timeout = 1
+    send_timeout = 1
+    max_body_size = 1099511627776
+    location "/echo" { echo_body = on }
+    location "/delay" { delay = 2.5  return = "200 late" }
+}
+"""
+
+
+class PendingTimeoutsTest(DroverTest):
+    """A pending request keeps its connection's timeouts: those of the
+    client's part (the body, reading the response), not of the handler's
+    own waiting."""
+
+    def start(self):
+        d = self.drover(workers=1, servers=SHORT_TIMEOUTS,
+                        log_level="debug")
+        d.start()
+        self.d = d
+        self.addr = d.port("web")
+
+    def test_stalled_body_times_out(self):
+        self.start()
+        c = Conn(self.addr[0], self.addr[1], timeout=30)
+        c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1000"
+               b"\r\n\r\n" + b"q" * 10)
+        r = c.read_response(head_request=True)  # the head: streaming
+        self.assertEqual(r.status, 200)
+        self.assertTrue(c.closed_by_server())
+        self.assertEqual(c.buf, b"q" * 10)     # what came, then the close
+        c.close()
+        self.d.wait_log(r"echo_body request cancelled: timeout")
+
+    def test_client_that_does_not_read_times_out(self):
+        self.start()
+        s = socket.create_connection(self.addr, timeout=30)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: "
+                  b"%d\r\n\r\n" % (64 << 20))
+        s.setblocking(False)
+        # Keep sending until drover closes: it stops reading once its
+        # output waits, and send_timeout then ends the request.
+        closed = False
+        deadline = time.monotonic() + 60
+        while not closed and time.monotonic() < deadline:
+            try:
+                s.send(b"w" * 65536)
+            except BlockingIOError:
+                time.sleep(0.05)
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+        s.close()
+        self.assertTrue(closed, "drover never closed the connection")
+        self.d.wait_log(r"echo_body request cancelled: timeout")
+
+    def test_handler_waiting_is_not_the_clients_timeout(self):
+        """delay (2.5 s) is longer than header_timeout (1 s): the request
+        is answered, not timed out, since the client owes nothing."""
+        self.start()
+        c = Conn(self.addr[0], self.addr[1], timeout=30)
+        c.send(get("/delay"))
+        r = c.read_response()
+        self.assertEqual((r.status, r.body), (200, b"late"))
+        c.close()
+        self.assertNotIn("cancelled", self.d.log())
+
+
 if __name__ == "__main__":
     main()
