@@ -32,6 +32,7 @@
 #include "process/listener.h"
 #include "core/log.h"
 #include "process/master.h"
+#include "process/master_int.h"
 #include "core/pidfile.h"
 #include "core/proc.h"
 #include "core/stats.h"
@@ -42,99 +43,7 @@
 #define MASTER_STOP_GRACE	5	/* s after SIGTERM on fast stop */
 #define MASTER_RESPAWN_ALONE_MS	1000	/* backoff cap with no worker up */
 
-/*
- * An address held for this drover across generations: the keeper socket,
- * and a copy of each worker slot's listening socket. A new worker for slot
- * i takes over the same listener, so connections queued in it survive a
- * reload or a crash of the worker that made it.
- */
-struct keeper {
-	TAILQ_ENTRY(keeper)	 entry;
-	char			 key[ADDR_STRLEN];	/* as configured */
-	struct addr		 addr;			/* port resolved */
-	int			 fd;
-	int			 refs;
-	int			*slot_fds;	/* per worker slot, or -1 */
-	int			 nslot_fds;
-};
-
-enum wproc_state {
-	WPROC_STARTING,
-	WPROC_READY,
-	WPROC_DRAINING,
-};
-
-struct generation;
-
-/* The master's view of one worker process. */
-struct wproc {
-	TAILQ_ENTRY(wproc)	 entry;
-	struct generation	*gen;
-	pid_t			 pid;
-	int			 slot;
-	int			 chan;
-	struct event		*ev_chan;
-	enum wproc_state	 state;
-	int			 stats_idx;
-	struct timespec		 started;
-	char			 reason[CHAN_TEXT_MAX];
-};
-
-/* A worker slot of a generation: its backoff and pending respawn. */
-struct gslot {
-	struct generation	*gen;
-	int			 slot;
-	struct backoff		 backoff;
-	struct event		*ev_respawn;
-};
-
-enum gen_state {
-	GEN_STARTING,
-	GEN_SERVING,
-	GEN_DRAINING,
-};
-
-struct generation {
-	TAILQ_ENTRY(generation)	 entry;
-	unsigned		 id;
-	struct config		*conf;
-	enum gen_state		 state;
-	TAILQ_HEAD(, wproc)	 procs;
-	int			 nready;
-	struct gslot		*slots;
-	int			 nslots;
-	struct event		*ev_timer;	/* ready or kill deadline */
-	struct keeper		**keepers;
-	size_t			 nkeepers;
-	int			*served;	/* per keeper: slots accepted */
-};
-
-static struct {
-	struct event_base	*base;
-	struct master_opts	 opts;
-	TAILQ_HEAD(, generation) gens;
-	TAILQ_HEAD(, keeper)	 keepers;
-	struct generation	*current;	/* serving */
-	struct generation	*pending;	/* starting (reload) */
-	unsigned		 next_gen;
-	int			 started;
-	int			 stopping;	/* 1 graceful, 2 fast */
-	int			 reload_again;
-	int			 exit_code;
-	char			*pid_file;
-	char			*ports_file;	/* last written */
-	struct event		*ev_sig[7];
-	struct event		*ev_stop;
-	struct stats_shm	*stats;
-	int			 stats_full_warned;
-	pid_t			 upgrade_pid;	/* new master starting */
-	struct event		*ev_upgrade;	/* its ready pipe */
-	struct event		*ev_upgrade_timer;
-	int			 upgrade_fd;
-	int			 upgraded;	/* it serves: we leave */
-	int			 oldbin;	/* PIDFILE.oldbin written */
-	struct timespec		 reload_start;	/* SIGHUP received */
-} m;
+struct master m;
 
 static void	gen_drain(struct generation *);
 static int	gen_check_end(struct generation *);
