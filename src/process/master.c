@@ -68,93 +68,6 @@ elapsed_ms(const struct timespec *since)
 	    (now.tv_nsec - since->tv_nsec) / 1000000L);
 }
 
-/* Find or create the keeper for a configured address; resolves port 0. */
-static struct keeper *
-keeper_get(struct listen_conf *lc, char *err, size_t errlen)
-{
-	struct keeper	*k;
-
-	TAILQ_FOREACH(k, &m.keepers, entry) {
-		if (strcmp(k->key, lc->text) == 0) {
-			k->refs++;
-			lc->addr = k->addr;
-			return (k);
-		}
-	}
-	if ((k = calloc(1, sizeof(*k))) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return (NULL);
-	}
-	snprintf(k->key, sizeof(k->key), "%s", lc->text);
-	k->addr = lc->addr;
-	if ((k->fd = listener_reserve(&k->addr, err, errlen)) == -1) {
-		free(k);
-		return (NULL);
-	}
-	k->refs = 1;
-	TAILQ_INSERT_TAIL(&m.keepers, k, entry);
-	if (addr_port(&lc->addr) == 0)
-		log_notice("listen %s: picked port %d", lc->text,
-		    addr_port(&k->addr));
-	lc->addr = k->addr;
-	return (k);
-}
-
-/* Keep a copy of slot's listener (the first one offered wins). */
-static void
-keeper_store(struct keeper *k, int slot, int fd)
-{
-	int	*p, i;
-
-	if (slot >= k->nslot_fds) {
-		if ((p = realloc(k->slot_fds, (size_t)(slot + 1) *
-		    sizeof(*p))) == NULL) {
-			close(fd);
-			return;
-		}
-		for (i = k->nslot_fds; i <= slot; i++)
-			p[i] = -1;
-		k->slot_fds = p;
-		k->nslot_fds = slot + 1;
-	}
-	if (k->slot_fds[slot] != -1) {
-		close(fd);
-		return;
-	}
-	k->slot_fds[slot] = fd;
-}
-
-static int
-keeper_slot_fd(const struct keeper *k, int slot)
-{
-	return (slot < k->nslot_fds ? k->slot_fds[slot] : -1);
-}
-
-/* Let go of the listeners of slots no generation in service uses. */
-static void
-keeper_trim(struct keeper *k, int nslots)
-{
-	int	 i;
-
-	for (i = nslots; i < k->nslot_fds; i++) {
-		if (k->slot_fds[i] != -1)
-			close(k->slot_fds[i]);
-		k->slot_fds[i] = -1;
-	}
-}
-
-static void
-keeper_put(struct keeper *k)
-{
-	if (--k->refs > 0)
-		return;
-	TAILQ_REMOVE(&m.keepers, k, entry);
-	keeper_trim(k, 0);
-	free(k->slot_fds);
-	close(k->fd);
-	free(k);
-}
-
 /* Write "SERVER HOST:PORT" lines for the serving generation, atomically. */
 static void
 master_write_ports(const struct config *conf)
@@ -197,59 +110,24 @@ master_write_ports(const struct config *conf)
 		m.ports_file = strdup(conf->ports_file);
 }
 
-static int
-master_child_inherits(const struct listen_conf *lc, int fd)
-{
-	int	 i;
-
-	if (fd == lc->inherit_fd)
-		return (1);
-	for (i = 0; i < lc->nadopt; i++)
-		if (fd == lc->adopt_fds[i])
-			return (1);
-	return (0);
-}
-
-static void
-master_child_keep_listeners(struct generation *keep)
-{
-	struct keeper	*k;
-	size_t		 i, j;
-	int		 s;
-
-	for (i = 0; i < keep->conf->nservers; i++)
-		for (j = 0; j < keep->conf->servers[i].nlistens; j++)
-			TAILQ_FOREACH(k, &m.keepers, entry)
-				for (s = 0; s < k->nslot_fds; s++)
-					if (k->slot_fds[s] != -1 &&
-					    master_child_inherits(&keep->conf->
-					    servers[i].listens[j],
-					    k->slot_fds[s]))
-						k->slot_fds[s] = -1;
-}
-
 /* In a new child: drop everything of the master's but what it is given. */
 static void
 master_child_cleanup(struct generation *keep)
 {
 	struct generation	*g;
-	struct keeper		*k;
 	size_t			 i;
 	int			 s;
 
 	/* A fresh backend first, so nothing below touches the master's. */
 	(void)event_reinit(m.base);
 	/* The listeners this child inherits are its own now. */
-	master_child_keep_listeners(keep);
+	keeper_child_keep(keep);
 	while ((g = TAILQ_FIRST(&m.gens)) != NULL) {
 		if (g == keep)
 			g->conf = NULL;	/* the worker owns it now */
 		gen_free(g);
 	}
-	while ((k = TAILQ_FIRST(&m.keepers)) != NULL) {
-		k->refs = 1;
-		keeper_put(k);
-	}
+	keeper_put_all();
 	for (i = 0; i < sizeof(m.ev_sig) / sizeof(m.ev_sig[0]); i++)
 		if (m.ev_sig[i] != NULL)
 			event_free(m.ev_sig[i]);
@@ -271,94 +149,6 @@ master_child_cleanup(struct generation *keep)
 
 static void	wproc_chan_cb(evutil_socket_t, short, void *);
 
-/*
- * Point the configuration at the listeners slot used before, if any, and
- * at the listeners of retired slots (beyond this generation's count) that
- * this slot adopts: slot s goes to worker s mod nslots.
- */
-static void
-master_set_inherit(struct generation *gen, int slot)
-{
-	struct listen_conf	*lc;
-	struct keeper		*kp;
-	size_t			 i, j, k = 0;
-	int			 s;
-
-	for (i = 0; i < gen->conf->nservers; i++) {
-		for (j = 0; j < gen->conf->servers[i].nlistens; j++, k++) {
-			lc = &gen->conf->servers[i].listens[j];
-			free(lc->adopt_fds);
-			lc->adopt_fds = NULL;
-			lc->nadopt = 0;
-			lc->inherit_fd = -1;
-			if (k >= gen->nkeepers)
-				continue;
-			kp = gen->keepers[k];
-			lc->inherit_fd = keeper_slot_fd(kp, slot);
-			if (kp->nslot_fds > gen->served[k])
-				gen->served[k] = kp->nslot_fds;
-			if (kp->nslot_fds <= gen->nslots)
-				continue;
-			lc->adopt_fds = calloc((size_t)kp->nslot_fds,
-			    sizeof(int));
-			for (s = gen->nslots; lc->adopt_fds != NULL &&
-			    s < kp->nslot_fds; s++)
-				if (s % gen->nslots == slot &&
-				    kp->slot_fds[s] != -1)
-					lc->adopt_fds[lc->nadopt++] =
-					    kp->slot_fds[s];
-		}
-	}
-}
-
-/* After the fork: the parent's copy of the adoption lists is not needed. */
-static void
-master_clear_inherit(struct generation *gen)
-{
-	size_t	 i, j;
-
-	for (i = 0; i < gen->conf->nservers; i++)
-		for (j = 0; j < gen->conf->servers[i].nlistens; j++) {
-			free(gen->conf->servers[i].listens[j].adopt_fds);
-			gen->conf->servers[i].listens[j].adopt_fds = NULL;
-			gen->conf->servers[i].listens[j].nadopt = 0;
-			gen->conf->servers[i].listens[j].inherit_fd = -1;
-		}
-}
-
-/*
- * Close the kept listeners that no worker of a generation in service
- * (serving or starting) accepts on, own or adopted: a listener nobody
- * accepts on must leave the reuseport group, or the kernel keeps queueing
- * connections in it. (Those a failed reload leaves are adopted first:
- * master_adopt_strays().)
- */
-static void
-master_trim_listeners(void)
-{
-	struct generation	*g;
-	struct keeper		*k;
-	size_t			 i;
-	int			 need;
-
-	TAILQ_FOREACH(k, &m.keepers, entry) {
-		need = 0;
-		TAILQ_FOREACH(g, &m.gens, entry) {
-			if (g->state == GEN_DRAINING)
-				continue;
-			for (i = 0; i < g->nkeepers; i++) {
-				if (g->keepers[i] != k)
-					continue;
-				if (g->nslots > need)
-					need = g->nslots;
-				if (g->served[i] > need)
-					need = g->served[i];
-			}
-		}
-		keeper_trim(k, need);
-	}
-}
-
 /* Fork one worker for a slot of a generation. */
 static int
 wproc_spawn(struct generation *gen, int slot)
@@ -378,7 +168,7 @@ wproc_spawn(struct generation *gen, int slot)
 		free(wp);
 		return (-1);
 	}
-	master_set_inherit(gen, slot);
+	keeper_set_inherit(gen, slot);
 	wp->stats_idx = stats_alloc(m.stats, gen->id, slot);
 	if (wp->stats_idx == -1 && !m.stats_full_warned) {
 		log_warnx("no free stats record: this worker is not counted");
@@ -390,7 +180,7 @@ wproc_spawn(struct generation *gen, int slot)
 	case -1:
 		log_warn("cannot start a worker: fork");
 		sigprocmask(SIG_SETMASK, &old, NULL);
-		master_clear_inherit(gen);
+		keeper_clear_inherit(gen);
 		stats_retire(m.stats, wp->stats_idx);
 		close(fds[0]);
 		close(fds[1]);
@@ -411,7 +201,7 @@ wproc_spawn(struct generation *gen, int slot)
 		worker_main(&args);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
-	master_clear_inherit(gen);
+	keeper_clear_inherit(gen);
 	stats_set_pid(m.stats, wp->stats_idx, pid);
 	close(fds[1]);
 	if (fcntl(fds[0], F_SETFL, O_NONBLOCK) == -1)
@@ -463,23 +253,6 @@ wproc_send(struct wproc *wp, enum chan_type type, int fd, int arg)
 	}
 }
 
-/* Send CHAN_ADOPT: the listener fd of listener index for slot. */
-static void
-master_lend_one(struct wproc *wp, int fd, int index, int slot)
-{
-	struct chan_msg	 msg;
-
-	if (wp->chan == -1)
-		return;
-	channel_msg_init(&msg, CHAN_ADOPT);
-	msg.generation = wp->gen->id;
-	msg.slot = slot;
-	msg.arg = index;
-	if (channel_send(wp->chan, &msg, fd) == -1)
-		log_warn("worker %ld: cannot lend slot %d's listener",
-		    (long)wp->pid, slot);
-}
-
 static void
 gen_timer_set(struct generation *gen, void (*cb)(evutil_socket_t, short,
     void *), int seconds)
@@ -491,54 +264,6 @@ gen_timer_set(struct generation *gen, void (*cb)(evutil_socket_t, short,
 	gen->ev_timer = evtimer_new(m.base, cb, gen);
 	if (gen->ev_timer != NULL)
 		evtimer_add(gen->ev_timer, &tv);
-}
-
-/*
- * Listeners of slots beyond what the serving generation accepts on: a
- * reload that added workers and then failed leaves them, and the kernel
- * has been queueing connections in them since they listened. Closing
- * them would reset those connections; the serving workers adopt them
- * instead, by the rule of a reload to fewer workers: slot s goes to the
- * worker of slot s mod nslots or, while that one is not ready, to any
- * ready worker (as a dead slot's are lent). With to set, only what goes
- * to that worker (which has just become ready).
- */
-static void
-master_adopt_strays(struct wproc *to)
-{
-	struct generation	*cur = m.current;
-	struct wproc		*wp, *dst;
-	struct keeper		*kp;
-	size_t			 k;
-	int			 s;
-
-	if (cur == NULL || cur->state != GEN_SERVING)
-		return;
-	for (k = 0; k < cur->nkeepers; k++) {
-		kp = cur->keepers[k];
-		/* Those adopted already are lent again: a worker drops a
-		 * listener it has (same inode). */
-		for (s = cur->nslots; s < kp->nslot_fds; s++) {
-			if (kp->slot_fds[s] == -1)
-				continue;
-			dst = NULL;
-			TAILQ_FOREACH(wp, &cur->procs, entry) {
-				if (wp->state != WPROC_READY)
-					continue;
-				if (wp->slot == s % cur->nslots) {
-					dst = wp;
-					break;
-				}
-				if (dst == NULL)
-					dst = wp;
-			}
-			if (dst != NULL && (to == NULL || dst == to))
-				master_lend_one(dst, kp->slot_fds[s], (int)k,
-				    s);
-		}
-		if (kp->nslot_fds > cur->served[k])
-			cur->served[k] = kp->nslot_fds;
-	}
 }
 
 /*
@@ -563,7 +288,7 @@ gen_abort(struct generation *gen, const char *why)
 	log_warnx("reload failed: %s; generation %u keeps serving", why,
 	    m.current != NULL ? m.current->id : 0);
 	m.pending = NULL;
-	master_adopt_strays(NULL);
+	keeper_adopt_strays(NULL);
 	gen_drain(gen);
 	if (m.reload_again) {
 		m.reload_again = 0;
@@ -661,7 +386,7 @@ gen_retire(struct generation *gen)
 	}
 	TAILQ_FOREACH(wp, &gen->procs, entry)
 		wp->state = WPROC_DRAINING;
-	master_trim_listeners();
+	keeper_trim();
 }
 
 /*
@@ -769,44 +494,6 @@ master_close_access_logs(struct config *conf)
 	}
 }
 
-/*
- * A worker died: until its replacement runs (it may be held back by the
- * crash-loop backoff), a live worker of the generation also accepts on the
- * dead slot's listeners, so connections queued there are not stranded.
- */
-static void
-master_lend_listeners(struct generation *gen, int slot)
-{
-	struct wproc	*wp;
-	struct keeper	*kp;
-	size_t		 k;
-	int		 fd, s;
-
-	TAILQ_FOREACH(wp, &gen->procs, entry) {
-		if (wp->state != WPROC_READY || wp->slot == slot)
-			continue;
-		for (k = 0; k < gen->nkeepers; k++) {
-			kp = gen->keepers[k];
-			/*
-			 * The dead slot's own listener, and those of retired
-			 * slots it adopted (s mod nslots == slot, see
-			 * master_set_inherit()): lending only its own left
-			 * what queued in the adopted ones stranded for the
-			 * whole backoff, up to 30 s.
-			 */
-			for (s = 0; s < kp->nslot_fds; s++) {
-				if (s != slot && (s < gen->nslots ||
-				    s % gen->nslots != slot))
-					continue;
-				if ((fd = keeper_slot_fd(kp, s)) == -1)
-					continue;
-				master_lend_one(wp, fd, (int)k, s);
-			}
-		}
-		return;
-	}
-}
-
 static void
 gslot_respawn_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -892,32 +579,6 @@ gen_create(struct config *conf, char *err, size_t errlen)
 	return (gen);
 }
 
-/* A worker's copy of a listener it opened (fd), for its slot. */
-static void
-wproc_listener(struct wproc *wp, const struct chan_msg *msg, int fd)
-{
-	struct generation	*gen = wp->gen;
-
-	if (fd == -1)
-		return;
-	if (msg->arg < 0 || (size_t)msg->arg >= gen->nkeepers ||
-	    (gen->state == GEN_DRAINING && (m.current == NULL ||
-	    wp->slot < m.current->nslots))) {
-		close(fd);
-		return;
-	}
-	/*
-	 * Kept even from a generation that failed meanwhile, for a slot the
-	 * serving one does not have: the worker's copy closes when it
-	 * exits, and what queued in it would be reset unless it is adopted.
-	 */
-	keeper_store(gen->keepers[msg->arg], wp->slot, fd);
-	if (gen->state == GEN_DRAINING) {
-		master_adopt_strays(NULL);
-		master_trim_listeners();
-	}
-}
-
 /*
  * What a message other than "ready" says: its reason, or a listener the
  * worker opened. The descriptor sent with it is taken (kept or closed).
@@ -932,7 +593,7 @@ wproc_note(struct wproc *wp, const struct chan_msg *msg, int fd)
 		snprintf(wp->reason, sizeof(wp->reason), "%s", msg->text);
 		break;
 	case CHAN_LISTENER:
-		wproc_listener(wp, msg, fd);
+		keeper_offer(wp, msg, fd);
 		return (1);
 	default:
 		if (fd != -1)
@@ -997,7 +658,7 @@ wproc_chan_cb(evutil_socket_t fd, short what, void *arg)
 		if (gen->state == GEN_STARTING && ++gen->nready == gen->nslots)
 			gen_serving(gen);
 		else if (gen == m.current)
-			master_adopt_strays(wp);	/* a respawn */
+			keeper_adopt_strays(wp);	/* a respawn */
 	}
 }
 
@@ -1070,7 +731,7 @@ wproc_exited(struct wproc *wp, int status)
 	if (!expected && gen->state == GEN_STARTING)
 		gone = gen_abort(gen, why);
 	else if (!expected && gen->state == GEN_SERVING && !m.stopping) {
-		master_lend_listeners(gen, wp->slot);
+		keeper_lend(gen, wp->slot);
 		gs = &gen->slots[wp->slot];
 		delay = backoff_next(&gs->backoff, uptime);
 		/*
@@ -1538,21 +1199,6 @@ master_adopt_upgrade(const struct upgrade_state *st)
 	}
 }
 
-/* Inherited addresses the new configuration does not use: let them go. */
-static void
-master_drop_unused_keepers(void)
-{
-	struct keeper	*k, *next;
-
-	for (k = TAILQ_FIRST(&m.keepers); k != NULL; k = next) {
-		next = TAILQ_NEXT(k, entry);
-		if (k->refs == 0) {
-			k->refs = 1;
-			keeper_put(k);
-		}
-	}
-}
-
 static void
 master_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -1649,7 +1295,7 @@ master_main(struct config *conf, const struct master_opts *opts)
 		m.exit_code = 1;
 		master_stop(2);
 	}
-	master_drop_unused_keepers();
+	keeper_put_unused();
 	if (!m.stopping || !TAILQ_EMPTY(&m.gens))
 		event_base_dispatch(m.base);
 	if (m.exit_code == 0)

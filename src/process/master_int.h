@@ -19,6 +19,8 @@
 #include "process/channel.h"
 #include "process/master.h"
 
+struct listen_conf;
+
 /*
  * An address held for this drover across generations: the keeper socket,
  * and a copy of each worker slot's listening socket. A new worker for slot
@@ -116,5 +118,19 @@ struct master {
 
 /* master.c */
 extern struct master m;
+
+/* keeper.c */
+struct keeper	*keeper_get(struct listen_conf *, char *, size_t);
+void		 keeper_store(struct keeper *, int, int);
+void		 keeper_put(struct keeper *);
+void		 keeper_put_unused(void);
+void		 keeper_put_all(void);
+void		 keeper_child_keep(struct generation *);
+void		 keeper_set_inherit(struct generation *, int);
+void		 keeper_clear_inherit(struct generation *);
+void		 keeper_trim(void);
+void		 keeper_adopt_strays(struct wproc *);
+void		 keeper_lend(struct generation *, int);
+void		 keeper_offer(struct wproc *, const struct chan_msg *, int);
 
 #endif
