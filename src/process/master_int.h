@@ -119,6 +119,9 @@ struct master {
 /* master.c */
 extern struct master m;
 
+void	 master_stop(int);
+void	 master_describe_status(int, char *, size_t);
+
 /* keeper.c */
 struct keeper	*keeper_get(struct listen_conf *, char *, size_t);
 void		 keeper_store(struct keeper *, int, int);
@@ -132,5 +135,13 @@ void		 keeper_trim(void);
 void		 keeper_adopt_strays(struct wproc *);
 void		 keeper_lend(struct generation *, int);
 void		 keeper_offer(struct wproc *, const struct chan_msg *, int);
+
+/* master_upgrade.c */
+void	 master_upgrade_start(void);
+void	 master_upgrade_exited(int);
+void	 master_upgrade_cleanup(void);
+void	 master_upgrade_unlink_oldbin(void);
+void	 master_upgrade_take_pid_file(void);
+void	 master_upgrade_adopt(const struct upgrade_state *);
 
 #endif
