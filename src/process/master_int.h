@@ -19,6 +19,7 @@
 #include "process/channel.h"
 #include "process/master.h"
 
+struct config;
 struct listen_conf;
 
 /*
@@ -120,7 +121,21 @@ struct master {
 extern struct master m;
 
 void	 master_stop(int);
+void	 master_reload(void);
+void	 master_check_done(void);
+void	 master_write_ports(const struct config *);
+void	 master_child_cleanup(struct generation *);
 void	 master_describe_status(int, char *, size_t);
+
+/* generation.c */
+struct generation *gen_create(struct config *, char *, size_t);
+void	 gen_retire(struct generation *);
+void	 gen_drain(struct generation *);
+int	 gen_check_end(struct generation *);
+void	 gen_free(struct generation *);
+int	 gen_reaped(pid_t, int);
+void	 gen_send_all(struct generation *, enum chan_type, int, int);
+void	 gen_reopen_access_logs(struct generation *);
 
 /* keeper.c */
 struct keeper	*keeper_get(struct listen_conf *, char *, size_t);
