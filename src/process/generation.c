@@ -180,15 +180,33 @@ wproc_chan_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* In a new child: drop the master's state and run as slot's worker. */
+static void __attribute__((noreturn))
+wproc_child(struct generation *gen, int slot, struct wproc *wp, int chan)
+{
+	struct worker_args	 args;
+
+	memset(&args, 0, sizeof(args));
+	args.conf = gen->conf;
+	args.generation = gen->id;
+	args.slot = slot;
+	args.chan = chan;
+	args.master = getppid();
+	args.detach_stdio = m.opts.detach;
+	args.stats_idx = wp->stats_idx;
+	free(wp);
+	master_child_cleanup(gen);
+	worker_main(&args);
+}
+
 /* Fork one worker for a slot of a generation. */
 static int
 wproc_spawn(struct generation *gen, int slot)
 {
-	struct worker_args	 args;
-	struct wproc		*wp;
-	sigset_t		 all, old;
-	int			 fds[2];
-	pid_t			 pid;
+	struct wproc	*wp;
+	sigset_t	 all, old;
+	int		 fds[2];
+	pid_t		 pid;
 
 	if ((wp = calloc(1, sizeof(*wp))) == NULL) {
 		log_warnx("cannot start a worker: out of memory");
@@ -219,17 +237,7 @@ wproc_spawn(struct generation *gen, int slot)
 		return (-1);
 	case 0:
 		close(fds[0]);
-		memset(&args, 0, sizeof(args));
-		args.conf = gen->conf;
-		args.generation = gen->id;
-		args.slot = slot;
-		args.chan = fds[1];
-		args.master = getppid();
-		args.detach_stdio = m.opts.detach;
-		args.stats_idx = wp->stats_idx;
-		free(wp);
-		master_child_cleanup(gen);
-		worker_main(&args);
+		wproc_child(gen, slot, wp, fds[1]);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	keeper_clear_inherit(gen);
@@ -464,15 +472,36 @@ gen_ready_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	(void)gen_abort(gen, why);
 }
 
+/* Take the keeper of each address gen listens on, resolving port 0. */
+static int
+gen_listen(struct generation *gen, char *err, size_t errlen)
+{
+	struct server_conf	*sc;
+	struct keeper		*k;
+	size_t			 i, j;
+	char			 text[ADDR_STRLEN];
+
+	for (i = 0; i < gen->conf->nservers; i++) {
+		sc = &gen->conf->servers[i];
+		for (j = 0; j < sc->nlistens; j++) {
+			k = keeper_get(&sc->listens[j], err, errlen);
+			if (k == NULL)
+				return (-1);
+			gen->keepers[gen->nkeepers++] = k;
+			addr_format(&sc->listens[j].addr, text, sizeof(text));
+			log_info("server %s (%s): listen %s", sc->name,
+			    conf_protocol_name(sc->protocol), text);
+		}
+	}
+	return (0);
+}
+
 /* Create a generation for conf (taking it) and fork its workers. */
 struct generation *
 gen_create(struct config *conf, char *err, size_t errlen)
 {
 	struct generation	*gen;
-	struct server_conf	*sc;
-	struct keeper		*k;
-	size_t			 i, j, n = 0;
-	char			 text[ADDR_STRLEN];
+	size_t			 i, n = 0;
 	int			 s;
 
 	if ((gen = calloc(1, sizeof(*gen))) == NULL) {
@@ -496,23 +525,10 @@ gen_create(struct config *conf, char *err, size_t errlen)
 		gen_free(gen);
 		return (NULL);
 	}
-	if (gen_open_access_logs(conf, err, errlen) == -1) {
+	if (gen_open_access_logs(conf, err, errlen) == -1 ||
+	    gen_listen(gen, err, errlen) == -1) {
 		gen_free(gen);
 		return (NULL);
-	}
-	for (i = 0; i < conf->nservers; i++) {
-		sc = &conf->servers[i];
-		for (j = 0; j < sc->nlistens; j++) {
-			k = keeper_get(&sc->listens[j], err, errlen);
-			if (k == NULL) {
-				gen_free(gen);
-				return (NULL);
-			}
-			gen->keepers[gen->nkeepers++] = k;
-			addr_format(&sc->listens[j].addr, text, sizeof(text));
-			log_info("server %s (%s): listen %s", sc->name,
-			    conf_protocol_name(sc->protocol), text);
-		}
 	}
 	for (s = 0; s < gen->nslots; s++) {
 		gen->slots[s].gen = gen;
