@@ -1,21 +1,20 @@
 /*
- * master.c: the master process.
+ * master.c: the master process: its loop, its signals, stopping, reloading.
  *
  * It never accepts connections. It reserves the listen addresses (keepers,
- * see listener.c), forks a generation of workers, and on SIGHUP starts a
- * new generation with the new configuration, waits until every new worker
- * reports ready, and only then drains the old one. A failed reload leaves
- * the serving generation untouched. Workers that die unexpectedly are
- * replaced, with backoff when they keep dying.
+ * see keeper.c), forks a generation of workers (generation.c), and on
+ * SIGHUP starts a new generation with the new configuration, waits until
+ * every new worker reports ready, and only then drains the old one. A
+ * failed reload leaves the serving generation untouched. Workers that die
+ * unexpectedly are replaced, with backoff when they keep dying. SIGUSR2
+ * hands over to a new binary (master_upgrade.c).
  */
 #include "autoconf.h"
 
 #include <sys/queue.h>
-#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
-#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -26,228 +25,20 @@
 
 #include <event2/event.h>
 
-#include "core/backoff.h"
-#include "process/channel.h"
 #include "core/conf.h"
-#include "process/listener.h"
 #include "core/log.h"
-#include "process/master.h"
 #include "core/pidfile.h"
 #include "core/proc.h"
 #include "core/stats.h"
-#include "process/upgrade.h"
-#include "process/worker.h"
+#include "process/master.h"
+#include "process/master_int.h"
 
-#define MASTER_KILL_GRACE	2	/* s after shutdown_timeout: SIGKILL */
 #define MASTER_STOP_GRACE	5	/* s after SIGTERM on fast stop */
-#define MASTER_RESPAWN_ALONE_MS	1000	/* backoff cap with no worker up */
 
-/*
- * An address held for this drover across generations: the keeper socket,
- * and a copy of each worker slot's listening socket. A new worker for slot
- * i takes over the same listener, so connections queued in it survive a
- * reload or a crash of the worker that made it.
- */
-struct keeper {
-	TAILQ_ENTRY(keeper)	 entry;
-	char			 key[ADDR_STRLEN];	/* as configured */
-	struct addr		 addr;			/* port resolved */
-	int			 fd;
-	int			 refs;
-	int			*slot_fds;	/* per worker slot, or -1 */
-	int			 nslot_fds;
-};
-
-enum wproc_state {
-	WPROC_STARTING,
-	WPROC_READY,
-	WPROC_DRAINING,
-};
-
-struct generation;
-
-/* The master's view of one worker process. */
-struct wproc {
-	TAILQ_ENTRY(wproc)	 entry;
-	struct generation	*gen;
-	pid_t			 pid;
-	int			 slot;
-	int			 chan;
-	struct event		*ev_chan;
-	enum wproc_state	 state;
-	int			 stats_idx;
-	struct timespec		 started;
-	char			 reason[CHAN_TEXT_MAX];
-};
-
-/* A worker slot of a generation: its backoff and pending respawn. */
-struct gslot {
-	struct generation	*gen;
-	int			 slot;
-	struct backoff		 backoff;
-	struct event		*ev_respawn;
-};
-
-enum gen_state {
-	GEN_STARTING,
-	GEN_SERVING,
-	GEN_DRAINING,
-};
-
-struct generation {
-	TAILQ_ENTRY(generation)	 entry;
-	unsigned		 id;
-	struct config		*conf;
-	enum gen_state		 state;
-	TAILQ_HEAD(, wproc)	 procs;
-	int			 nready;
-	struct gslot		*slots;
-	int			 nslots;
-	struct event		*ev_timer;	/* ready or kill deadline */
-	struct keeper		**keepers;
-	size_t			 nkeepers;
-	int			*served;	/* per keeper: slots accepted */
-};
-
-static struct {
-	struct event_base	*base;
-	struct master_opts	 opts;
-	TAILQ_HEAD(, generation) gens;
-	TAILQ_HEAD(, keeper)	 keepers;
-	struct generation	*current;	/* serving */
-	struct generation	*pending;	/* starting (reload) */
-	unsigned		 next_gen;
-	int			 started;
-	int			 stopping;	/* 1 graceful, 2 fast */
-	int			 reload_again;
-	int			 exit_code;
-	char			*pid_file;
-	char			*ports_file;	/* last written */
-	struct event		*ev_sig[7];
-	struct event		*ev_stop;
-	struct stats_shm	*stats;
-	int			 stats_full_warned;
-	pid_t			 upgrade_pid;	/* new master starting */
-	struct event		*ev_upgrade;	/* its ready pipe */
-	struct event		*ev_upgrade_timer;
-	int			 upgrade_fd;
-	int			 upgraded;	/* it serves: we leave */
-	int			 oldbin;	/* PIDFILE.oldbin written */
-	struct timespec		 reload_start;	/* SIGHUP received */
-} m;
-
-static void	gen_drain(struct generation *);
-static int	gen_check_end(struct generation *);
-static void	gen_free(struct generation *);
-static void	master_reload(void);
-static void	master_stop(int);
-static void	master_check_done(void);
-static void	master_close_access_logs(struct config *);
-static void	master_upgrade_start(void);
-static void	master_upgrade_exited(int);
-static void	master_upgrade_cleanup(void);
-static void	master_oldbin_unlink(void);
-static void	master_take_pid_file(void);
-
-static long
-elapsed_ms(const struct timespec *since)
-{
-	struct timespec	 now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return ((now.tv_sec - since->tv_sec) * 1000L +
-	    (now.tv_nsec - since->tv_nsec) / 1000000L);
-}
-
-/* Find or create the keeper for a configured address; resolves port 0. */
-static struct keeper *
-keeper_get(struct listen_conf *lc, char *err, size_t errlen)
-{
-	struct keeper	*k;
-
-	TAILQ_FOREACH(k, &m.keepers, entry) {
-		if (strcmp(k->key, lc->text) == 0) {
-			k->refs++;
-			lc->addr = k->addr;
-			return (k);
-		}
-	}
-	if ((k = calloc(1, sizeof(*k))) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return (NULL);
-	}
-	snprintf(k->key, sizeof(k->key), "%s", lc->text);
-	k->addr = lc->addr;
-	if ((k->fd = listener_reserve(&k->addr, err, errlen)) == -1) {
-		free(k);
-		return (NULL);
-	}
-	k->refs = 1;
-	TAILQ_INSERT_TAIL(&m.keepers, k, entry);
-	if (addr_port(&lc->addr) == 0)
-		log_notice("listen %s: picked port %d", lc->text,
-		    addr_port(&k->addr));
-	lc->addr = k->addr;
-	return (k);
-}
-
-/* Keep a copy of slot's listener (the first one offered wins). */
-static void
-keeper_store(struct keeper *k, int slot, int fd)
-{
-	int	*p, i;
-
-	if (slot >= k->nslot_fds) {
-		if ((p = realloc(k->slot_fds, (size_t)(slot + 1) *
-		    sizeof(*p))) == NULL) {
-			close(fd);
-			return;
-		}
-		for (i = k->nslot_fds; i <= slot; i++)
-			p[i] = -1;
-		k->slot_fds = p;
-		k->nslot_fds = slot + 1;
-	}
-	if (k->slot_fds[slot] != -1) {
-		close(fd);
-		return;
-	}
-	k->slot_fds[slot] = fd;
-}
-
-static int
-keeper_slot_fd(const struct keeper *k, int slot)
-{
-	return (slot < k->nslot_fds ? k->slot_fds[slot] : -1);
-}
-
-/* Let go of the listeners of slots no generation in service uses. */
-static void
-keeper_trim(struct keeper *k, int nslots)
-{
-	int	 i;
-
-	for (i = nslots; i < k->nslot_fds; i++) {
-		if (k->slot_fds[i] != -1)
-			close(k->slot_fds[i]);
-		k->slot_fds[i] = -1;
-	}
-}
-
-static void
-keeper_put(struct keeper *k)
-{
-	if (--k->refs > 0)
-		return;
-	TAILQ_REMOVE(&m.keepers, k, entry);
-	keeper_trim(k, 0);
-	free(k->slot_fds);
-	close(k->fd);
-	free(k);
-}
+struct master m;
 
 /* Write "SERVER HOST:PORT" lines for the serving generation, atomically. */
-static void
+void
 master_write_ports(const struct config *conf)
 {
 	char	 tmp[4096], text[ADDR_STRLEN];
@@ -288,59 +79,24 @@ master_write_ports(const struct config *conf)
 		m.ports_file = strdup(conf->ports_file);
 }
 
-static int
-master_child_inherits(const struct listen_conf *lc, int fd)
-{
-	int	 i;
-
-	if (fd == lc->inherit_fd)
-		return (1);
-	for (i = 0; i < lc->nadopt; i++)
-		if (fd == lc->adopt_fds[i])
-			return (1);
-	return (0);
-}
-
-static void
-master_child_keep_listeners(struct generation *keep)
-{
-	struct keeper	*k;
-	size_t		 i, j;
-	int		 s;
-
-	for (i = 0; i < keep->conf->nservers; i++)
-		for (j = 0; j < keep->conf->servers[i].nlistens; j++)
-			TAILQ_FOREACH(k, &m.keepers, entry)
-				for (s = 0; s < k->nslot_fds; s++)
-					if (k->slot_fds[s] != -1 &&
-					    master_child_inherits(&keep->conf->
-					    servers[i].listens[j],
-					    k->slot_fds[s]))
-						k->slot_fds[s] = -1;
-}
-
 /* In a new child: drop everything of the master's but what it is given. */
-static void
+void
 master_child_cleanup(struct generation *keep)
 {
 	struct generation	*g;
-	struct keeper		*k;
 	size_t			 i;
 	int			 s;
 
 	/* A fresh backend first, so nothing below touches the master's. */
 	(void)event_reinit(m.base);
 	/* The listeners this child inherits are its own now. */
-	master_child_keep_listeners(keep);
+	keeper_child_keep(keep);
 	while ((g = TAILQ_FIRST(&m.gens)) != NULL) {
 		if (g == keep)
 			g->conf = NULL;	/* the worker owns it now */
 		gen_free(g);
 	}
-	while ((k = TAILQ_FIRST(&m.keepers)) != NULL) {
-		k->refs = 1;
-		keeper_put(k);
-	}
+	keeper_put_all();
 	for (i = 0; i < sizeof(m.ev_sig) / sizeof(m.ev_sig[0]); i++)
 		if (m.ev_sig[i] != NULL)
 			event_free(m.ev_sig[i]);
@@ -360,740 +116,9 @@ master_child_cleanup(struct generation *keep)
 	free(m.ports_file);
 }
 
-static void	wproc_chan_cb(evutil_socket_t, short, void *);
-
-/*
- * Point the configuration at the listeners slot used before, if any, and
- * at the listeners of retired slots (beyond this generation's count) that
- * this slot adopts: slot s goes to worker s mod nslots.
- */
-static void
-master_set_inherit(struct generation *gen, int slot)
-{
-	struct listen_conf	*lc;
-	struct keeper		*kp;
-	size_t			 i, j, k = 0;
-	int			 s;
-
-	for (i = 0; i < gen->conf->nservers; i++) {
-		for (j = 0; j < gen->conf->servers[i].nlistens; j++, k++) {
-			lc = &gen->conf->servers[i].listens[j];
-			free(lc->adopt_fds);
-			lc->adopt_fds = NULL;
-			lc->nadopt = 0;
-			lc->inherit_fd = -1;
-			if (k >= gen->nkeepers)
-				continue;
-			kp = gen->keepers[k];
-			lc->inherit_fd = keeper_slot_fd(kp, slot);
-			if (kp->nslot_fds > gen->served[k])
-				gen->served[k] = kp->nslot_fds;
-			if (kp->nslot_fds <= gen->nslots)
-				continue;
-			lc->adopt_fds = calloc((size_t)kp->nslot_fds,
-			    sizeof(int));
-			for (s = gen->nslots; lc->adopt_fds != NULL &&
-			    s < kp->nslot_fds; s++)
-				if (s % gen->nslots == slot &&
-				    kp->slot_fds[s] != -1)
-					lc->adopt_fds[lc->nadopt++] =
-					    kp->slot_fds[s];
-		}
-	}
-}
-
-/* After the fork: the parent's copy of the adoption lists is not needed. */
-static void
-master_clear_inherit(struct generation *gen)
-{
-	size_t	 i, j;
-
-	for (i = 0; i < gen->conf->nservers; i++)
-		for (j = 0; j < gen->conf->servers[i].nlistens; j++) {
-			free(gen->conf->servers[i].listens[j].adopt_fds);
-			gen->conf->servers[i].listens[j].adopt_fds = NULL;
-			gen->conf->servers[i].listens[j].nadopt = 0;
-			gen->conf->servers[i].listens[j].inherit_fd = -1;
-		}
-}
-
-/*
- * Close the kept listeners that no worker of a generation in service
- * (serving or starting) accepts on, own or adopted: a listener nobody
- * accepts on must leave the reuseport group, or the kernel keeps queueing
- * connections in it. (Those a failed reload leaves are adopted first:
- * master_adopt_strays().)
- */
-static void
-master_trim_listeners(void)
-{
-	struct generation	*g;
-	struct keeper		*k;
-	size_t			 i;
-	int			 need;
-
-	TAILQ_FOREACH(k, &m.keepers, entry) {
-		need = 0;
-		TAILQ_FOREACH(g, &m.gens, entry) {
-			if (g->state == GEN_DRAINING)
-				continue;
-			for (i = 0; i < g->nkeepers; i++) {
-				if (g->keepers[i] != k)
-					continue;
-				if (g->nslots > need)
-					need = g->nslots;
-				if (g->served[i] > need)
-					need = g->served[i];
-			}
-		}
-		keeper_trim(k, need);
-	}
-}
-
-/* Fork one worker for a slot of a generation. */
-static int
-wproc_spawn(struct generation *gen, int slot)
-{
-	struct worker_args	 args;
-	struct wproc		*wp;
-	sigset_t		 all, old;
-	int			 fds[2];
-	pid_t			 pid;
-
-	if ((wp = calloc(1, sizeof(*wp))) == NULL) {
-		log_warnx("cannot start a worker: out of memory");
-		return (-1);
-	}
-	if (channel_pair(fds) == -1) {
-		log_warn("cannot start a worker: socketpair");
-		free(wp);
-		return (-1);
-	}
-	master_set_inherit(gen, slot);
-	wp->stats_idx = stats_alloc(m.stats, gen->id, slot);
-	if (wp->stats_idx == -1 && !m.stats_full_warned) {
-		log_warnx("no free stats record: this worker is not counted");
-		m.stats_full_warned = 1;
-	}
-	sigfillset(&all);
-	sigprocmask(SIG_BLOCK, &all, &old);
-	switch ((pid = fork())) {
-	case -1:
-		log_warn("cannot start a worker: fork");
-		sigprocmask(SIG_SETMASK, &old, NULL);
-		master_clear_inherit(gen);
-		stats_retire(m.stats, wp->stats_idx);
-		close(fds[0]);
-		close(fds[1]);
-		free(wp);
-		return (-1);
-	case 0:
-		close(fds[0]);
-		memset(&args, 0, sizeof(args));
-		args.conf = gen->conf;
-		args.generation = gen->id;
-		args.slot = slot;
-		args.chan = fds[1];
-		args.master = getppid();
-		args.detach_stdio = m.opts.detach;
-		args.stats_idx = wp->stats_idx;
-		free(wp);
-		master_child_cleanup(gen);
-		worker_main(&args);
-	}
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	master_clear_inherit(gen);
-	stats_set_pid(m.stats, wp->stats_idx, pid);
-	close(fds[1]);
-	if (fcntl(fds[0], F_SETFL, O_NONBLOCK) == -1)
-		log_warn("channel: O_NONBLOCK");
-	wp->gen = gen;
-	wp->pid = pid;
-	wp->slot = slot;
-	wp->chan = fds[0];
-	wp->state = WPROC_STARTING;
-	clock_gettime(CLOCK_MONOTONIC, &wp->started);
-	wp->ev_chan = event_new(m.base, wp->chan, EV_READ | EV_PERSIST,
-	    wproc_chan_cb, wp);
-	if (wp->ev_chan != NULL)
-		event_add(wp->ev_chan, NULL);
-	TAILQ_INSERT_TAIL(&gen->procs, wp, entry);
-	log_debug("worker %ld started (generation %u, slot %d)", (long)pid,
-	    gen->id, slot);
-	return (0);
-}
-
-static void
-wproc_close_chan(struct wproc *wp)
-{
-	if (wp->ev_chan != NULL)
-		event_free(wp->ev_chan);
-	wp->ev_chan = NULL;
-	if (wp->chan != -1)
-		close(wp->chan);
-	wp->chan = -1;
-}
-
-static void
-wproc_send(struct wproc *wp, enum chan_type type, int fd, int arg)
-{
-	struct chan_msg	 msg;
-
-	if (wp->chan == -1)
-		return;
-	channel_msg_init(&msg, type);
-	msg.generation = wp->gen->id;
-	msg.slot = wp->slot;
-	msg.arg = arg;
-	if (channel_send(wp->chan, &msg, fd) == -1) {
-		/* The worker does not read: the kill deadline deals with it. */
-		log_warn("worker %ld: cannot send %s", (long)wp->pid,
-		    channel_type_name(type));
-		if (type == CHAN_DRAIN)
-			kill(wp->pid, SIGQUIT);
-	}
-}
-
-/* Send CHAN_ADOPT: the listener fd of listener index for slot. */
-static void
-master_lend_one(struct wproc *wp, int fd, int index, int slot)
-{
-	struct chan_msg	 msg;
-
-	if (wp->chan == -1)
-		return;
-	channel_msg_init(&msg, CHAN_ADOPT);
-	msg.generation = wp->gen->id;
-	msg.slot = slot;
-	msg.arg = index;
-	if (channel_send(wp->chan, &msg, fd) == -1)
-		log_warn("worker %ld: cannot lend slot %d's listener",
-		    (long)wp->pid, slot);
-}
-
-static void
-gen_timer_set(struct generation *gen, void (*cb)(evutil_socket_t, short,
-    void *), int seconds)
-{
-	struct timeval	 tv = { seconds, 0 };
-
-	if (gen->ev_timer != NULL)
-		event_free(gen->ev_timer);
-	gen->ev_timer = evtimer_new(m.base, cb, gen);
-	if (gen->ev_timer != NULL)
-		evtimer_add(gen->ev_timer, &tv);
-}
-
-/*
- * Listeners of slots beyond what the serving generation accepts on: a
- * reload that added workers and then failed leaves them, and the kernel
- * has been queueing connections in them since they listened. Closing
- * them would reset those connections; the serving workers adopt them
- * instead, by the rule of a reload to fewer workers: slot s goes to the
- * worker of slot s mod nslots or, while that one is not ready, to any
- * ready worker (as a dead slot's are lent). With to set, only what goes
- * to that worker (which has just become ready).
- */
-static void
-master_adopt_strays(struct wproc *to)
-{
-	struct generation	*cur = m.current;
-	struct wproc		*wp, *dst;
-	struct keeper		*kp;
-	size_t			 k;
-	int			 s;
-
-	if (cur == NULL || cur->state != GEN_SERVING)
-		return;
-	for (k = 0; k < cur->nkeepers; k++) {
-		kp = cur->keepers[k];
-		/* Those adopted already are lent again: a worker drops a
-		 * listener it has (same inode). */
-		for (s = cur->nslots; s < kp->nslot_fds; s++) {
-			if (kp->slot_fds[s] == -1)
-				continue;
-			dst = NULL;
-			TAILQ_FOREACH(wp, &cur->procs, entry) {
-				if (wp->state != WPROC_READY)
-					continue;
-				if (wp->slot == s % cur->nslots) {
-					dst = wp;
-					break;
-				}
-				if (dst == NULL)
-					dst = wp;
-			}
-			if (dst != NULL && (to == NULL || dst == to))
-				master_lend_one(dst, kp->slot_fds[s], (int)k,
-				    s);
-		}
-		if (kp->nslot_fds > cur->served[k])
-			cur->served[k] = kp->nslot_fds;
-	}
-}
-
-/*
- * A generation that cannot start: at start-up drover fails, later the
- * serving generation carries on. 1 if the generation was freed (its
- * workers were all gone), so the caller must not touch it again.
- */
-static int
-gen_abort(struct generation *gen, const char *why)
-{
-	int	 gone;
-
-	if (!m.started) {
-		log_warnx("start-up failed: %s", why);
-		m.exit_code = 1;
-		m.pending = NULL;
-		/* master_stop() frees every generation with no worker left. */
-		gone = TAILQ_EMPTY(&gen->procs);
-		master_stop(2);
-		return (gone);
-	}
-	log_warnx("reload failed: %s; generation %u keeps serving", why,
-	    m.current != NULL ? m.current->id : 0);
-	m.pending = NULL;
-	master_adopt_strays(NULL);
-	gen_drain(gen);
-	if (m.reload_again) {
-		m.reload_again = 0;
-		master_reload();
-	}
-	return (gen_check_end(gen));
-}
-
-static void
-gen_ready_timeout_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct generation	*gen = arg;
-	char			 why[256];
-
-	snprintf(why, sizeof(why), "generation %u: %d of %d workers ready "
-	    "after ready_timeout (%d s)", gen->id, gen->nready, gen->nslots,
-	    gen->conf->ready_timeout);
-	(void)gen_abort(gen, why);
-}
-
-/* The new generation serves: retire the old one. */
-static void
-gen_serving(struct generation *gen)
-{
-	struct generation	*old = m.current;
-
-	gen->state = GEN_SERVING;
-	if (gen->ev_timer != NULL) {
-		event_free(gen->ev_timer);
-		gen->ev_timer = NULL;
-	}
-	m.current = gen;
-	m.pending = NULL;
-	master_write_ports(gen->conf);
-	if (!m.started) {
-		m.started = 1;
-		log_notice("serving: generation %u, %d workers", gen->id,
-		    gen->nslots);
-		log_also_stderr(0);
-		if (m.opts.upgrade != NULL)
-			master_take_pid_file();
-		proc_daemon_ready(m.opts.readyfd, m.opts.detach);
-		m.opts.readyfd = -1;
-		if (m.opts.upgrade != NULL)
-			proc_notify_mainpid();
-		proc_notify("READY=1");
-	} else {
-		log_notice("reload done: generation %u serves with %d "
-		    "workers %ld ms after the signal; draining generation %u",
-		    gen->id, gen->nslots, elapsed_ms(&m.reload_start),
-		    old != NULL ? old->id : 0);
-		proc_notify("READY=1");
-	}
-	if (old != NULL) {
-		gen_drain(old);
-		(void)gen_check_end(old);
-	}
-	if (m.reload_again) {
-		m.reload_again = 0;
-		master_reload();
-	}
-}
-
-static void
-gen_kill_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct generation	*gen = arg;
-	struct wproc		*wp;
-
-	TAILQ_FOREACH(wp, &gen->procs, entry) {
-		log_warnx("worker %ld (generation %u) still running after "
-		    "shutdown_timeout: killing it", (long)wp->pid, gen->id);
-		kill(wp->pid, SIGKILL);
-	}
-}
-
-/* A generation stops being wanted: no respawns, no ready deadline. */
-static void
-gen_retire(struct generation *gen)
-{
-	struct wproc	*wp;
-	int		 i;
-
-	gen->state = GEN_DRAINING;
-	if (m.current == gen)
-		m.current = NULL;
-	if (m.pending == gen)
-		m.pending = NULL;
-	for (i = 0; i < gen->nslots; i++)
-		if (gen->slots[i].ev_respawn != NULL)
-			evtimer_del(gen->slots[i].ev_respawn);
-	if (gen->ev_timer != NULL) {
-		event_free(gen->ev_timer);
-		gen->ev_timer = NULL;
-	}
-	TAILQ_FOREACH(wp, &gen->procs, entry)
-		wp->state = WPROC_DRAINING;
-	master_trim_listeners();
-}
-
-/*
- * Tell every worker of a generation to drain; kill stragglers after
- * shutdown_timeout. The caller then calls gen_check_end().
- */
-static void
-gen_drain(struct generation *gen)
-{
-	struct wproc	*wp;
-
-	if (gen->state == GEN_DRAINING)
-		return;
-	gen_retire(gen);
-	TAILQ_FOREACH(wp, &gen->procs, entry)
-		wproc_send(wp, CHAN_DRAIN, -1, 0);
-	if (!TAILQ_EMPTY(&gen->procs))
-		gen_timer_set(gen, gen_kill_cb, gen->conf->shutdown_timeout +
-		    MASTER_KILL_GRACE);
-}
-
-/* Free a retired generation whose workers are all gone; 1 if freed. */
-static int
-gen_check_end(struct generation *gen)
-{
-	if (gen->state != GEN_DRAINING || !TAILQ_EMPTY(&gen->procs))
-		return (0);
-	log_info("generation %u has ended", gen->id);
-	gen_free(gen);
-	return (1);
-}
-
-static void
-gen_free(struct generation *gen)
-{
-	struct wproc	*wp;
-	size_t		 i;
-
-	TAILQ_REMOVE(&m.gens, gen, entry);
-	if (m.current == gen)
-		m.current = NULL;
-	if (m.pending == gen)
-		m.pending = NULL;
-	while ((wp = TAILQ_FIRST(&gen->procs)) != NULL) {
-		TAILQ_REMOVE(&gen->procs, wp, entry);
-		wproc_close_chan(wp);
-		free(wp);
-	}
-	if (gen->ev_timer != NULL)
-		event_free(gen->ev_timer);
-	for (i = 0; gen->slots != NULL && i < (size_t)gen->nslots; i++)
-		if (gen->slots[i].ev_respawn != NULL)
-			event_free(gen->slots[i].ev_respawn);
-	for (i = 0; i < gen->nkeepers; i++)
-		keeper_put(gen->keepers[i]);
-	free(gen->keepers);
-	free(gen->served);
-	free(gen->slots);
-	master_close_access_logs(gen->conf);
-	conf_free(gen->conf);
-	free(gen);
-}
-
-static int
-master_open_access_log(struct server_conf *sc, char *err, size_t errlen)
-{
-	int	 fd;
-
-	fd = open(sc->access_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-	    0644);
-	if (fd == -1) {
-		snprintf(err, errlen, "server %s: access_log %s: %s", sc->name,
-		    sc->access_log, strerror(errno));
-		return (-1);
-	}
-	return (fd);
-}
-
-/* Open every access log of a configuration (the workers inherit them). */
-static int
-master_open_access_logs(struct config *conf, char *err, size_t errlen)
-{
-	size_t	 i;
-
-	for (i = 0; i < conf->nservers; i++) {
-		if (conf->servers[i].access_log == NULL)
-			continue;
-		conf->servers[i].access_log_fd = master_open_access_log(
-		    &conf->servers[i], err, errlen);
-		if (conf->servers[i].access_log_fd == -1)
-			return (-1);
-	}
-	return (0);
-}
-
-static void
-master_close_access_logs(struct config *conf)
-{
-	size_t	 i;
-
-	for (i = 0; conf != NULL && i < conf->nservers; i++) {
-		if (conf->servers[i].access_log_fd != -1)
-			close(conf->servers[i].access_log_fd);
-		conf->servers[i].access_log_fd = -1;
-	}
-}
-
-/*
- * A worker died: until its replacement runs (it may be held back by the
- * crash-loop backoff), a live worker of the generation also accepts on the
- * dead slot's listeners, so connections queued there are not stranded.
- */
-static void
-master_lend_listeners(struct generation *gen, int slot)
-{
-	struct wproc	*wp;
-	struct keeper	*kp;
-	size_t		 k;
-	int		 fd, s;
-
-	TAILQ_FOREACH(wp, &gen->procs, entry) {
-		if (wp->state != WPROC_READY || wp->slot == slot)
-			continue;
-		for (k = 0; k < gen->nkeepers; k++) {
-			kp = gen->keepers[k];
-			/*
-			 * The dead slot's own listener, and those of retired
-			 * slots it adopted (s mod nslots == slot, see
-			 * master_set_inherit()): lending only its own left
-			 * what queued in the adopted ones stranded for the
-			 * whole backoff, up to 30 s.
-			 */
-			for (s = 0; s < kp->nslot_fds; s++) {
-				if (s != slot && (s < gen->nslots ||
-				    s % gen->nslots != slot))
-					continue;
-				if ((fd = keeper_slot_fd(kp, s)) == -1)
-					continue;
-				master_lend_one(wp, fd, (int)k, s);
-			}
-		}
-		return;
-	}
-}
-
-static void
-gslot_respawn_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct gslot	*gs = arg;
-
-	if (gs->gen->state == GEN_DRAINING || m.stopping)
-		return;
-	if (wproc_spawn(gs->gen, gs->slot) == -1) {
-		struct timeval tv = { 1, 0 };
-
-		evtimer_add(gs->ev_respawn, &tv);
-	}
-}
-
-/* Create a generation for conf (taking it) and fork its workers. */
-static struct generation *
-gen_create(struct config *conf, char *err, size_t errlen)
-{
-	struct generation	*gen;
-	struct server_conf	*sc;
-	struct keeper		*k;
-	size_t			 i, j, n = 0;
-	char			 text[ADDR_STRLEN];
-	int			 s;
-
-	if ((gen = calloc(1, sizeof(*gen))) == NULL) {
-		conf_free(conf);
-		snprintf(err, errlen, "out of memory");
-		return (NULL);
-	}
-	gen->id = ++m.next_gen;
-	gen->conf = conf;
-	gen->state = GEN_STARTING;
-	TAILQ_INIT(&gen->procs);
-	TAILQ_INSERT_TAIL(&m.gens, gen, entry);
-	for (i = 0; i < conf->nservers; i++)
-		n += conf->servers[i].nlistens;
-	gen->keepers = calloc(n, sizeof(*gen->keepers));
-	gen->served = calloc(n + 1, sizeof(*gen->served));
-	gen->nslots = conf->workers;
-	gen->slots = calloc((size_t)gen->nslots, sizeof(*gen->slots));
-	if (gen->keepers == NULL || gen->slots == NULL || gen->served == NULL) {
-		snprintf(err, errlen, "out of memory");
-		gen_free(gen);
-		return (NULL);
-	}
-	if (master_open_access_logs(conf, err, errlen) == -1) {
-		gen_free(gen);
-		return (NULL);
-	}
-	for (i = 0; i < conf->nservers; i++) {
-		sc = &conf->servers[i];
-		for (j = 0; j < sc->nlistens; j++) {
-			k = keeper_get(&sc->listens[j], err, errlen);
-			if (k == NULL) {
-				gen_free(gen);
-				return (NULL);
-			}
-			gen->keepers[gen->nkeepers++] = k;
-			addr_format(&sc->listens[j].addr, text, sizeof(text));
-			log_info("server %s (%s): listen %s", sc->name,
-			    conf_protocol_name(sc->protocol), text);
-		}
-	}
-	for (s = 0; s < gen->nslots; s++) {
-		gen->slots[s].gen = gen;
-		gen->slots[s].slot = s;
-		gen->slots[s].ev_respawn = evtimer_new(m.base,
-		    gslot_respawn_cb, &gen->slots[s]);
-	}
-	gen_timer_set(gen, gen_ready_timeout_cb, conf->ready_timeout);
-	for (s = 0; s < gen->nslots; s++) {
-		if (wproc_spawn(gen, s) == -1) {
-			snprintf(err, errlen, "cannot fork worker %d of "
-			    "generation %u", s, gen->id);
-			gen_drain(gen);
-			(void)gen_check_end(gen);
-			return (NULL);
-		}
-	}
-	log_info("generation %u starting with %d workers", gen->id,
-	    gen->nslots);
-	return (gen);
-}
-
-/* A worker's copy of a listener it opened (fd), for its slot. */
-static void
-wproc_listener(struct wproc *wp, const struct chan_msg *msg, int fd)
-{
-	struct generation	*gen = wp->gen;
-
-	if (fd == -1)
-		return;
-	if (msg->arg < 0 || (size_t)msg->arg >= gen->nkeepers ||
-	    (gen->state == GEN_DRAINING && (m.current == NULL ||
-	    wp->slot < m.current->nslots))) {
-		close(fd);
-		return;
-	}
-	/*
-	 * Kept even from a generation that failed meanwhile, for a slot the
-	 * serving one does not have: the worker's copy closes when it
-	 * exits, and what queued in it would be reset unless it is adopted.
-	 */
-	keeper_store(gen->keepers[msg->arg], wp->slot, fd);
-	if (gen->state == GEN_DRAINING) {
-		master_adopt_strays(NULL);
-		master_trim_listeners();
-	}
-}
-
-/*
- * What a message other than "ready" says: its reason, or a listener the
- * worker opened. The descriptor sent with it is taken (kept or closed).
- * 0 if it is none of those.
- */
-static int
-wproc_note(struct wproc *wp, const struct chan_msg *msg, int fd)
-{
-	switch (msg->type) {
-	case CHAN_FATAL:
-	case CHAN_DRAINED:
-		snprintf(wp->reason, sizeof(wp->reason), "%s", msg->text);
-		break;
-	case CHAN_LISTENER:
-		wproc_listener(wp, msg, fd);
-		return (1);
-	default:
-		if (fd != -1)
-			close(fd);
-		return (0);
-	}
-	if (fd != -1)
-		close(fd);
-	return (1);
-}
-
-/*
- * A worker has exited: read what it sent before and the loop has not
- * read yet (its exit and its channel can be reported in either order).
- * Its reason; and a listener it opened, which is in the reuseport group
- * with connections maybe queued in it. A late "ready" means nothing now.
- */
-static void
-wproc_read_last(struct wproc *wp)
-{
-	struct chan_msg	 msg;
-	int		 passfd;
-
-	while (wp->chan != -1 && channel_recv(wp->chan, &msg, &passfd) > 0)
-		(void)wproc_note(wp, &msg, passfd);
-}
-
-static void
-wproc_chan_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct wproc		*wp = arg;
-	struct generation	*gen = wp->gen;
-	struct chan_msg		 msg;
-	int			 rc, passfd;
-
-	for (;;) {
-		rc = channel_recv(fd, &msg, &passfd);
-		if (rc == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return;
-		if (rc <= 0) {
-			if (rc == -1)
-				log_warn("worker %ld: channel", (long)wp->pid);
-			wproc_close_chan(wp);	/* the reaper does the rest */
-			return;
-		}
-		if (msg.type != CHAN_READY) {
-			if (wproc_note(wp, &msg, passfd))
-				continue;
-			log_warnx("worker %ld: unexpected %s message: closing "
-			    "its channel", (long)wp->pid,
-			    channel_type_name(msg.type));
-			wproc_close_chan(wp);
-			return;
-		}
-		if (passfd != -1)
-			close(passfd);
-		if (wp->state != WPROC_STARTING)
-			continue;
-		wp->state = WPROC_READY;
-		log_debug("worker %ld ready (generation %u, slot %d)",
-		    (long)wp->pid, gen->id, wp->slot);
-		if (gen->state == GEN_STARTING && ++gen->nready == gen->nslots)
-			gen_serving(gen);
-		else if (gen == m.current)
-			master_adopt_strays(wp);	/* a respawn */
-	}
-}
-
-static void
-describe_status(int status, char *buf, size_t len)
+/* How a child ended, in words for the log. */
+void
+master_describe_status(int status, char *buf, size_t len)
 {
 	if (WIFEXITED(status))
 		snprintf(buf, len, "exit status %d", WEXITSTATUS(status));
@@ -1105,109 +130,28 @@ describe_status(int status, char *buf, size_t len)
 		snprintf(buf, len, "status 0x%x", status);
 }
 
-static struct wproc *
-wproc_find(pid_t pid)
-{
-	struct generation	*g;
-	struct wproc		*wp;
-
-	TAILQ_FOREACH(g, &m.gens, entry)
-		TAILQ_FOREACH(wp, &g->procs, entry)
-			if (wp->pid == pid)
-				return (wp);
-	return (NULL);
-}
-
-static int
-gen_has_ready(const struct generation *gen)
-{
-	const struct wproc	*wp;
-
-	TAILQ_FOREACH(wp, &gen->procs, entry)
-		if (wp->state == WPROC_READY)
-			return (1);
-	return (0);
-}
-
-/* A worker has been reaped: log why, and replace or retire it. */
-static void
-wproc_exited(struct wproc *wp, int status)
-{
-	struct generation	*gen = wp->gen;
-	struct gslot		*gs;
-	char			 how[128], why[CHAN_TEXT_MAX + 192];
-	struct timeval		 tv;
-	long			 uptime, delay;
-	int			 expected, clean, gone;
-
-	wproc_read_last(wp);
-	describe_status(status, how, sizeof(how));
-	uptime = elapsed_ms(&wp->started);
-	clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-	expected = wp->state == WPROC_DRAINING || m.stopping;
-	snprintf(why, sizeof(why), "worker %ld (generation %u, slot %d) %s%s%s",
-	    (long)wp->pid, gen->id, wp->slot, how, wp->reason[0] ? ": " : "",
-	    wp->reason);
-	TAILQ_REMOVE(&gen->procs, wp, entry);
-	wproc_close_chan(wp);
-	stats_retire(m.stats, wp->stats_idx);
-
-	if (expected && clean)
-		log_info("%s", why);
-	else
-		log_warnx("%s", why);
-
-	gone = 0;
-	if (!expected && gen->state == GEN_STARTING)
-		gone = gen_abort(gen, why);
-	else if (!expected && gen->state == GEN_SERVING && !m.stopping) {
-		master_lend_listeners(gen, wp->slot);
-		gs = &gen->slots[wp->slot];
-		delay = backoff_next(&gs->backoff, uptime);
-		/*
-		 * The backoff must not leave the generation with nobody to
-		 * accept: connections queued in the kept listeners would
-		 * wait for as long. With no other worker up, a second.
-		 */
-		if (delay > MASTER_RESPAWN_ALONE_MS && !gen_has_ready(gen))
-			delay = MASTER_RESPAWN_ALONE_MS;
-		if (delay > 0)
-			log_warnx("slot %d of generation %u died %d times in a "
-			    "row: respawning in %ld ms", wp->slot, gen->id,
-			    gs->backoff.failures, delay);
-		tv.tv_sec = delay / 1000;
-		tv.tv_usec = (delay % 1000) * 1000;
-		evtimer_add(gs->ev_respawn, &tv);
-	}
-	free(wp);
-	if (!gone)
-		(void)gen_check_end(gen);
-	master_check_done();
-}
-
+/* SIGCHLD: a worker, or the new master of a binary upgrade, has exited. */
 static void
 master_reap(void)
 {
-	struct wproc	*wp;
 	pid_t		 pid;
 	int		 status;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		if ((wp = wproc_find(pid)) != NULL)
-			wproc_exited(wp, status);
-		else if (pid == m.upgrade_pid)
+		if (!gen_reaped(pid, status) && pid == m.upgrade_pid)
 			master_upgrade_exited(status);
 	}
 }
 
 /* Stopping and nothing left: leave the loop. */
-static void
+void
 master_check_done(void)
 {
 	if (m.stopping && TAILQ_EMPTY(&m.gens))
 		event_base_loopexit(m.base, NULL);
 }
 
+/* Fast stop: the workers that outlive MASTER_STOP_GRACE are killed. */
 static void
 master_stop_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -1220,7 +164,7 @@ master_stop_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* QUIT (graceful, 1) or TERM/INT (fast, 2). */
-static void
+void
 master_stop(int how)
 {
 	struct generation	*g, *next;
@@ -1254,7 +198,7 @@ master_stop(int how)
 }
 
 /* SIGHUP: a new generation with the new configuration, or nothing. */
-static void
+void
 master_reload(void)
 {
 	struct config	*conf;
@@ -1300,37 +244,11 @@ master_reload(void)
 		    err, m.current != NULL ? m.current->id : 0);
 }
 
-/* Reopen a generation's access logs and hand them to its workers. */
-static void
-master_reopen_access_logs(struct generation *g)
-{
-	struct server_conf	*sc;
-	struct wproc		*wp;
-	char			 err[512];
-	size_t			 i;
-	int			 fd;
-
-	for (i = 0; i < g->conf->nservers; i++) {
-		sc = &g->conf->servers[i];
-		if (sc->access_log == NULL)
-			continue;
-		if ((fd = master_open_access_log(sc, err, sizeof(err))) == -1) {
-			log_warnx("reopen: %s", err);
-			continue;
-		}
-		close(sc->access_log_fd);
-		sc->access_log_fd = fd;
-		TAILQ_FOREACH(wp, &g->procs, entry)
-			wproc_send(wp, CHAN_ACCESS_LOG_FD, fd, (int)i);
-	}
-}
-
 /* USR1: reopen the logs here and hand the new files to every worker. */
 static void
 master_reopen(void)
 {
 	struct generation	*g;
-	struct wproc		*wp;
 	char			 err[512];
 	int			 fd;
 
@@ -1340,310 +258,13 @@ master_reopen(void)
 		log_notice("reopened the error log (%s)", log_target());
 		if ((fd = log_get_fd()) != -1)
 			TAILQ_FOREACH(g, &m.gens, entry)
-				TAILQ_FOREACH(wp, &g->procs, entry)
-					wproc_send(wp, CHAN_LOG_FD, fd, 0);
+				gen_send_all(g, CHAN_LOG_FD, fd, 0);
 	}
 	TAILQ_FOREACH(g, &m.gens, entry)
-		master_reopen_access_logs(g);
+		gen_reopen_access_logs(g);
 }
 
-/* -- binary upgrade (SIGUSR2) -------------------------------------------- */
-
-static void
-master_oldbin_path(char *buf, size_t len)
-{
-	snprintf(buf, len, "%s.oldbin", m.pid_file);
-}
-
-static void
-master_oldbin_unlink(void)
-{
-	char	 path[4200];
-	FILE	*f;
-	long	 pid;
-
-	master_oldbin_path(path, sizeof(path));
-	/*
-	 * Only if it still names this master: after A upgraded to B and B
-	 * to C while A was still draining, the file names B, and A exiting
-	 * used to remove it while B was the old master.
-	 */
-	if ((f = fopen(path, "r")) != NULL) {
-		if (fscanf(f, "%ld", &pid) == 1 && pid == (long)getpid())
-			unlink(path);
-		fclose(f);
-	}
-	m.oldbin = 0;
-}
-
-/* While both masters run, PIDFILE.oldbin names this one (as nginx does). */
-static void
-master_write_oldbin(void)
-{
-	char	 path[4200];
-	FILE	*f;
-
-	master_oldbin_path(path, sizeof(path));
-	if ((f = fopen(path, "w")) == NULL) {
-		log_warn("binary upgrade: %s", path);
-		return;
-	}
-	fprintf(f, "%ld\n", (long)getpid());
-	if (fclose(f) != 0)
-		log_warn("binary upgrade: %s", path);
-	m.oldbin = 1;
-}
-
-static void
-master_upgrade_cleanup(void)
-{
-	if (m.ev_upgrade != NULL)
-		event_free(m.ev_upgrade);
-	m.ev_upgrade = NULL;
-	if (m.ev_upgrade_timer != NULL)
-		event_free(m.ev_upgrade_timer);
-	m.ev_upgrade_timer = NULL;
-	if (m.upgrade_fd != -1)
-		close(m.upgrade_fd);
-	m.upgrade_fd = -1;
-}
-
-/* A new master after an upgrade serves: the pid file names it now. */
-static void
-master_take_pid_file(void)
-{
-	char	 err[1024];
-
-	if (m.pid_file == NULL)
-		return;
-	if ((m.opts.pidfd = pidfile_acquire(m.pid_file, 1, err,
-	    sizeof(err))) == -1)
-		log_warnx("%s", err);
-}
-
-/* The new binary did not make it: carry on as if nothing happened. */
-static void
-master_upgrade_failed(const char *why)
-{
-	log_warnx("binary upgrade failed: %s; this master (pid %ld) carries "
-	    "on", why, (long)getpid());
-	master_upgrade_cleanup();
-	if (m.upgrade_pid > 0)
-		kill(m.upgrade_pid, SIGTERM);
-	if (m.oldbin)
-		master_oldbin_unlink();
-}
-
-static void
-master_upgrade_ready_cb(evutil_socket_t fd, short what, void *arg)
-{
-	char	 c;
-	ssize_t	 n;
-
-	if (what & EV_TIMEOUT) {
-		master_upgrade_failed("the new master was not ready in time");
-		return;
-	}
-	n = read(fd, &c, 1);
-	if (n == -1 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n != 1 || c != '1') {
-		master_upgrade_failed("the new master exited before it "
-		    "served");
-		return;
-	}
-	log_notice("binary upgrade: the new master (pid %ld) serves; "
-	    "draining and exiting", (long)m.upgrade_pid);
-	master_upgrade_cleanup();
-	m.upgraded = 1;
-	m.upgrade_pid = 0;	/* no longer ours to watch */
-	master_stop(1);
-}
-
-static void
-master_upgrade_exited(int status)
-{
-	char	 how[128];
-
-	describe_status(status, how, sizeof(how));
-	m.upgrade_pid = 0;
-	if (m.ev_upgrade != NULL) {
-		char why[192];
-
-		snprintf(why, sizeof(why), "the new master exited (%s) "
-		    "before it served", how);
-		master_upgrade_failed(why);
-	}
-}
-
-/* The sockets the new binary takes over, described for its environment. */
-static char *
-master_upgrade_env(int readyfd)
-{
-	struct upgrade_state	 st;
-	struct keeper		*k;
-	char			*env;
-	size_t			 n = 0;
-
-	memset(&st, 0, sizeof(st));
-	st.readyfd = readyfd;
-	TAILQ_FOREACH(k, &m.keepers, entry)
-		n++;
-	if ((st.ls = calloc(n + 1, sizeof(*st.ls))) == NULL)
-		return (NULL);
-	TAILQ_FOREACH(k, &m.keepers, entry) {
-		snprintf(st.ls[st.n].key, sizeof(st.ls[st.n].key), "%s",
-		    k->key);
-		st.ls[st.n].keeper_fd = k->fd;
-		st.ls[st.n].slot_fds = k->slot_fds;
-		st.ls[st.n].nslots = k->nslot_fds;
-		st.n++;
-	}
-	env = upgrade_format(&st);
-	free(st.ls);
-	return (env);
-}
-
-/* In the child: let the sockets (and the ready pipe) survive exec. */
-static void
-master_upgrade_child(const char *env, int readyfd)
-{
-	struct keeper	*k;
-	sigset_t	 none;
-	int		 s;
-
-	fcntl(readyfd, F_SETFD, 0);
-	TAILQ_FOREACH(k, &m.keepers, entry) {
-		fcntl(k->fd, F_SETFD, 0);
-		for (s = 0; s < k->nslot_fds; s++)
-			if (k->slot_fds[s] != -1)
-				fcntl(k->slot_fds[s], F_SETFD, 0);
-	}
-	setenv(UPGRADE_ENV, env, 1);
-	for (s = 1; s < NSIG; s++)
-		if (s != SIGKILL && s != SIGSTOP && s != SIGPIPE)
-			signal(s, SIG_DFL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	execv(m.opts.exe, m.opts.upgrade_argv);
-	log_warn("binary upgrade: exec %s", m.opts.exe);
-	_exit(127);
-}
-
-/*
- * SIGUSR2: run the binary at the path this one was started from, handing
- * it every listening socket. It starts its own generation on them; once it
- * serves, this master drains its workers and exits. The pid file names the
- * new master from its start; this one's is kept as PIDFILE.oldbin.
- */
-static void
-master_upgrade_start(void)
-{
-	struct timeval	 tv;
-	char		*env;
-	sigset_t	 all, old;
-	int		 p[2];
-	pid_t		 pid;
-
-	if (m.stopping || m.upgraded)
-		return;
-	if (m.upgrade_pid > 0 || m.ev_upgrade != NULL) {
-		log_notice("binary upgrade already in progress (pid %ld)",
-		    (long)m.upgrade_pid);
-		return;
-	}
-	if (m.opts.exe == NULL || m.opts.upgrade_argv == NULL) {
-		log_warnx("binary upgrade: this binary's path is unknown");
-		return;
-	}
-	log_notice("binary upgrade: starting %s", m.opts.exe);
-	if (pipe2(p, O_CLOEXEC) == -1) {
-		log_warn("binary upgrade: pipe");
-		return;
-	}
-	if ((env = master_upgrade_env(p[1])) == NULL) {
-		log_warnx("binary upgrade: out of memory");
-		close(p[0]);
-		close(p[1]);
-		return;
-	}
-	if (m.pid_file != NULL)
-		master_write_oldbin();
-	sigfillset(&all);
-	sigprocmask(SIG_BLOCK, &all, &old);
-	pid = fork();
-	if (pid == 0)
-		master_upgrade_child(env, p[1]);
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	free(env);
-	close(p[1]);
-	m.upgrade_fd = p[0];
-	if (pid == -1) {
-		log_warn("binary upgrade: fork");
-		master_upgrade_failed("cannot fork");
-		return;
-	}
-	m.upgrade_pid = pid;
-	m.ev_upgrade = event_new(m.base, p[0], EV_READ | EV_PERSIST,
-	    master_upgrade_ready_cb, NULL);
-	m.ev_upgrade_timer = evtimer_new(m.base, master_upgrade_ready_cb,
-	    NULL);
-	tv.tv_sec = (m.current ? m.current->conf->ready_timeout : 10) + 5;
-	tv.tv_usec = 0;
-	if (m.ev_upgrade == NULL || m.ev_upgrade_timer == NULL ||
-	    event_add(m.ev_upgrade, NULL) == -1 ||
-	    evtimer_add(m.ev_upgrade_timer, &tv) == -1)
-		master_upgrade_failed("cannot watch the new master");
-}
-
-/* A new master after an upgrade: take over the old master's sockets. */
-static void
-master_adopt_upgrade(const struct upgrade_state *st)
-{
-	struct sockaddr_storage	 ss;
-	struct keeper		*k;
-	socklen_t		 len;
-	size_t			 i;
-	int			 s;
-
-	for (i = 0; i < st->n; i++) {
-		if ((k = calloc(1, sizeof(*k))) == NULL)
-			fatalx("out of memory");
-		snprintf(k->key, sizeof(k->key), "%s", st->ls[i].key);
-		k->fd = st->ls[i].keeper_fd;
-		fcntl(k->fd, F_SETFD, FD_CLOEXEC);
-		len = sizeof(ss);
-		if (getsockname(k->fd, (struct sockaddr *)&ss, &len) == -1)
-			fatal("upgrade: getsockname");
-		memcpy(&k->addr.ss, &ss, sizeof(ss));
-		k->addr.len = len;
-		for (s = 0; s < st->ls[i].nslots; s++)
-			if (st->ls[i].slot_fds[s] != -1) {
-				fcntl(st->ls[i].slot_fds[s], F_SETFD,
-				    FD_CLOEXEC);
-				keeper_store(k, s, st->ls[i].slot_fds[s]);
-			}
-		TAILQ_INSERT_TAIL(&m.keepers, k, entry);
-		log_info("upgrade: took over listen %s (%d slot listeners)",
-		    k->key, k->nslot_fds);
-	}
-}
-
-/* Inherited addresses the new configuration does not use: let them go. */
-static void
-master_drop_unused_keepers(void)
-{
-	struct keeper	*k, *next;
-
-	for (k = TAILQ_FIRST(&m.keepers); k != NULL; k = next) {
-		next = TAILQ_NEXT(k, entry);
-		if (k->refs == 0) {
-			k->refs = 1;
-			keeper_put(k);
-		}
-	}
-}
-
+/* The master's signals, delivered by its event loop. */
 static void
 master_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -1670,6 +291,7 @@ master_signal_cb(evutil_socket_t sig, short what, void *arg)
 	}
 }
 
+/* The loop is over: free everything, and remove the files that are ours. */
 static void
 master_cleanup(void)
 {
@@ -1689,7 +311,7 @@ master_cleanup(void)
 		unlink(m.ports_file);
 	master_upgrade_cleanup();
 	if (m.oldbin)
-		master_oldbin_unlink();
+		master_upgrade_unlink_oldbin();
 	free(m.ports_file);
 	if (m.opts.pidfd != -1)
 		pidfile_release(m.pid_file, m.opts.pidfd);
@@ -1734,13 +356,13 @@ master_main(struct config *conf, const struct master_opts *opts)
 	    "retired slots' sockets are adopted, never closed (no privilege "
 	    "or sysctl needed)");
 	if (opts->upgrade != NULL)
-		master_adopt_upgrade(opts->upgrade);
+		master_upgrade_adopt(opts->upgrade);
 	if ((m.pending = gen_create(conf, err, sizeof(err))) == NULL) {
 		log_warnx("start-up failed: %s", err);
 		m.exit_code = 1;
 		master_stop(2);
 	}
-	master_drop_unused_keepers();
+	keeper_put_unused();
 	if (!m.stopping || !TAILQ_EMPTY(&m.gens))
 		event_base_dispatch(m.base);
 	if (m.exit_code == 0)

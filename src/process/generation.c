@@ -1,0 +1,726 @@
+/*
+ * generation.c: generations of workers and the master's record of each
+ * worker process.
+ *
+ * A generation is one configuration's set of worker slots. It starts,
+ * serves once every worker has reported ready, and drains when a newer
+ * one serves or the master stops; one that cannot start is drained at
+ * once and the serving one carries on. A worker that dies unexpectedly is
+ * replaced in its slot, with backoff when the slot keeps dying.
+ */
+#include "autoconf.h"
+
+#include <sys/queue.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "core/backoff.h"
+#include "core/conf.h"
+#include "core/log.h"
+#include "core/proc.h"
+#include "core/stats.h"
+#include "process/channel.h"
+#include "process/master_int.h"
+#include "process/worker.h"
+
+#define MASTER_KILL_GRACE	2	/* s after shutdown_timeout: SIGKILL */
+#define MASTER_RESPAWN_ALONE_MS	1000	/* backoff cap with no worker up */
+
+static int	gen_abort(struct generation *, const char *);
+static void	gen_serving(struct generation *);
+
+/* Milliseconds since a CLOCK_MONOTONIC time, for the log. */
+static long
+elapsed_ms(const struct timespec *since)
+{
+	struct timespec	 now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return ((now.tv_sec - since->tv_sec) * 1000L +
+	    (now.tv_nsec - since->tv_nsec) / 1000000L);
+}
+
+/* -- worker processes ----------------------------------------------------- */
+
+/* The worker is gone or talks nonsense: stop listening to it. */
+static void
+wproc_close_chan(struct wproc *wp)
+{
+	if (wp->ev_chan != NULL)
+		event_free(wp->ev_chan);
+	wp->ev_chan = NULL;
+	if (wp->chan != -1)
+		close(wp->chan);
+	wp->chan = -1;
+}
+
+/* Send a worker a message, with fd if not -1. */
+static void
+wproc_send(struct wproc *wp, enum chan_type type, int fd, int arg)
+{
+	struct chan_msg	 msg;
+
+	if (wp->chan == -1)
+		return;
+	channel_msg_init(&msg, type);
+	msg.generation = wp->gen->id;
+	msg.slot = wp->slot;
+	msg.arg = arg;
+	if (channel_send(wp->chan, &msg, fd) == -1) {
+		/* The worker does not read: the kill deadline deals with it. */
+		log_warn("worker %ld: cannot send %s", (long)wp->pid,
+		    channel_type_name(type));
+		if (type == CHAN_DRAIN)
+			kill(wp->pid, SIGQUIT);
+	}
+}
+
+/* Send a message (and fd, if not -1) to every worker of a generation. */
+void
+gen_send_all(struct generation *gen, enum chan_type type, int fd, int arg)
+{
+	struct wproc	*wp;
+
+	TAILQ_FOREACH(wp, &gen->procs, entry)
+		wproc_send(wp, type, fd, arg);
+}
+
+/*
+ * What a message other than "ready" says: its reason, or a listener the
+ * worker opened. The descriptor sent with it is taken (kept or closed).
+ * 0 if it is none of those.
+ */
+static int
+wproc_note(struct wproc *wp, const struct chan_msg *msg, int fd)
+{
+	switch (msg->type) {
+	case CHAN_FATAL:
+	case CHAN_DRAINED:
+		snprintf(wp->reason, sizeof(wp->reason), "%s", msg->text);
+		break;
+	case CHAN_LISTENER:
+		keeper_offer(wp, msg, fd);
+		return (1);
+	default:
+		if (fd != -1)
+			close(fd);
+		return (0);
+	}
+	if (fd != -1)
+		close(fd);
+	return (1);
+}
+
+/*
+ * A worker has exited: read what it sent before and the loop has not
+ * read yet (its exit and its channel can be reported in either order).
+ * Its reason; and a listener it opened, which is in the reuseport group
+ * with connections maybe queued in it. A late "ready" means nothing now.
+ */
+static void
+wproc_read_last(struct wproc *wp)
+{
+	struct chan_msg	 msg;
+	int		 passfd;
+
+	while (wp->chan != -1 && channel_recv(wp->chan, &msg, &passfd) > 0)
+		(void)wproc_note(wp, &msg, passfd);
+}
+
+/* A worker's channel is readable: its reports, "ready" above all. */
+static void
+wproc_chan_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct wproc		*wp = arg;
+	struct generation	*gen = wp->gen;
+	struct chan_msg		 msg;
+	int			 rc, passfd;
+
+	for (;;) {
+		rc = channel_recv(fd, &msg, &passfd);
+		if (rc == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (rc <= 0) {
+			if (rc == -1)
+				log_warn("worker %ld: channel", (long)wp->pid);
+			wproc_close_chan(wp);	/* the reaper does the rest */
+			return;
+		}
+		if (msg.type != CHAN_READY) {
+			if (wproc_note(wp, &msg, passfd))
+				continue;
+			log_warnx("worker %ld: unexpected %s message: closing "
+			    "its channel", (long)wp->pid,
+			    channel_type_name(msg.type));
+			wproc_close_chan(wp);
+			return;
+		}
+		if (passfd != -1)
+			close(passfd);
+		if (wp->state != WPROC_STARTING)
+			continue;
+		wp->state = WPROC_READY;
+		log_debug("worker %ld ready (generation %u, slot %d)",
+		    (long)wp->pid, gen->id, wp->slot);
+		if (gen->state == GEN_STARTING && ++gen->nready == gen->nslots)
+			gen_serving(gen);
+		else if (gen == m.current)
+			keeper_adopt_strays(wp);	/* a respawn */
+	}
+}
+
+/* In a new child: drop the master's state and run as slot's worker. */
+static void __attribute__((noreturn))
+wproc_child(struct generation *gen, int slot, struct wproc *wp, int chan)
+{
+	struct worker_args	 args;
+
+	memset(&args, 0, sizeof(args));
+	args.conf = gen->conf;
+	args.generation = gen->id;
+	args.slot = slot;
+	args.chan = chan;
+	args.master = getppid();
+	args.detach_stdio = m.opts.detach;
+	args.stats_idx = wp->stats_idx;
+	free(wp);
+	master_child_cleanup(gen);
+	worker_main(&args);
+}
+
+/* Fork one worker for a slot of a generation. */
+static int
+wproc_spawn(struct generation *gen, int slot)
+{
+	struct wproc	*wp;
+	sigset_t	 all, old;
+	int		 fds[2];
+	pid_t		 pid;
+
+	if ((wp = calloc(1, sizeof(*wp))) == NULL) {
+		log_warnx("cannot start a worker: out of memory");
+		return (-1);
+	}
+	if (channel_pair(fds) == -1) {
+		log_warn("cannot start a worker: socketpair");
+		free(wp);
+		return (-1);
+	}
+	keeper_set_inherit(gen, slot);
+	wp->stats_idx = stats_alloc(m.stats, gen->id, slot);
+	if (wp->stats_idx == -1 && !m.stats_full_warned) {
+		log_warnx("no free stats record: this worker is not counted");
+		m.stats_full_warned = 1;
+	}
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	switch ((pid = fork())) {
+	case -1:
+		log_warn("cannot start a worker: fork");
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		keeper_clear_inherit(gen);
+		stats_retire(m.stats, wp->stats_idx);
+		close(fds[0]);
+		close(fds[1]);
+		free(wp);
+		return (-1);
+	case 0:
+		close(fds[0]);
+		wproc_child(gen, slot, wp, fds[1]);
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	keeper_clear_inherit(gen);
+	stats_set_pid(m.stats, wp->stats_idx, pid);
+	close(fds[1]);
+	if (fcntl(fds[0], F_SETFL, O_NONBLOCK) == -1)
+		log_warn("channel: O_NONBLOCK");
+	wp->gen = gen;
+	wp->pid = pid;
+	wp->slot = slot;
+	wp->chan = fds[0];
+	wp->state = WPROC_STARTING;
+	clock_gettime(CLOCK_MONOTONIC, &wp->started);
+	wp->ev_chan = event_new(m.base, wp->chan, EV_READ | EV_PERSIST,
+	    wproc_chan_cb, wp);
+	if (wp->ev_chan != NULL)
+		event_add(wp->ev_chan, NULL);
+	TAILQ_INSERT_TAIL(&gen->procs, wp, entry);
+	log_debug("worker %ld started (generation %u, slot %d)", (long)pid,
+	    gen->id, slot);
+	return (0);
+}
+
+/* The record of the worker with this pid, in any generation. */
+static struct wproc *
+wproc_find(pid_t pid)
+{
+	struct generation	*g;
+	struct wproc		*wp;
+
+	TAILQ_FOREACH(g, &m.gens, entry)
+		TAILQ_FOREACH(wp, &g->procs, entry)
+			if (wp->pid == pid)
+				return (wp);
+	return (NULL);
+}
+
+/* Whether any worker of gen has reported ready. */
+static int
+gen_has_ready(const struct generation *gen)
+{
+	const struct wproc	*wp;
+
+	TAILQ_FOREACH(wp, &gen->procs, entry)
+		if (wp->state == WPROC_READY)
+			return (1);
+	return (0);
+}
+
+/* A worker has been reaped: log why, and replace or retire it. */
+static void
+wproc_exited(struct wproc *wp, int status)
+{
+	struct generation	*gen = wp->gen;
+	struct gslot		*gs;
+	char			 how[128], why[CHAN_TEXT_MAX + 192];
+	struct timeval		 tv;
+	long			 uptime, delay;
+	int			 expected, clean, gone;
+
+	wproc_read_last(wp);
+	master_describe_status(status, how, sizeof(how));
+	uptime = elapsed_ms(&wp->started);
+	clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	expected = wp->state == WPROC_DRAINING || m.stopping;
+	snprintf(why, sizeof(why), "worker %ld (generation %u, slot %d) %s%s%s",
+	    (long)wp->pid, gen->id, wp->slot, how, wp->reason[0] ? ": " : "",
+	    wp->reason);
+	TAILQ_REMOVE(&gen->procs, wp, entry);
+	wproc_close_chan(wp);
+	stats_retire(m.stats, wp->stats_idx);
+
+	if (expected && clean)
+		log_info("%s", why);
+	else
+		log_warnx("%s", why);
+
+	gone = 0;
+	if (!expected && gen->state == GEN_STARTING)
+		gone = gen_abort(gen, why);
+	else if (!expected && gen->state == GEN_SERVING && !m.stopping) {
+		keeper_lend(gen, wp->slot);
+		gs = &gen->slots[wp->slot];
+		delay = backoff_next(&gs->backoff, uptime);
+		/*
+		 * The backoff must not leave the generation with nobody to
+		 * accept: connections queued in the kept listeners would
+		 * wait for as long. With no other worker up, a second.
+		 */
+		if (delay > MASTER_RESPAWN_ALONE_MS && !gen_has_ready(gen))
+			delay = MASTER_RESPAWN_ALONE_MS;
+		if (delay > 0)
+			log_warnx("slot %d of generation %u died %d times in a "
+			    "row: respawning in %ld ms", wp->slot, gen->id,
+			    gs->backoff.failures, delay);
+		tv.tv_sec = delay / 1000;
+		tv.tv_usec = (delay % 1000) * 1000;
+		evtimer_add(gs->ev_respawn, &tv);
+	}
+	free(wp);
+	if (!gone)
+		(void)gen_check_end(gen);
+	master_check_done();
+}
+
+/* A child was reaped: 1 if it was a worker (and is dealt with), else 0. */
+int
+gen_reaped(pid_t pid, int status)
+{
+	struct wproc	*wp;
+
+	if ((wp = wproc_find(pid)) == NULL)
+		return (0);
+	wproc_exited(wp, status);
+	return (1);
+}
+
+/* -- access logs ---------------------------------------------------------- */
+
+/* Open one server's access log; -1 with err set. */
+static int
+gen_open_access_log(struct server_conf *sc, char *err, size_t errlen)
+{
+	int	 fd;
+
+	fd = open(sc->access_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+	    0644);
+	if (fd == -1) {
+		snprintf(err, errlen, "server %s: access_log %s: %s", sc->name,
+		    sc->access_log, strerror(errno));
+		return (-1);
+	}
+	return (fd);
+}
+
+/* Open every access log of a configuration (the workers inherit them). */
+static int
+gen_open_access_logs(struct config *conf, char *err, size_t errlen)
+{
+	size_t	 i;
+
+	for (i = 0; i < conf->nservers; i++) {
+		if (conf->servers[i].access_log == NULL)
+			continue;
+		conf->servers[i].access_log_fd = gen_open_access_log(
+		    &conf->servers[i], err, errlen);
+		if (conf->servers[i].access_log_fd == -1)
+			return (-1);
+	}
+	return (0);
+}
+
+/* The master's copies of a configuration's access logs. */
+static void
+gen_close_access_logs(struct config *conf)
+{
+	size_t	 i;
+
+	for (i = 0; conf != NULL && i < conf->nservers; i++) {
+		if (conf->servers[i].access_log_fd != -1)
+			close(conf->servers[i].access_log_fd);
+		conf->servers[i].access_log_fd = -1;
+	}
+}
+
+/* Reopen a generation's access logs and hand them to its workers. */
+void
+gen_reopen_access_logs(struct generation *g)
+{
+	struct server_conf	*sc;
+	struct wproc		*wp;
+	char			 err[512];
+	size_t			 i;
+	int			 fd;
+
+	for (i = 0; i < g->conf->nservers; i++) {
+		sc = &g->conf->servers[i];
+		if (sc->access_log == NULL)
+			continue;
+		if ((fd = gen_open_access_log(sc, err, sizeof(err))) == -1) {
+			log_warnx("reopen: %s", err);
+			continue;
+		}
+		close(sc->access_log_fd);
+		sc->access_log_fd = fd;
+		TAILQ_FOREACH(wp, &g->procs, entry)
+			wproc_send(wp, CHAN_ACCESS_LOG_FD, fd, (int)i);
+	}
+}
+
+/* -- generations ---------------------------------------------------------- */
+
+/* Arm the generation's one deadline (ready or kill), replacing any. */
+static void
+gen_timer_set(struct generation *gen, void (*cb)(evutil_socket_t, short,
+    void *), int seconds)
+{
+	struct timeval	 tv = { seconds, 0 };
+
+	if (gen->ev_timer != NULL)
+		event_free(gen->ev_timer);
+	gen->ev_timer = evtimer_new(m.base, cb, gen);
+	if (gen->ev_timer != NULL)
+		evtimer_add(gen->ev_timer, &tv);
+}
+
+/* A slot's backoff is over: its new worker, or another try in 1 s. */
+static void
+gslot_respawn_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct gslot	*gs = arg;
+
+	if (gs->gen->state == GEN_DRAINING || m.stopping)
+		return;
+	if (wproc_spawn(gs->gen, gs->slot) == -1) {
+		struct timeval tv = { 1, 0 };
+
+		evtimer_add(gs->ev_respawn, &tv);
+	}
+}
+
+/* ready_timeout passed before every worker of gen was ready. */
+static void
+gen_ready_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct generation	*gen = arg;
+	char			 why[256];
+
+	snprintf(why, sizeof(why), "generation %u: %d of %d workers ready "
+	    "after ready_timeout (%d s)", gen->id, gen->nready, gen->nslots,
+	    gen->conf->ready_timeout);
+	(void)gen_abort(gen, why);
+}
+
+/* Take the keeper of each address gen listens on, resolving port 0. */
+static int
+gen_listen(struct generation *gen, char *err, size_t errlen)
+{
+	struct server_conf	*sc;
+	struct keeper		*k;
+	size_t			 i, j;
+	char			 text[ADDR_STRLEN];
+
+	for (i = 0; i < gen->conf->nservers; i++) {
+		sc = &gen->conf->servers[i];
+		for (j = 0; j < sc->nlistens; j++) {
+			k = keeper_get(&sc->listens[j], err, errlen);
+			if (k == NULL)
+				return (-1);
+			gen->keepers[gen->nkeepers++] = k;
+			addr_format(&sc->listens[j].addr, text, sizeof(text));
+			log_info("server %s (%s): listen %s", sc->name,
+			    conf_protocol_name(sc->protocol), text);
+		}
+	}
+	return (0);
+}
+
+/* Create a generation for conf (taking it) and fork its workers. */
+struct generation *
+gen_create(struct config *conf, char *err, size_t errlen)
+{
+	struct generation	*gen;
+	size_t			 i, n = 0;
+	int			 s;
+
+	if ((gen = calloc(1, sizeof(*gen))) == NULL) {
+		conf_free(conf);
+		snprintf(err, errlen, "out of memory");
+		return (NULL);
+	}
+	gen->id = ++m.next_gen;
+	gen->conf = conf;
+	gen->state = GEN_STARTING;
+	TAILQ_INIT(&gen->procs);
+	TAILQ_INSERT_TAIL(&m.gens, gen, entry);
+	for (i = 0; i < conf->nservers; i++)
+		n += conf->servers[i].nlistens;
+	gen->keepers = calloc(n, sizeof(*gen->keepers));
+	gen->served = calloc(n + 1, sizeof(*gen->served));
+	gen->nslots = conf->workers;
+	gen->slots = calloc((size_t)gen->nslots, sizeof(*gen->slots));
+	if (gen->keepers == NULL || gen->slots == NULL || gen->served == NULL) {
+		snprintf(err, errlen, "out of memory");
+		gen_free(gen);
+		return (NULL);
+	}
+	if (gen_open_access_logs(conf, err, errlen) == -1 ||
+	    gen_listen(gen, err, errlen) == -1) {
+		gen_free(gen);
+		return (NULL);
+	}
+	for (s = 0; s < gen->nslots; s++) {
+		gen->slots[s].gen = gen;
+		gen->slots[s].slot = s;
+		gen->slots[s].ev_respawn = evtimer_new(m.base,
+		    gslot_respawn_cb, &gen->slots[s]);
+	}
+	gen_timer_set(gen, gen_ready_timeout_cb, conf->ready_timeout);
+	for (s = 0; s < gen->nslots; s++) {
+		if (wproc_spawn(gen, s) == -1) {
+			snprintf(err, errlen, "cannot fork worker %d of "
+			    "generation %u", s, gen->id);
+			gen_drain(gen);
+			(void)gen_check_end(gen);
+			return (NULL);
+		}
+	}
+	log_info("generation %u starting with %d workers", gen->id,
+	    gen->nslots);
+	return (gen);
+}
+
+/*
+ * A generation that cannot start: at start-up drover fails, later the
+ * serving generation carries on. 1 if the generation was freed (its
+ * workers were all gone), so the caller must not touch it again.
+ */
+static int
+gen_abort(struct generation *gen, const char *why)
+{
+	int	 gone;
+
+	if (!m.started) {
+		log_warnx("start-up failed: %s", why);
+		m.exit_code = 1;
+		m.pending = NULL;
+		/* master_stop() frees every generation with no worker left. */
+		gone = TAILQ_EMPTY(&gen->procs);
+		master_stop(2);
+		return (gone);
+	}
+	log_warnx("reload failed: %s; generation %u keeps serving", why,
+	    m.current != NULL ? m.current->id : 0);
+	m.pending = NULL;
+	keeper_adopt_strays(NULL);
+	gen_drain(gen);
+	if (m.reload_again) {
+		m.reload_again = 0;
+		master_reload();
+	}
+	return (gen_check_end(gen));
+}
+
+/* The new generation serves: retire the old one. */
+static void
+gen_serving(struct generation *gen)
+{
+	struct generation	*old = m.current;
+
+	gen->state = GEN_SERVING;
+	if (gen->ev_timer != NULL) {
+		event_free(gen->ev_timer);
+		gen->ev_timer = NULL;
+	}
+	m.current = gen;
+	m.pending = NULL;
+	master_write_ports(gen->conf);
+	if (!m.started) {
+		m.started = 1;
+		log_notice("serving: generation %u, %d workers", gen->id,
+		    gen->nslots);
+		log_also_stderr(0);
+		if (m.opts.upgrade != NULL)
+			master_upgrade_take_pid_file();
+		proc_daemon_ready(m.opts.readyfd, m.opts.detach);
+		m.opts.readyfd = -1;
+		if (m.opts.upgrade != NULL)
+			proc_notify_mainpid();
+		proc_notify("READY=1");
+	} else {
+		log_notice("reload done: generation %u serves with %d "
+		    "workers %ld ms after the signal; draining generation %u",
+		    gen->id, gen->nslots, elapsed_ms(&m.reload_start),
+		    old != NULL ? old->id : 0);
+		proc_notify("READY=1");
+	}
+	if (old != NULL) {
+		gen_drain(old);
+		(void)gen_check_end(old);
+	}
+	if (m.reload_again) {
+		m.reload_again = 0;
+		master_reload();
+	}
+}
+
+/* shutdown_timeout (and a grace) passed: kill the workers still there. */
+static void
+gen_kill_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct generation	*gen = arg;
+	struct wproc		*wp;
+
+	TAILQ_FOREACH(wp, &gen->procs, entry) {
+		log_warnx("worker %ld (generation %u) still running after "
+		    "shutdown_timeout: killing it", (long)wp->pid, gen->id);
+		kill(wp->pid, SIGKILL);
+	}
+}
+
+/* A generation stops being wanted: no respawns, no ready deadline. */
+void
+gen_retire(struct generation *gen)
+{
+	struct wproc	*wp;
+	int		 i;
+
+	gen->state = GEN_DRAINING;
+	if (m.current == gen)
+		m.current = NULL;
+	if (m.pending == gen)
+		m.pending = NULL;
+	for (i = 0; i < gen->nslots; i++)
+		if (gen->slots[i].ev_respawn != NULL)
+			evtimer_del(gen->slots[i].ev_respawn);
+	if (gen->ev_timer != NULL) {
+		event_free(gen->ev_timer);
+		gen->ev_timer = NULL;
+	}
+	TAILQ_FOREACH(wp, &gen->procs, entry)
+		wp->state = WPROC_DRAINING;
+	keeper_trim();
+}
+
+/*
+ * Tell every worker of a generation to drain; kill stragglers after
+ * shutdown_timeout. The caller then calls gen_check_end().
+ */
+void
+gen_drain(struct generation *gen)
+{
+	struct wproc	*wp;
+
+	if (gen->state == GEN_DRAINING)
+		return;
+	gen_retire(gen);
+	TAILQ_FOREACH(wp, &gen->procs, entry)
+		wproc_send(wp, CHAN_DRAIN, -1, 0);
+	if (!TAILQ_EMPTY(&gen->procs))
+		gen_timer_set(gen, gen_kill_cb, gen->conf->shutdown_timeout +
+		    MASTER_KILL_GRACE);
+}
+
+/* Free a retired generation whose workers are all gone; 1 if freed. */
+int
+gen_check_end(struct generation *gen)
+{
+	if (gen->state != GEN_DRAINING || !TAILQ_EMPTY(&gen->procs))
+		return (0);
+	log_info("generation %u has ended", gen->id);
+	gen_free(gen);
+	return (1);
+}
+
+/* Free a generation and its records; its workers are gone or not ours. */
+void
+gen_free(struct generation *gen)
+{
+	struct wproc	*wp;
+	size_t		 i;
+
+	TAILQ_REMOVE(&m.gens, gen, entry);
+	if (m.current == gen)
+		m.current = NULL;
+	if (m.pending == gen)
+		m.pending = NULL;
+	while ((wp = TAILQ_FIRST(&gen->procs)) != NULL) {
+		TAILQ_REMOVE(&gen->procs, wp, entry);
+		wproc_close_chan(wp);
+		free(wp);
+	}
+	if (gen->ev_timer != NULL)
+		event_free(gen->ev_timer);
+	for (i = 0; gen->slots != NULL && i < (size_t)gen->nslots; i++)
+		if (gen->slots[i].ev_respawn != NULL)
+			event_free(gen->slots[i].ev_respawn);
+	for (i = 0; i < gen->nkeepers; i++)
+		keeper_put(gen->keepers[i]);
+	free(gen->keepers);
+	free(gen->served);
+	free(gen->slots);
+	gen_close_access_logs(gen->conf);
+	conf_free(gen->conf);
+	free(gen);
+}

@@ -1,0 +1,424 @@
+/*
+ * keeper.c: the listener keeper.
+ *
+ * For each listen address the master holds a keeper socket, which reserves
+ * the port (listener_reserve()), and a copy of each worker slot's listening
+ * socket (SO_REUSEPORT, one per slot). A new worker for slot i takes over
+ * slot i's listener, so the connections queued in it survive a reload, a
+ * crash of the worker that made it, or a binary upgrade.
+ *
+ * THE RULE: a listener is closed only when nobody can accept on it.
+ *
+ * The kernel spreads new connections over every listener of a reuseport
+ * group and queues them there. Closing one that a worker can still accept
+ * on resets what is queued in it; keeping one that nobody accepts on
+ * strands what the kernel keeps queueing in it. So every kept listener has
+ * a worker to accept on it, and the one that has none is closed:
+ *
+ *   - a slot's worker inherits the slot's listener and those of retired
+ *     slots s (beyond its generation's count) with s mod nslots == slot
+ *     (keeper_set_inherit());
+ *   - the listeners of a dead worker are lent to a live worker of its
+ *     generation until its replacement runs (keeper_lend());
+ *   - those a failed reload leaves behind are adopted by the serving
+ *     generation (keeper_adopt_strays()), and a listener a worker offers
+ *     is kept or closed by the same measure (keeper_offer());
+ *   - keeper_trim() closes what no generation in service accepts on, and
+ *     keeper_put() the listeners of an address no generation uses.
+ *
+ * Nothing else in the master closes a kept listener.
+ */
+#include "autoconf.h"
+
+#include <sys/queue.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/conf.h"
+#include "core/log.h"
+#include "process/channel.h"
+#include "process/listener.h"
+#include "process/master_int.h"
+
+/* Find or create the keeper for a configured address; resolves port 0. */
+struct keeper *
+keeper_get(struct listen_conf *lc, char *err, size_t errlen)
+{
+	struct keeper	*k;
+
+	TAILQ_FOREACH(k, &m.keepers, entry) {
+		if (strcmp(k->key, lc->text) == 0) {
+			k->refs++;
+			lc->addr = k->addr;
+			return (k);
+		}
+	}
+	if ((k = calloc(1, sizeof(*k))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return (NULL);
+	}
+	snprintf(k->key, sizeof(k->key), "%s", lc->text);
+	k->addr = lc->addr;
+	if ((k->fd = listener_reserve(&k->addr, err, errlen)) == -1) {
+		free(k);
+		return (NULL);
+	}
+	k->refs = 1;
+	TAILQ_INSERT_TAIL(&m.keepers, k, entry);
+	if (addr_port(&lc->addr) == 0)
+		log_notice("listen %s: picked port %d", lc->text,
+		    addr_port(&k->addr));
+	lc->addr = k->addr;
+	return (k);
+}
+
+/* Keep a copy of slot's listener (the first one offered wins). */
+void
+keeper_store(struct keeper *k, int slot, int fd)
+{
+	int	*p, i;
+
+	if (slot >= k->nslot_fds) {
+		if ((p = realloc(k->slot_fds, (size_t)(slot + 1) *
+		    sizeof(*p))) == NULL) {
+			close(fd);
+			return;
+		}
+		for (i = k->nslot_fds; i <= slot; i++)
+			p[i] = -1;
+		k->slot_fds = p;
+		k->nslot_fds = slot + 1;
+	}
+	if (k->slot_fds[slot] != -1) {
+		close(fd);
+		return;
+	}
+	k->slot_fds[slot] = fd;
+}
+
+static int
+keeper_slot_fd(const struct keeper *k, int slot)
+{
+	return (slot < k->nslot_fds ? k->slot_fds[slot] : -1);
+}
+
+/* Let go of the listeners of slots no generation in service uses. */
+static void
+keeper_close_slots(struct keeper *k, int nslots)
+{
+	int	 i;
+
+	for (i = nslots; i < k->nslot_fds; i++) {
+		if (k->slot_fds[i] != -1)
+			close(k->slot_fds[i]);
+		k->slot_fds[i] = -1;
+	}
+}
+
+/* A generation lets go of an address: the last one closes its sockets. */
+void
+keeper_put(struct keeper *k)
+{
+	if (--k->refs > 0)
+		return;
+	TAILQ_REMOVE(&m.keepers, k, entry);
+	keeper_close_slots(k, 0);
+	free(k->slot_fds);
+	close(k->fd);
+	free(k);
+}
+
+/* Inherited addresses the new configuration does not use: let them go. */
+void
+keeper_put_unused(void)
+{
+	struct keeper	*k, *next;
+
+	for (k = TAILQ_FIRST(&m.keepers); k != NULL; k = next) {
+		next = TAILQ_NEXT(k, entry);
+		if (k->refs == 0) {
+			k->refs = 1;
+			keeper_put(k);
+		}
+	}
+}
+
+/* In a new child: let go of every keeper (keeper_child_keep() first). */
+void
+keeper_put_all(void)
+{
+	struct keeper	*k;
+
+	while ((k = TAILQ_FIRST(&m.keepers)) != NULL) {
+		k->refs = 1;
+		keeper_put(k);
+	}
+}
+
+/* Whether a child configured with lc is given fd. */
+static int
+keeper_inherited(const struct listen_conf *lc, int fd)
+{
+	int	 i;
+
+	if (fd == lc->inherit_fd)
+		return (1);
+	for (i = 0; i < lc->nadopt; i++)
+		if (fd == lc->adopt_fds[i])
+			return (1);
+	return (0);
+}
+
+/*
+ * In a new child: the listeners it inherits are its own now, so that
+ * letting go of the master's keepers does not close them.
+ */
+void
+keeper_child_keep(struct generation *keep)
+{
+	struct keeper	*k;
+	size_t		 i, j;
+	int		 s;
+
+	for (i = 0; i < keep->conf->nservers; i++)
+		for (j = 0; j < keep->conf->servers[i].nlistens; j++)
+			TAILQ_FOREACH(k, &m.keepers, entry)
+				for (s = 0; s < k->nslot_fds; s++)
+					if (k->slot_fds[s] != -1 &&
+					    keeper_inherited(&keep->conf->
+					    servers[i].listens[j],
+					    k->slot_fds[s]))
+						k->slot_fds[s] = -1;
+}
+
+/*
+ * Point the configuration at the listeners slot used before, if any, and
+ * at the listeners of retired slots (beyond this generation's count) that
+ * this slot adopts: slot s goes to worker s mod nslots.
+ */
+void
+keeper_set_inherit(struct generation *gen, int slot)
+{
+	struct listen_conf	*lc;
+	struct keeper		*kp;
+	size_t			 i, j, k = 0;
+	int			 s;
+
+	for (i = 0; i < gen->conf->nservers; i++) {
+		for (j = 0; j < gen->conf->servers[i].nlistens; j++, k++) {
+			lc = &gen->conf->servers[i].listens[j];
+			free(lc->adopt_fds);
+			lc->adopt_fds = NULL;
+			lc->nadopt = 0;
+			lc->inherit_fd = -1;
+			if (k >= gen->nkeepers)
+				continue;
+			kp = gen->keepers[k];
+			lc->inherit_fd = keeper_slot_fd(kp, slot);
+			if (kp->nslot_fds > gen->served[k])
+				gen->served[k] = kp->nslot_fds;
+			if (kp->nslot_fds <= gen->nslots)
+				continue;
+			lc->adopt_fds = calloc((size_t)kp->nslot_fds,
+			    sizeof(int));
+			for (s = gen->nslots; lc->adopt_fds != NULL &&
+			    s < kp->nslot_fds; s++)
+				if (s % gen->nslots == slot &&
+				    kp->slot_fds[s] != -1)
+					lc->adopt_fds[lc->nadopt++] =
+					    kp->slot_fds[s];
+		}
+	}
+}
+
+/* After the fork: the parent's copy of the adoption lists is not needed. */
+void
+keeper_clear_inherit(struct generation *gen)
+{
+	size_t	 i, j;
+
+	for (i = 0; i < gen->conf->nservers; i++)
+		for (j = 0; j < gen->conf->servers[i].nlistens; j++) {
+			free(gen->conf->servers[i].listens[j].adopt_fds);
+			gen->conf->servers[i].listens[j].adopt_fds = NULL;
+			gen->conf->servers[i].listens[j].nadopt = 0;
+			gen->conf->servers[i].listens[j].inherit_fd = -1;
+		}
+}
+
+/*
+ * How many of k's slot listeners a worker of a generation in service
+ * (serving or starting) accepts on, own or adopted.
+ */
+static int
+keeper_slots_in_use(const struct keeper *k)
+{
+	struct generation	*g;
+	size_t			 i;
+	int			 need = 0;
+
+	TAILQ_FOREACH(g, &m.gens, entry) {
+		if (g->state == GEN_DRAINING)
+			continue;
+		for (i = 0; i < g->nkeepers; i++) {
+			if (g->keepers[i] != k)
+				continue;
+			if (g->nslots > need)
+				need = g->nslots;
+			if (g->served[i] > need)
+				need = g->served[i];
+		}
+	}
+	return (need);
+}
+
+/*
+ * Close the kept listeners that no worker of a generation in service
+ * (serving or starting) accepts on, own or adopted: a listener nobody
+ * accepts on must leave the reuseport group, or the kernel keeps queueing
+ * connections in it. (Those a failed reload leaves are adopted first:
+ * keeper_adopt_strays().)
+ */
+void
+keeper_trim(void)
+{
+	struct keeper	*k;
+
+	TAILQ_FOREACH(k, &m.keepers, entry)
+		keeper_close_slots(k, keeper_slots_in_use(k));
+}
+
+/* Send CHAN_ADOPT: the listener fd of listener index for slot. */
+static void
+keeper_lend_one(struct wproc *wp, int fd, int index, int slot)
+{
+	struct chan_msg	 msg;
+
+	if (wp->chan == -1)
+		return;
+	channel_msg_init(&msg, CHAN_ADOPT);
+	msg.generation = wp->gen->id;
+	msg.slot = slot;
+	msg.arg = index;
+	if (channel_send(wp->chan, &msg, fd) == -1)
+		log_warn("worker %ld: cannot lend slot %d's listener",
+		    (long)wp->pid, slot);
+}
+
+/*
+ * Listeners of slots beyond what the serving generation accepts on: a
+ * reload that added workers and then failed leaves them, and the kernel
+ * has been queueing connections in them since they listened. Closing
+ * them would reset those connections; the serving workers adopt them
+ * instead, by the rule of a reload to fewer workers: slot s goes to the
+ * worker of slot s mod nslots or, while that one is not ready, to any
+ * ready worker (as a dead slot's are lent). With to set, only what goes
+ * to that worker (which has just become ready).
+ */
+void
+keeper_adopt_strays(struct wproc *to)
+{
+	struct generation	*cur = m.current;
+	struct wproc		*wp, *dst;
+	struct keeper		*kp;
+	size_t			 k;
+	int			 s;
+
+	if (cur == NULL || cur->state != GEN_SERVING)
+		return;
+	for (k = 0; k < cur->nkeepers; k++) {
+		kp = cur->keepers[k];
+		/* Those adopted already are lent again: a worker drops a
+		 * listener it has (same inode). */
+		for (s = cur->nslots; s < kp->nslot_fds; s++) {
+			if (kp->slot_fds[s] == -1)
+				continue;
+			dst = NULL;
+			TAILQ_FOREACH(wp, &cur->procs, entry) {
+				if (wp->state != WPROC_READY)
+					continue;
+				if (wp->slot == s % cur->nslots) {
+					dst = wp;
+					break;
+				}
+				if (dst == NULL)
+					dst = wp;
+			}
+			if (dst != NULL && (to == NULL || dst == to))
+				keeper_lend_one(dst, kp->slot_fds[s], (int)k,
+				    s);
+		}
+		if (kp->nslot_fds > cur->served[k])
+			cur->served[k] = kp->nslot_fds;
+	}
+}
+
+/*
+ * A worker died: until its replacement runs (it may be held back by the
+ * crash-loop backoff), a live worker of the generation also accepts on the
+ * dead slot's listeners, so connections queued there are not stranded.
+ */
+void
+keeper_lend(struct generation *gen, int slot)
+{
+	struct wproc	*wp;
+	struct keeper	*kp;
+	size_t		 k;
+	int		 fd, s;
+
+	TAILQ_FOREACH(wp, &gen->procs, entry) {
+		if (wp->state != WPROC_READY || wp->slot == slot)
+			continue;
+		for (k = 0; k < gen->nkeepers; k++) {
+			kp = gen->keepers[k];
+			/*
+			 * The dead slot's own listener, and those of retired
+			 * slots it adopted (s mod nslots == slot, see
+			 * keeper_set_inherit()): lending only its own left
+			 * what queued in the adopted ones stranded for the
+			 * whole backoff, up to 30 s.
+			 */
+			for (s = 0; s < kp->nslot_fds; s++) {
+				if (s != slot && (s < gen->nslots ||
+				    s % gen->nslots != slot))
+					continue;
+				if ((fd = keeper_slot_fd(kp, s)) == -1)
+					continue;
+				keeper_lend_one(wp, fd, (int)k, s);
+			}
+		}
+		return;
+	}
+}
+
+/*
+ * A worker's copy of a listener it opened (fd), for its slot: kept, unless
+ * its generation is retired and no serving one would take that slot over.
+ */
+void
+keeper_offer(struct wproc *wp, const struct chan_msg *msg, int fd)
+{
+	struct generation	*gen = wp->gen;
+
+	if (fd == -1)
+		return;
+	if (msg->arg < 0 || (size_t)msg->arg >= gen->nkeepers ||
+	    (gen->state == GEN_DRAINING && (m.current == NULL ||
+	    wp->slot < m.current->nslots))) {
+		close(fd);
+		return;
+	}
+	/*
+	 * Kept even from a generation that failed meanwhile, for a slot the
+	 * serving one does not have: the worker's copy closes when it
+	 * exits, and what queued in it would be reset unless it is adopted.
+	 */
+	keeper_store(gen->keepers[msg->arg], wp->slot, fd);
+	if (gen->state == GEN_DRAINING) {
+		keeper_adopt_strays(NULL);
+		keeper_trim();
+	}
+}

@@ -1,0 +1,162 @@
+/*
+ * master_int.h: what the master's files share (tmux style, one section per
+ * file): its state, the kept listen addresses, its generations of workers
+ * and their process records. Nothing outside src/process/master*.c,
+ * generation.c and keeper.c includes it.
+ */
+#ifndef DROVER_MASTER_INT_H
+#define DROVER_MASTER_INT_H
+
+#include <sys/queue.h>
+#include <sys/types.h>
+
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "core/addr.h"
+#include "core/backoff.h"
+#include "process/channel.h"
+#include "process/master.h"
+
+struct config;
+struct listen_conf;
+
+/*
+ * An address held for this drover across generations: the keeper socket,
+ * and a copy of each worker slot's listening socket. A new worker for slot
+ * i takes over the same listener, so connections queued in it survive a
+ * reload or a crash of the worker that made it.
+ */
+struct keeper {
+	TAILQ_ENTRY(keeper)	 entry;
+	char			 key[ADDR_STRLEN];	/* as configured */
+	struct addr		 addr;			/* port resolved */
+	int			 fd;
+	int			 refs;
+	int			*slot_fds;	/* per worker slot, or -1 */
+	int			 nslot_fds;
+};
+
+enum wproc_state {
+	WPROC_STARTING,
+	WPROC_READY,
+	WPROC_DRAINING,
+};
+
+struct generation;
+
+/* The master's view of one worker process. */
+struct wproc {
+	TAILQ_ENTRY(wproc)	 entry;
+	struct generation	*gen;
+	pid_t			 pid;
+	int			 slot;
+	int			 chan;
+	struct event		*ev_chan;
+	enum wproc_state	 state;
+	int			 stats_idx;
+	struct timespec		 started;
+	char			 reason[CHAN_TEXT_MAX];
+};
+
+/* A worker slot of a generation: its backoff and pending respawn. */
+struct gslot {
+	struct generation	*gen;
+	int			 slot;
+	struct backoff		 backoff;
+	struct event		*ev_respawn;
+};
+
+enum gen_state {
+	GEN_STARTING,
+	GEN_SERVING,
+	GEN_DRAINING,
+};
+
+struct generation {
+	TAILQ_ENTRY(generation)	 entry;
+	unsigned		 id;
+	struct config		*conf;
+	enum gen_state		 state;
+	TAILQ_HEAD(, wproc)	 procs;
+	int			 nready;
+	struct gslot		*slots;
+	int			 nslots;
+	struct event		*ev_timer;	/* ready or kill deadline */
+	struct keeper		**keepers;
+	size_t			 nkeepers;
+	int			*served;	/* per keeper: slots accepted */
+};
+
+/* The master's state; one master per process, as worker.c has its w. */
+struct master {
+	struct event_base	*base;
+	struct master_opts	 opts;
+	TAILQ_HEAD(, generation) gens;
+	TAILQ_HEAD(, keeper)	 keepers;
+	struct generation	*current;	/* serving */
+	struct generation	*pending;	/* starting (reload) */
+	unsigned		 next_gen;
+	int			 started;
+	int			 stopping;	/* 1 graceful, 2 fast */
+	int			 reload_again;
+	int			 exit_code;
+	char			*pid_file;
+	char			*ports_file;	/* last written */
+	struct event		*ev_sig[7];
+	struct event		*ev_stop;
+	struct stats_shm	*stats;
+	int			 stats_full_warned;
+	pid_t			 upgrade_pid;	/* new master starting */
+	struct event		*ev_upgrade;	/* its ready pipe */
+	struct event		*ev_upgrade_timer;
+	int			 upgrade_fd;
+	int			 upgraded;	/* it serves: we leave */
+	int			 oldbin;	/* PIDFILE.oldbin written */
+	struct timespec		 reload_start;	/* SIGHUP received */
+};
+
+/* master.c */
+extern struct master m;
+
+void	 master_stop(int);
+void	 master_reload(void);
+void	 master_check_done(void);
+void	 master_write_ports(const struct config *);
+void	 master_child_cleanup(struct generation *);
+void	 master_describe_status(int, char *, size_t);
+
+/* generation.c */
+struct generation *gen_create(struct config *, char *, size_t);
+void	 gen_retire(struct generation *);
+void	 gen_drain(struct generation *);
+int	 gen_check_end(struct generation *);
+void	 gen_free(struct generation *);
+int	 gen_reaped(pid_t, int);
+void	 gen_send_all(struct generation *, enum chan_type, int, int);
+void	 gen_reopen_access_logs(struct generation *);
+
+/* keeper.c */
+struct keeper	*keeper_get(struct listen_conf *, char *, size_t);
+void		 keeper_store(struct keeper *, int, int);
+void		 keeper_put(struct keeper *);
+void		 keeper_put_unused(void);
+void		 keeper_put_all(void);
+void		 keeper_child_keep(struct generation *);
+void		 keeper_set_inherit(struct generation *, int);
+void		 keeper_clear_inherit(struct generation *);
+void		 keeper_trim(void);
+void		 keeper_adopt_strays(struct wproc *);
+void		 keeper_lend(struct generation *, int);
+void		 keeper_offer(struct wproc *, const struct chan_msg *, int);
+
+/* master_upgrade.c */
+void	 master_upgrade_start(void);
+void	 master_upgrade_exited(int);
+void	 master_upgrade_cleanup(void);
+void	 master_upgrade_unlink_oldbin(void);
+void	 master_upgrade_take_pid_file(void);
+void	 master_upgrade_adopt(const struct upgrade_state *);
+
+#endif
