@@ -2,13 +2,16 @@
 loopback ports chosen by the kernel, wait on conditions (never on fixed
 sleeps), and stop only the processes the test started."""
 
+import fcntl
 import os
 import re
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
+import termios
 import threading
 import time
 import unittest
@@ -17,7 +20,13 @@ DROVER = os.environ.get("DROVER") or os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..", "src", "drover")
 
 
-def wait_for(cond, timeout=10.0, what="condition", interval=0.02):
+# How long a wait on a condition may take before the test fails. It only
+# keeps a broken build from hanging the suite: the tests never assert how
+# long anything took (a loaded machine makes any such ceiling fail).
+TIMEOUT = 30.0
+
+
+def wait_for(cond, timeout=TIMEOUT, what="condition", interval=0.02):
     """Poll cond() until it returns a true value; fail after timeout."""
     deadline = time.monotonic() + timeout
     while True:
@@ -101,6 +110,28 @@ def ss_connection_pids(port):
     for line in out.splitlines():
         pids.extend(int(p) for p in re.findall(r"pid=(\d+)", line))
     return pids
+
+
+def unread(sock):
+    """Bytes waiting in the socket's receive queue."""
+    buf = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
+    return int.from_bytes(buf, sys.byteorder)
+
+
+def server_queues(port, client):
+    """(Recv-Q, Send-Q) of the server's end of the connection from client
+    (ss), or (-1, -1) when it is no longer established."""
+    out = subprocess.run(
+        ["ss", "-Htn", "state", "established",
+         "( sport = :%d and dport = :%d )" % (port, client.getsockname()[1])],
+        capture_output=True, text=True, check=True).stdout.split()
+    return (int(out[0]), int(out[1])) if len(out) >= 2 else (-1, -1)
+
+
+def sleeping(pid):
+    """pid sleeps (in epoll_wait, for a worker with nothing to do)."""
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rsplit(")", 1)[1].split()[0] == "S"
 
 
 def echo_roundtrip(host, port, payload=b"hello drover\n", timeout=5.0):
@@ -283,7 +314,7 @@ class Drover:
         self.started_pids.update(pids)
         return pids
 
-    def wait_workers(self, n, exclude=(), timeout=10):
+    def wait_workers(self, n, exclude=(), timeout=TIMEOUT):
         """Wait until the master has exactly n children, none in exclude."""
         def ok():
             w = self.workers()
@@ -291,10 +322,19 @@ class Drover:
         return wait_for(ok, timeout=timeout,
                         what="%d workers (have %s)" % (n, self.workers()))
 
+    def wait_worker_set(self, pids, timeout=TIMEOUT):
+        """Wait until the master's children are exactly pids: a worker
+        that is being stopped or reaped is still there for a moment after
+        the log line that tells of it."""
+        want = sorted(pids)
+        return wait_for(lambda: sorted(self.workers()) == want,
+                        timeout=timeout,
+                        what="workers %s (have %s)" % (want, self.workers()))
+
     def signal(self, sig):
         os.kill(self.master, sig)
 
-    def wait_exit(self, timeout=15):
+    def wait_exit(self, timeout=TIMEOUT):
         if self.proc is not None and self.master == self.proc.pid:
             try:
                 return self.proc.wait(timeout=timeout)
@@ -313,7 +353,7 @@ class Drover:
                     text += f.read()
         return text
 
-    def wait_log(self, pattern, timeout=10):
+    def wait_log(self, pattern, timeout=TIMEOUT):
         return wait_for(lambda: re.search(pattern, self.log()),
                         timeout=timeout, what="log line /%s/" % pattern)
 

@@ -7,19 +7,17 @@ if it is, the connection hangs until a timeout, or loses bytes. Each
 test sets things up so that such an edge comes at the worst moment."""
 
 import errno
-import fcntl
 import os
 import select
 import signal
 import socket
-import subprocess
 import sys
-import termios
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from droverlib import DroverTest, main, wait_for  # noqa: E402
+from droverlib import (DroverTest, main, server_queues, sleeping,  # noqa
+                       unread, wait_for)
 from httplib_raw import Conn, get  # noqa: E402
 import test_http  # noqa: E402  (make_site only; its tests are not run here)
 
@@ -86,27 +84,6 @@ class BConn(Conn):
             tc.fail("reset instead of a clean close")
         tc.assertEqual(bytes(self.buf) + chunk, b"", "bytes after the last "
                        "response")
-
-
-def unread(sock):
-    """Bytes waiting in the socket's receive queue."""
-    buf = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
-    return int.from_bytes(buf, sys.byteorder)
-
-
-def server_queues(port, client):
-    """(Recv-Q, Send-Q) of the server's end of the connection from client
-    (ss), or (-1, -1) when it is no longer established."""
-    out = subprocess.run(
-        ["ss", "-Htn", "state", "established",
-         "( sport = :%d and dport = :%d )" % (port, client.getsockname()[1])],
-        capture_output=True, text=True, check=True).stdout.split()
-    return (int(out[0]), int(out[1])) if len(out) >= 2 else (-1, -1)
-
-
-def sleeping(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        return f.read().rsplit(")", 1)[1].split()[0] == "S"
 
 
 class ReadinessTest(DroverTest):
