@@ -153,8 +153,9 @@ class LifecycleFaultsTest(DroverTest):
         self.assertTrue(pid_alive(d.master))
         self.assert_serves(d)
         wait_for(lambda: release(fifo), what="a worker blocked on the FIFO")
-        d.wait_workers(1)
-        self.assertEqual(d.workers(), old)
+        # Generation 3's worker, let go, is stopped and reaped after the
+        # log line: wait for generation 1's to be the only one left.
+        d.wait_worker_set(old)
         d.signal(signal.SIGTERM)
         assert_clean_exit(self, d, 0)
         self.assertFalse(os.path.exists(d.ports_file))
@@ -229,7 +230,8 @@ class LifecycleFaultsTest(DroverTest):
         new = wait_for(lambda: len(self.new_pids(d, old)) == 2
                        and self.new_pids(d, old), what="two new workers")
         self.fail_reload_with_queued_echoes(d, new)
-        self.assertEqual(d.workers(), old)
+        # The other new worker is stopped after the failure is logged.
+        d.wait_worker_set(old)
         self.assertEqual(echo_roundtrip(host, port, b"on"), b"on")
         d.signal(signal.SIGQUIT)
         assert_clean_exit(self, d, 0)
@@ -260,7 +262,7 @@ class LifecycleFaultsTest(DroverTest):
         self.fail_reload_with_queued_echoes(
             d, new, then=lambda: wait_for(
                 lambda: release(fifo), what="the replacement blocked"))
-        self.assertEqual(d.workers(), respawn)
+        d.wait_worker_set(respawn)
 
     # -- a slot without a worker: its listeners are lent ------------------
 
@@ -296,20 +298,28 @@ class LifecycleFaultsTest(DroverTest):
         self.crash_loop(d, 2, 0, 6)
         d.wait_log(r"slot 0 of generation 2 died 6 times in a row: "
                    r"respawning in 1600 ms")
-        self.assertEqual(len(d.workers()), 1)
-        # Spread by the kernel over the listeners of slots 0, 1, 2:
-        # (2/3)^30 that none lands in slot 2's.
-        socks = numbered_conns(host, port, 30, timeout=5)
+        # The master lent slot 0's listeners to slot 1 before that line.
+        # Stopped, it cannot respawn slot 0 however long the echoes
+        # take: they can only come from slot 1.
+        os.kill(d.master, signal.SIGSTOP)
         try:
-            for i, s in enumerate(socks):
-                want = b"%d;" % i
-                self.assertEqual(read_echo(s, len(want)), want,
-                                 "connection %d closed" % i)
-            self.assertEqual(len(d.workers()), 1,
-                             "echoes came only once slot 0 was replaced")
+            d.wait_workers(1)
+            # Spread by the kernel over the listeners of slots 0, 1, 2:
+            # (2/3)^30 that none lands in slot 2's.
+            socks = numbered_conns(host, port, 30)
+            try:
+                for i, s in enumerate(socks):
+                    want = b"%d;" % i
+                    self.assertEqual(read_echo(s, len(want)), want,
+                                     "connection %d closed" % i)
+                self.assertEqual(len(d.workers()), 1,
+                                 "echoes came only once slot 0 was "
+                                 "replaced")
+            finally:
+                for s in socks:
+                    s.close()
         finally:
-            for s in socks:
-                s.close()
+            os.kill(d.master, signal.SIGCONT)
         d.wait_workers(2)
         self.assertEqual(echo_roundtrip(host, port, b"back"), b"back")
 
