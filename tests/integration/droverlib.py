@@ -74,7 +74,7 @@ def proc_uid(pid):
 
 
 def listening_inodes(pid):
-    """Socket inodes among pid's fds."""
+    """Socket inodes among pid's fds (listening or not)."""
     inodes = set()
     fddir = "/proc/%d/fd" % pid
     for fd in os.listdir(fddir):
@@ -353,6 +353,24 @@ class Drover:
                     text += f.read()
         return text
 
+    def new_masters(self):
+        """Pids of the new masters that binary upgrades handed over to,
+        in order, from the old masters' log lines."""
+        return [int(p) for p in re.findall(
+            r"binary upgrade: the new master \(pid (\d+)\) serves",
+            self.log())]
+
+    def upgraded(self, n):
+        """At least n upgrades have handed over, and the pid file names
+        the last new master."""
+        new = self.new_masters()
+        if n == 0 or len(new) < n:
+            return n == 0
+        try:
+            return self.read_pid() == new[-1]
+        except (OSError, ValueError):     # the pid file being replaced
+            return False
+
     def wait_log(self, pattern, timeout=TIMEOUT):
         return wait_for(lambda: re.search(pattern, self.log()),
                         timeout=timeout, what="log line /%s/" % pattern)
@@ -414,29 +432,69 @@ class DroverTest(unittest.TestCase):
             d.cleanup()
 
 
-def wrk_during(url, event, extra=(), seconds=4, interval=0.25, conns=64):
-    """Run wrk against url for `seconds` while event() fires every
-    `interval` seconds from a thread; return (wrk's result, times fired)."""
-    import threading
-    stop = threading.Event()
-    fired = []
+def wrk_connected(pid, port):
+    """wrk (pid) has sockets and there are client connections to port
+    (nothing else connects while it runs). Not matched socket by socket:
+    with Connection: close all of wrk's change between two looks."""
+    try:
+        if not listening_inodes(pid):
+            return False
+    except OSError:
+        return False
+    out = subprocess.run(["ss", "-Htn", "state", "connected",
+                          "dport = :%d" % port],
+                         capture_output=True, text=True, check=True).stdout
+    return bool(out.strip())
 
-    def loop():
-        while not stop.wait(interval):
+
+def wrk_during(url, event, extra=(), times=8, interval=0.25, conns=64,
+               settled=None):
+    """Run wrk against url while event() is called `times` times; return
+    (wrk's result, times fired). wrk holds connections to the server
+    before the first event and still runs once the last has taken
+    effect; it is then stopped (SIGINT: it reports as at the end of a
+    run). settled(n), if given, says when the n-th event has taken
+    effect: the next one waits for it (bounded). `interval` paces the
+    events so that requests run between them; it waits for nothing."""
+    port = int(re.match(r"\w+://[^/]*:(\d+)", url).group(1))
+    args = (["wrk", "-t1", "-c%d" % conns, "-d%ds" % (TIMEOUT * 10),
+             "--timeout", "%ds" % TIMEOUT] + list(extra) + [url])
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    fired = 0
+    try:
+        wait_for(lambda: proc.poll() is not None or
+                 wrk_connected(proc.pid, port), what="wrk's connections")
+
+        def fire():
             try:
                 event()
-                fired.append(1)
             except (OSError, ValueError):
-                pass    # e.g. a pid file being replaced at that moment
-    t = threading.Thread(target=loop)
-    t.start()
-    try:
-        r = run(["wrk", "-t1", "-c%d" % conns, "-d%ds" % seconds] +
-                list(extra) + [url], timeout=60)
+                return False    # e.g. a pid file being replaced
+            return True
+        while fired < times and proc.poll() is None:
+            wait_for(fire, what="event %d to be sent" % (fired + 1))
+            fired += 1
+            if settled is not None:
+                n = fired
+                wait_for(lambda: settled(n),
+                         what="event %d to take effect" % n)
+            time.sleep(interval)
+        running = proc.poll() is None
+        if running:
+            proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=TIMEOUT)
     finally:
-        stop.set()
-        t.join()
-    return r, len(fired)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if not running:
+        raise AssertionError("wrk ended after %d of %d events (status "
+                             "%s):\n%s%s" % (fired, times, proc.returncode,
+                                             out, err))
+    return subprocess.CompletedProcess(args, proc.returncode, out,
+                                       err), fired
 
 
 def run(cmd, timeout=30, **kw):

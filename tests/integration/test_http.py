@@ -691,18 +691,26 @@ class HttpTest(DroverTest):
     @unittest.skipUnless(shutil.which("wrk"), "wrk not installed")
     def test_short_wrk_run_has_no_errors(self):
         self.web(workers=2)
-        r = run(["wrk", "-t1", "-c16", "-d2s", self.url("/hello")],
-                timeout=60)
+        # A slow answer is no error (wrk's own 2 s would make it one).
+        r = run(["wrk", "-t1", "-c16", "-d2s", "--timeout", "30s",
+                 self.url("/hello")], timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertNotIn("Socket errors", r.stdout)
         self.assertNotIn("Non-2xx", r.stdout)
+        # More requests than connections: connections were kept alive
+        # and served again (not a count per second).
         m = re.search(r"(\d+) requests in", r.stdout)
-        self.assertGreater(int(m.group(1)), 100, r.stdout)
+        self.assertGreater(int(m.group(1)), 16, r.stdout)
 
     # -- draining ---------------------------------------------------------
 
     def _wrk_during(self, d, event, extra_args):
-        r, fired = wrk_during(self.url("/hello"), event, extra_args)
+        """event() (a reload) 8 times under wrk's load, each once the
+        one before is done."""
+        done = d.log().count("reload done")
+        r, fired = wrk_during(
+            self.url("/hello"), event, extra_args,
+            settled=lambda n: d.log().count("reload done") >= done + n)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertGreater(fired, 4)
         return r.stdout

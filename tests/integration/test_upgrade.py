@@ -128,6 +128,9 @@ class UpgradeTest(DroverTest):
             f.write("#!/bin/sh\nexit 3\n")
         os.chmod(self.exe, 0o755)
         steps = []
+        log = d.log()
+        base = (log.count("reload failed"), log.count("binary upgrade "
+                                                      "failed"))
 
         def event():
             if len(steps) % 2 == 0:
@@ -136,8 +139,15 @@ class UpgradeTest(DroverTest):
             else:
                 os.kill(d.master, signal.SIGUSR2)
             steps.append(1)
+
+        def settled(n):     # events 1, 3, ... reload; 2, 4, ... upgrade
+            log = d.log()
+            return (log.count("reload failed") >= base[0] + (n + 1) // 2
+                    and log.count("binary upgrade failed") >=
+                    base[1] + n // 2)
         r, fired = wrk_during("http://%s:%d/hello" % (host, port), event,
-                              ["-H", "Connection: close"], interval=0.4)
+                              ["-H", "Connection: close"], times=4,
+                              interval=0.4, settled=settled)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertNotIn("Socket errors", r.stdout, r.stdout)
         self.assertNotIn("Non-2xx", r.stdout, r.stdout)
@@ -196,9 +206,11 @@ class UpgradeTest(DroverTest):
         host, port = d.port("web")
         url = "http://%s:%d/hello" % (host, port)
         for extra in (["-H", "Connection: close"], []):
+            base = len(d.new_masters())
             r, fired = wrk_during(
                 url, lambda: os.kill(d.read_pid(), signal.SIGUSR2), extra,
-                interval=0.8)
+                times=3, interval=0.8,
+                settled=lambda n: d.upgraded(base + n))
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertNotIn("Socket errors", r.stdout, r.stdout)
             self.assertNotIn("Non-2xx", r.stdout, r.stdout)
