@@ -63,7 +63,7 @@ class UpgradeTest(DroverTest):
             self.assertEqual(d.port("web"), (host, port))
             r = request(host, port, get("/hello"))
             self.assertEqual(r.body, b"Hello, World!")
-            self.assertEqual(len(d.workers()), 2)
+            d.wait_workers(2)
         self.assertEqual(len(set(masters)), 4)
         self.assertIn("binary upgrade: the new master", d.log())
         r = run([self.exe, "-c", d.conf, "-s", "stop"])
@@ -88,7 +88,7 @@ class UpgradeTest(DroverTest):
         wait_for(lambda: os.path.exists(d.pid_file), what="pid file back")
         self.assertEqual(d.read_pid(), old)
         self.assertFalse(os.path.exists(d.pid_file + ".oldbin"))
-        self.assertEqual(d.workers(), workers)
+        d.wait_worker_set(workers)
         self.assertEqual(request(host, port, get("/hello")).status, 200)
         # Fixed, the next upgrade goes through.
         os.rename(self.exe + ".good", self.exe)
