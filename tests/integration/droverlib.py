@@ -134,7 +134,7 @@ def sleeping(pid):
         return f.read().rsplit(")", 1)[1].split()[0] == "S"
 
 
-def echo_roundtrip(host, port, payload=b"hello drover\n", timeout=5.0):
+def echo_roundtrip(host, port, payload=b"hello drover\n", timeout=TIMEOUT):
     """Connect, send payload, half-close, read to EOF; return the bytes.
     The payload is sent from a thread while this one reads, so a payload
     larger than what the socket buffers hold cannot deadlock."""
@@ -158,7 +158,7 @@ def echo_roundtrip(host, port, payload=b"hello drover\n", timeout=5.0):
         return data
 
 
-def numbered_conns(host, port, n, timeout=10):
+def numbered_conns(host, port, n, timeout=TIMEOUT):
     """n connections, connection i having sent b"i;" (for an echo)."""
     socks = []
     try:

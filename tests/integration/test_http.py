@@ -15,7 +15,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from droverlib import (DROVER, DroverTest, main, run,  # noqa
+from droverlib import (DROVER, TIMEOUT, DroverTest, main, run,  # noqa
                        wait_for, wrk_during)
 from httplib_raw import Conn, get, request  # noqa: E402
 
@@ -339,7 +339,7 @@ class HttpTest(DroverTest):
         def ok():
             r = self.req(get(path))
             return r.status == status and (want is None or r.body == want)
-        wait_for(ok, timeout=10, what="%s to serve the new file" % path)
+        wait_for(ok, what="%s to serve the new file" % path)
 
     def test_changed_files_are_noticed(self):
         d = self.web()
@@ -406,7 +406,7 @@ class HttpTest(DroverTest):
         def replaced():     # its first bytes say which file is served
             r = self.req(get("/big.bin", extra="Range: bytes=0-63\r\n"))
             return r.status == 206 and r.body == new[:64]
-        wait_for(replaced, timeout=10, what="the new big.bin")
+        wait_for(replaced, what="the new big.bin")
         body = bytearray(rest)
         while len(body) < len(old):
             chunk = slow.sock.recv(1 << 20)
@@ -511,13 +511,13 @@ class HttpTest(DroverTest):
 
     def test_idle_keep_alive_connection_times_out(self):
         self.web(keepalive_timeout=1, header_timeout=1)
-        c = Conn(self.host, self.port, timeout=15)
+        c = Conn(self.host, self.port, timeout=TIMEOUT)
         c.send(get("/hello"))
         self.assertEqual(c.read_response().status, 200)
         self.assertTrue(c.closed_by_server())
         c.close()
         # A connection that never sends a byte gets the header timeout.
-        c = Conn(self.host, self.port, timeout=15)
+        c = Conn(self.host, self.port, timeout=TIMEOUT)
         self.assertTrue(c.closed_by_server())
         c.close()
 
@@ -550,7 +550,7 @@ class HttpTest(DroverTest):
 
     def test_slowloris_gets_408(self):
         self.web(header_timeout=1)
-        c = Conn(self.host, self.port, timeout=10)
+        c = Conn(self.host, self.port, timeout=TIMEOUT)
         c.send(b"GET /hello HTTP/1.1\r\nHost: t\r\n")
         r = c.read_response()       # waits for the server's 408
         self.assertEqual((r.status, r.header("connection")), (408, "close"))

@@ -162,7 +162,7 @@ class LifecycleTest(DroverTest):
         path = os.path.join(d.dir, "notify.sock")
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         sock.bind(path)
-        sock.settimeout(10)
+        sock.settimeout(TIMEOUT)
         os.environ["NOTIFY_SOCKET"] = path
         try:
             d.start()

@@ -17,7 +17,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from droverlib import (DroverTest, children, echo_roundtrip, main,  # noqa
+from droverlib import (TIMEOUT, DroverTest, children, echo_roundtrip, main,  # noqa
                        numbered_conns, pid_alive, read_echo, ss_listeners,
                        wait_for)
 from httplib_raw import get, request  # noqa: E402
@@ -75,7 +75,7 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def assert_clean_exit(test, d, code, timeout=15):
+def assert_clean_exit(test, d, code, timeout=TIMEOUT):
     """The master exits with code through its clean-up (which removes the
     pid file), with no sanitizer report on its stderr. A sanitizer abort
     exits 1 too: at start-up only the pid file tells them apart."""
@@ -384,7 +384,7 @@ class LifecycleFaultsTest(DroverTest):
         def upgrade(old, old_worker, conn):
             os.kill(old, signal.SIGUSR2)
             new = wait_for(lambda: d.read_pid() != old and d.read_pid(),
-                           timeout=20, what="the new master to serve")
+                           what="the new master to serve")
             d.started_pids.add(new)
             # The old worker has closed its listener: it only drains conn.
             d.wait_log(r"worker 1\.0\[%d\]: draining \(told by the "
@@ -396,14 +396,14 @@ class LifecycleFaultsTest(DroverTest):
 
         a = d.master
         aw = d.wait_workers(1)[0]
-        c1 = socket.create_connection((host, port), timeout=5)
+        c1 = socket.create_connection((host, port), timeout=TIMEOUT)
         c2 = None
         try:
             c1.sendall(b"1")
             self.assertEqual(c1.recv(1), b"1")
             b = upgrade(a, aw, c1)
             bw = wait_for(lambda: children(b), what="B's worker")[0]
-            c2 = socket.create_connection((host, port), timeout=5)
+            c2 = socket.create_connection((host, port), timeout=TIMEOUT)
             c2.sendall(b"2")
             self.assertEqual(c2.recv(1), b"2")
             c = upgrade(b, bw, c2)

@@ -11,7 +11,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from droverlib import (DROVER, DroverTest, echo_roundtrip, main, pid_alive,  # noqa
+from droverlib import (DROVER, TIMEOUT, DroverTest, echo_roundtrip, main, pid_alive,  # noqa
                        proc_uid, run, wait_for, wrk_during)
 
 IS_ROOT = os.geteuid() == 0
@@ -101,7 +101,7 @@ class PrivilegesTest(DroverTest):
         self.assertEqual(echo_roundtrip(*d.port(), b"u"), b"u")
         r = run(as_nobody() + [DROVER, "-c", d.conf, "-s", "quit"])
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(d.proc.wait(timeout=15), 0)
+        self.assertEqual(d.proc.wait(timeout=TIMEOUT), 0)
 
     @unittest.skipUnless(shutil.which("wrk"), "wrk not installed")
     def test_unprivileged_reloads_and_upgrades_under_load(self):

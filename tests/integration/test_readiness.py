@@ -131,7 +131,7 @@ class ReadinessTest(DroverTest):
                   server_queues(self.port, c.sock)[1] > 0)
             seen[0] = seen[0] + 1 if ok else 0
             return seen[0] >= 2
-        wait_for(blocked, timeout=10, what="the server blocked on sending")
+        wait_for(blocked, what="the server blocked on sending")
 
     # -- HTTP ---------------------------------------------------------------
 

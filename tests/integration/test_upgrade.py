@@ -9,7 +9,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from droverlib import (DROVER, DroverTest, main, pid_alive, run,  # noqa
+from droverlib import (DROVER, TIMEOUT, DroverTest, main, pid_alive, run,  # noqa
                        wait_for, wrk_during)
 from httplib_raw import get, request  # noqa: E402
 
@@ -43,7 +43,7 @@ class UpgradeTest(DroverTest):
         os.kill(old, signal.SIGUSR2)
         wait_for(lambda: os.path.exists(d.pid_file) and
                  d.read_pid() != old and not pid_alive(old),
-                 timeout=20, what="the new master to take over")
+                 what="the new master to take over")
         for w in old_workers:
             wait_for(lambda: not pid_alive(w), what="old worker to exit")
         d.master = d.read_pid()
@@ -108,7 +108,7 @@ class UpgradeTest(DroverTest):
         old = d.master
         wait_for(lambda: os.path.exists(d.pid_file) and
                  d.read_pid() != old and not pid_alive(old),
-                 timeout=20, what="the new master to take over")
+                 what="the new master to take over")
         d.master = d.read_pid()
         self.assertEqual(request(host, port, get("/hello")).status, 200)
 
@@ -167,7 +167,7 @@ class UpgradeTest(DroverTest):
         path = os.path.join(d.dir, "notify.sock")
         ns = sk.socket(sk.AF_UNIX, sk.SOCK_DGRAM)
         ns.bind(path)
-        ns.settimeout(20)
+        ns.settimeout(TIMEOUT)
         os.environ["NOTIFY_SOCKET"] = path
         try:
             self.launch(d)
