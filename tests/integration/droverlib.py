@@ -2,13 +2,16 @@
 loopback ports chosen by the kernel, wait on conditions (never on fixed
 sleeps), and stop only the processes the test started."""
 
+import fcntl
 import os
 import re
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
+import termios
 import threading
 import time
 import unittest
@@ -17,7 +20,13 @@ DROVER = os.environ.get("DROVER") or os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..", "src", "drover")
 
 
-def wait_for(cond, timeout=10.0, what="condition", interval=0.02):
+# How long a wait on a condition may take before the test fails. It only
+# keeps a broken build from hanging the suite: the tests never assert how
+# long anything took (a loaded machine makes any such ceiling fail).
+TIMEOUT = 30.0
+
+
+def wait_for(cond, timeout=TIMEOUT, what="condition", interval=0.02):
     """Poll cond() until it returns a true value; fail after timeout."""
     deadline = time.monotonic() + timeout
     while True:
@@ -65,7 +74,7 @@ def proc_uid(pid):
 
 
 def listening_inodes(pid):
-    """Socket inodes among pid's fds."""
+    """Socket inodes among pid's fds (listening or not)."""
     inodes = set()
     fddir = "/proc/%d/fd" % pid
     for fd in os.listdir(fddir):
@@ -103,7 +112,29 @@ def ss_connection_pids(port):
     return pids
 
 
-def echo_roundtrip(host, port, payload=b"hello drover\n", timeout=5.0):
+def unread(sock):
+    """Bytes waiting in the socket's receive queue."""
+    buf = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
+    return int.from_bytes(buf, sys.byteorder)
+
+
+def server_queues(port, client):
+    """(Recv-Q, Send-Q) of the server's end of the connection from client
+    (ss), or (-1, -1) when it is no longer established."""
+    out = subprocess.run(
+        ["ss", "-Htn", "state", "established",
+         "( sport = :%d and dport = :%d )" % (port, client.getsockname()[1])],
+        capture_output=True, text=True, check=True).stdout.split()
+    return (int(out[0]), int(out[1])) if len(out) >= 2 else (-1, -1)
+
+
+def sleeping(pid):
+    """pid sleeps (in epoll_wait, for a worker with nothing to do)."""
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rsplit(")", 1)[1].split()[0] == "S"
+
+
+def echo_roundtrip(host, port, payload=b"hello drover\n", timeout=TIMEOUT):
     """Connect, send payload, half-close, read to EOF; return the bytes.
     The payload is sent from a thread while this one reads, so a payload
     larger than what the socket buffers hold cannot deadlock."""
@@ -127,7 +158,7 @@ def echo_roundtrip(host, port, payload=b"hello drover\n", timeout=5.0):
         return data
 
 
-def numbered_conns(host, port, n, timeout=10):
+def numbered_conns(host, port, n, timeout=TIMEOUT):
     """n connections, connection i having sent b"i;" (for an echo)."""
     socks = []
     try:
@@ -283,7 +314,7 @@ class Drover:
         self.started_pids.update(pids)
         return pids
 
-    def wait_workers(self, n, exclude=(), timeout=10):
+    def wait_workers(self, n, exclude=(), timeout=TIMEOUT):
         """Wait until the master has exactly n children, none in exclude."""
         def ok():
             w = self.workers()
@@ -291,10 +322,19 @@ class Drover:
         return wait_for(ok, timeout=timeout,
                         what="%d workers (have %s)" % (n, self.workers()))
 
+    def wait_worker_set(self, pids, timeout=TIMEOUT):
+        """Wait until the master's children are exactly pids: a worker
+        that is being stopped or reaped is still there for a moment after
+        the log line that tells of it."""
+        want = sorted(pids)
+        return wait_for(lambda: sorted(self.workers()) == want,
+                        timeout=timeout,
+                        what="workers %s (have %s)" % (want, self.workers()))
+
     def signal(self, sig):
         os.kill(self.master, sig)
 
-    def wait_exit(self, timeout=15):
+    def wait_exit(self, timeout=TIMEOUT):
         if self.proc is not None and self.master == self.proc.pid:
             try:
                 return self.proc.wait(timeout=timeout)
@@ -313,7 +353,25 @@ class Drover:
                     text += f.read()
         return text
 
-    def wait_log(self, pattern, timeout=10):
+    def new_masters(self):
+        """Pids of the new masters that binary upgrades handed over to,
+        in order, from the old masters' log lines."""
+        return [int(p) for p in re.findall(
+            r"binary upgrade: the new master \(pid (\d+)\) serves",
+            self.log())]
+
+    def upgraded(self, n):
+        """At least n upgrades have handed over, and the pid file names
+        the last new master."""
+        new = self.new_masters()
+        if n == 0 or len(new) < n:
+            return n == 0
+        try:
+            return self.read_pid() == new[-1]
+        except (OSError, ValueError):     # the pid file being replaced
+            return False
+
+    def wait_log(self, pattern, timeout=TIMEOUT):
         return wait_for(lambda: re.search(pattern, self.log()),
                         timeout=timeout, what="log line /%s/" % pattern)
 
@@ -374,29 +432,69 @@ class DroverTest(unittest.TestCase):
             d.cleanup()
 
 
-def wrk_during(url, event, extra=(), seconds=4, interval=0.25, conns=64):
-    """Run wrk against url for `seconds` while event() fires every
-    `interval` seconds from a thread; return (wrk's result, times fired)."""
-    import threading
-    stop = threading.Event()
-    fired = []
+def wrk_connected(pid, port):
+    """wrk (pid) has sockets and there are client connections to port
+    (nothing else connects while it runs). Not matched socket by socket:
+    with Connection: close all of wrk's change between two looks."""
+    try:
+        if not listening_inodes(pid):
+            return False
+    except OSError:
+        return False
+    out = subprocess.run(["ss", "-Htn", "state", "connected",
+                          "dport = :%d" % port],
+                         capture_output=True, text=True, check=True).stdout
+    return bool(out.strip())
 
-    def loop():
-        while not stop.wait(interval):
+
+def wrk_during(url, event, extra=(), times=8, interval=0.25, conns=64,
+               settled=None):
+    """Run wrk against url while event() is called `times` times; return
+    (wrk's result, times fired). wrk holds connections to the server
+    before the first event and still runs once the last has taken
+    effect; it is then stopped (SIGINT: it reports as at the end of a
+    run). settled(n), if given, says when the n-th event has taken
+    effect: the next one waits for it (bounded). `interval` paces the
+    events so that requests run between them; it waits for nothing."""
+    port = int(re.match(r"\w+://[^/]*:(\d+)", url).group(1))
+    args = (["wrk", "-t1", "-c%d" % conns, "-d%ds" % (TIMEOUT * 10),
+             "--timeout", "%ds" % TIMEOUT] + list(extra) + [url])
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    fired = 0
+    try:
+        wait_for(lambda: proc.poll() is not None or
+                 wrk_connected(proc.pid, port), what="wrk's connections")
+
+        def fire():
             try:
                 event()
-                fired.append(1)
             except (OSError, ValueError):
-                pass    # e.g. a pid file being replaced at that moment
-    t = threading.Thread(target=loop)
-    t.start()
-    try:
-        r = run(["wrk", "-t1", "-c%d" % conns, "-d%ds" % seconds] +
-                list(extra) + [url], timeout=60)
+                return False    # e.g. a pid file being replaced
+            return True
+        while fired < times and proc.poll() is None:
+            wait_for(fire, what="event %d to be sent" % (fired + 1))
+            fired += 1
+            if settled is not None:
+                n = fired
+                wait_for(lambda: settled(n),
+                         what="event %d to take effect" % n)
+            time.sleep(interval)
+        running = proc.poll() is None
+        if running:
+            proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=TIMEOUT)
     finally:
-        stop.set()
-        t.join()
-    return r, len(fired)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if not running:
+        raise AssertionError("wrk ended after %d of %d events (status "
+                             "%s):\n%s%s" % (fired, times, proc.returncode,
+                                             out, err))
+    return subprocess.CompletedProcess(args, proc.returncode, out,
+                                       err), fired
 
 
 def run(cmd, timeout=30, **kw):

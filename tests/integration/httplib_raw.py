@@ -23,7 +23,7 @@ class Response:
 class Conn:
     """One TCP connection; responses are read incrementally from it."""
 
-    def __init__(self, host, port, timeout=10):
+    def __init__(self, host, port, timeout=30):
         fam = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(fam, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
@@ -74,7 +74,7 @@ class Conn:
         self.sock.close()
 
 
-def request(host, port, raw, head_request=False, timeout=10):
+def request(host, port, raw, head_request=False, timeout=30):
     """Send raw bytes on a new connection and read one response."""
     c = Conn(host, port, timeout)
     try:

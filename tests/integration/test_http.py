@@ -15,7 +15,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from droverlib import (DROVER, DroverTest, main, run,  # noqa
+from droverlib import (DROVER, TIMEOUT, DroverTest, main, run,  # noqa
                        wait_for, wrk_during)
 from httplib_raw import Conn, get, request  # noqa: E402
 
@@ -339,7 +339,7 @@ class HttpTest(DroverTest):
         def ok():
             r = self.req(get(path))
             return r.status == status and (want is None or r.body == want)
-        wait_for(ok, timeout=10, what="%s to serve the new file" % path)
+        wait_for(ok, what="%s to serve the new file" % path)
 
     def test_changed_files_are_noticed(self):
         d = self.web()
@@ -406,7 +406,7 @@ class HttpTest(DroverTest):
         def replaced():     # its first bytes say which file is served
             r = self.req(get("/big.bin", extra="Range: bytes=0-63\r\n"))
             return r.status == 206 and r.body == new[:64]
-        wait_for(replaced, timeout=10, what="the new big.bin")
+        wait_for(replaced, what="the new big.bin")
         body = bytearray(rest)
         while len(body) < len(old):
             chunk = slow.sock.recv(1 << 20)
@@ -511,13 +511,13 @@ class HttpTest(DroverTest):
 
     def test_idle_keep_alive_connection_times_out(self):
         self.web(keepalive_timeout=1, header_timeout=1)
-        c = Conn(self.host, self.port, timeout=15)
+        c = Conn(self.host, self.port, timeout=TIMEOUT)
         c.send(get("/hello"))
         self.assertEqual(c.read_response().status, 200)
         self.assertTrue(c.closed_by_server())
         c.close()
         # A connection that never sends a byte gets the header timeout.
-        c = Conn(self.host, self.port, timeout=15)
+        c = Conn(self.host, self.port, timeout=TIMEOUT)
         self.assertTrue(c.closed_by_server())
         c.close()
 
@@ -550,7 +550,7 @@ class HttpTest(DroverTest):
 
     def test_slowloris_gets_408(self):
         self.web(header_timeout=1)
-        c = Conn(self.host, self.port, timeout=10)
+        c = Conn(self.host, self.port, timeout=TIMEOUT)
         c.send(b"GET /hello HTTP/1.1\r\nHost: t\r\n")
         r = c.read_response()       # waits for the server's 408
         self.assertEqual((r.status, r.header("connection")), (408, "close"))
@@ -691,18 +691,26 @@ class HttpTest(DroverTest):
     @unittest.skipUnless(shutil.which("wrk"), "wrk not installed")
     def test_short_wrk_run_has_no_errors(self):
         self.web(workers=2)
-        r = run(["wrk", "-t1", "-c16", "-d2s", self.url("/hello")],
-                timeout=60)
+        # A slow answer is no error (wrk's own 2 s would make it one).
+        r = run(["wrk", "-t1", "-c16", "-d2s", "--timeout", "30s",
+                 self.url("/hello")], timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertNotIn("Socket errors", r.stdout)
         self.assertNotIn("Non-2xx", r.stdout)
+        # More requests than connections: connections were kept alive
+        # and served again (not a count per second).
         m = re.search(r"(\d+) requests in", r.stdout)
-        self.assertGreater(int(m.group(1)), 100, r.stdout)
+        self.assertGreater(int(m.group(1)), 16, r.stdout)
 
     # -- draining ---------------------------------------------------------
 
     def _wrk_during(self, d, event, extra_args):
-        r, fired = wrk_during(self.url("/hello"), event, extra_args)
+        """event() (a reload) 8 times under wrk's load, each once the
+        one before is done."""
+        done = d.log().count("reload done")
+        r, fired = wrk_during(
+            self.url("/hello"), event, extra_args,
+            settled=lambda n: d.log().count("reload done") >= done + n)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertGreater(fired, 4)
         return r.stdout

@@ -11,7 +11,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from droverlib import (DROVER, DroverTest, echo_roundtrip, main, pid_alive,  # noqa
+from droverlib import (DROVER, TIMEOUT, DroverTest, echo_roundtrip, main, pid_alive,  # noqa
                        proc_uid, run, wait_for, wrk_during)
 
 IS_ROOT = os.geteuid() == 0
@@ -101,7 +101,7 @@ class PrivilegesTest(DroverTest):
         self.assertEqual(echo_roundtrip(*d.port(), b"u"), b"u")
         r = run(as_nobody() + [DROVER, "-c", d.conf, "-s", "quit"])
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(d.proc.wait(timeout=15), 0)
+        self.assertEqual(d.proc.wait(timeout=TIMEOUT), 0)
 
     @unittest.skipUnless(shutil.which("wrk"), "wrk not installed")
     def test_unprivileged_reloads_and_upgrades_under_load(self):
@@ -119,6 +119,7 @@ server web {
         host, port = d.port("web")
         counts = [3, 1, 2]
         events = []
+        done = d.log().count("reload done")
 
         def event():
             pid = d.read_pid()
@@ -131,8 +132,13 @@ server web {
                 os.chmod(d.conf, 0o644)
                 os.kill(pid, signal.SIGHUP)
             events.append(1)
+
+        def settled(n):     # events 3, 6, ... upgrade, the others reload
+            return (d.log().count("reload done") >= done + n - n // 3 and
+                    d.upgraded(n // 3))
         r, fired = wrk_during("http://%s:%d/hello" % (host, port), event,
-                              ["-H", "Connection: close"], interval=0.3)
+                              ["-H", "Connection: close"], times=6,
+                              interval=0.3, settled=settled)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertNotIn("Socket errors", r.stdout, r.stdout)
         self.assertNotIn("Non-2xx", r.stdout, r.stdout)

@@ -7,7 +7,7 @@ import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from droverlib import (DROVER, DroverTest, echo_roundtrip, main, pid_alive,  # noqa
+from droverlib import (DROVER, TIMEOUT, DroverTest, echo_roundtrip, main, pid_alive,  # noqa
                        run, ss_listeners, wait_for)
 
 
@@ -86,7 +86,7 @@ class ReloadTest(DroverTest):
         d = self.drover(workers=1)
         d.start()
         old = d.wait_workers(1)
-        c = socket.create_connection(d.port(), timeout=5)
+        c = socket.create_connection(d.port(), timeout=TIMEOUT)
         c.sendall(b"before")
         self.assertEqual(c.recv(6), b"before")
         d.signal(signal.SIGHUP)
@@ -98,7 +98,7 @@ class ReloadTest(DroverTest):
         c.sendall(b"after")
         self.assertEqual(c.recv(5), b"after")
         c.close()
-        wait_for(lambda: not pid_alive(old[0]), timeout=10,
+        wait_for(lambda: not pid_alive(old[0]),
                  what="old worker to exit once its connection closed")
         d.wait_workers(1, exclude=old)
 
@@ -126,11 +126,11 @@ server second {
         d = self.drover(workers=1, shutdown_timeout=1)
         d.start()
         old = d.wait_workers(1)
-        c = socket.create_connection(d.port(), timeout=10)
+        c = socket.create_connection(d.port(), timeout=TIMEOUT)
         c.sendall(b"x")
         self.assertEqual(c.recv(1), b"x")
         d.signal(signal.SIGHUP)
-        d.wait_workers(1, exclude=old, timeout=10)
+        d.wait_workers(1, exclude=old)
         self.assertEqual(c.recv(1), b"")    # closed at shutdown_timeout
         c.close()
         d.wait_log(r"shutdown_timeout \(1 s\) reached with 1 connections")
@@ -147,7 +147,7 @@ server second {
         wait_for(lambda: len(d.workers()) == 3 and
                  not set(d.workers()) & set(first) and
                  "reload done" in d.log() and
-                 self._idle(d), timeout=15, what="3 workers, all new")
+                 self._idle(d), what="3 workers, all new")
         self.assertEqual(echo_roundtrip(*d.port(), b"last"), b"last")
 
     @staticmethod

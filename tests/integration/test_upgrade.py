@@ -9,7 +9,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from droverlib import (DROVER, DroverTest, main, pid_alive, run,  # noqa
+from droverlib import (DROVER, TIMEOUT, DroverTest, main, pid_alive, run,  # noqa
                        wait_for, wrk_during)
 from httplib_raw import get, request  # noqa: E402
 
@@ -43,7 +43,7 @@ class UpgradeTest(DroverTest):
         os.kill(old, signal.SIGUSR2)
         wait_for(lambda: os.path.exists(d.pid_file) and
                  d.read_pid() != old and not pid_alive(old),
-                 timeout=20, what="the new master to take over")
+                 what="the new master to take over")
         for w in old_workers:
             wait_for(lambda: not pid_alive(w), what="old worker to exit")
         d.master = d.read_pid()
@@ -63,7 +63,7 @@ class UpgradeTest(DroverTest):
             self.assertEqual(d.port("web"), (host, port))
             r = request(host, port, get("/hello"))
             self.assertEqual(r.body, b"Hello, World!")
-            self.assertEqual(len(d.workers()), 2)
+            d.wait_workers(2)
         self.assertEqual(len(set(masters)), 4)
         self.assertIn("binary upgrade: the new master", d.log())
         r = run([self.exe, "-c", d.conf, "-s", "stop"])
@@ -88,7 +88,7 @@ class UpgradeTest(DroverTest):
         wait_for(lambda: os.path.exists(d.pid_file), what="pid file back")
         self.assertEqual(d.read_pid(), old)
         self.assertFalse(os.path.exists(d.pid_file + ".oldbin"))
-        self.assertEqual(d.workers(), workers)
+        d.wait_worker_set(workers)
         self.assertEqual(request(host, port, get("/hello")).status, 200)
         # Fixed, the next upgrade goes through.
         os.rename(self.exe + ".good", self.exe)
@@ -108,7 +108,7 @@ class UpgradeTest(DroverTest):
         old = d.master
         wait_for(lambda: os.path.exists(d.pid_file) and
                  d.read_pid() != old and not pid_alive(old),
-                 timeout=20, what="the new master to take over")
+                 what="the new master to take over")
         d.master = d.read_pid()
         self.assertEqual(request(host, port, get("/hello")).status, 200)
 
@@ -128,6 +128,9 @@ class UpgradeTest(DroverTest):
             f.write("#!/bin/sh\nexit 3\n")
         os.chmod(self.exe, 0o755)
         steps = []
+        log = d.log()
+        base = (log.count("reload failed"), log.count("binary upgrade "
+                                                      "failed"))
 
         def event():
             if len(steps) % 2 == 0:
@@ -136,8 +139,15 @@ class UpgradeTest(DroverTest):
             else:
                 os.kill(d.master, signal.SIGUSR2)
             steps.append(1)
+
+        def settled(n):     # events 1, 3, ... reload; 2, 4, ... upgrade
+            log = d.log()
+            return (log.count("reload failed") >= base[0] + (n + 1) // 2
+                    and log.count("binary upgrade failed") >=
+                    base[1] + n // 2)
         r, fired = wrk_during("http://%s:%d/hello" % (host, port), event,
-                              ["-H", "Connection: close"], interval=0.4)
+                              ["-H", "Connection: close"], times=4,
+                              interval=0.4, settled=settled)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertNotIn("Socket errors", r.stdout, r.stdout)
         self.assertNotIn("Non-2xx", r.stdout, r.stdout)
@@ -157,7 +167,7 @@ class UpgradeTest(DroverTest):
         path = os.path.join(d.dir, "notify.sock")
         ns = sk.socket(sk.AF_UNIX, sk.SOCK_DGRAM)
         ns.bind(path)
-        ns.settimeout(20)
+        ns.settimeout(TIMEOUT)
         os.environ["NOTIFY_SOCKET"] = path
         try:
             self.launch(d)
@@ -196,9 +206,11 @@ class UpgradeTest(DroverTest):
         host, port = d.port("web")
         url = "http://%s:%d/hello" % (host, port)
         for extra in (["-H", "Connection: close"], []):
+            base = len(d.new_masters())
             r, fired = wrk_during(
                 url, lambda: os.kill(d.read_pid(), signal.SIGUSR2), extra,
-                interval=0.8)
+                times=3, interval=0.8,
+                settled=lambda n: d.upgraded(base + n))
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertNotIn("Socket errors", r.stdout, r.stdout)
             self.assertNotIn("Non-2xx", r.stdout, r.stdout)

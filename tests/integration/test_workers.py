@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from droverlib import (DroverTest, echo_roundtrip, listening_inodes, main,  # noqa
+from droverlib import (TIMEOUT, DroverTest, echo_roundtrip, listening_inodes, main,  # noqa
                        numbered_conns, pid_alive, read_echo,
                        ss_connection_pids, ss_listeners, wait_for)
 
@@ -44,7 +44,7 @@ class WorkersTest(DroverTest):
         host, port = d.port()
         socks = []
         for i in range(64):
-            s = socket.create_connection((host, port), timeout=5)
+            s = socket.create_connection((host, port), timeout=TIMEOUT)
             s.sendall(b"x")
             self.assertEqual(s.recv(1), b"x")   # accepted and served
             socks.append(s)
@@ -63,7 +63,7 @@ class WorkersTest(DroverTest):
         workers = d.wait_workers(2)
         victim = workers[0]
         os.kill(victim, signal.SIGKILL)
-        now = d.wait_workers(2, exclude=[victim], timeout=5)
+        now = d.wait_workers(2, exclude=[victim])
         self.assertIn(workers[1], now)
         d.wait_log(r"worker %d \(generation 1, slot \d\) killed by "
                    r"signal 9" % victim)
@@ -75,14 +75,14 @@ class WorkersTest(DroverTest):
         d.start()
         seen = set()
         for i in range(4):
-            w = d.wait_workers(1, exclude=seen, timeout=10)[0]
+            w = d.wait_workers(1, exclude=seen)[0]
             seen.add(w)
             os.kill(w, signal.SIGKILL)
             wait_for(lambda: not pid_alive(w), what="worker %d to die" % w)
         # Deaths 2, 3 and 4 in a row wait 100, 200 and 400 ms.
         d.wait_log(r"died 2 times in a row: respawning in 100 ms")
         d.wait_log(r"died 4 times in a row: respawning in 400 ms")
-        d.wait_workers(1, exclude=seen, timeout=10)
+        d.wait_workers(1, exclude=seen)
         self.assertEqual(echo_roundtrip(*d.port(), b"back"), b"back")
 
     def test_out_of_descriptors_pauses_accepting_and_loses_nothing(self):
@@ -119,7 +119,7 @@ class WorkersTest(DroverTest):
             self.skipTest("this process may raise its hard descriptor limit")
         d = self.drover(workers=1, extra="rlimit_nofile = %d" % (hard * 2))
         d.start(wait=False, preexec=low_hard_limit)
-        self.assertEqual(d.wait_exit(timeout=15), 1, d.log())
+        self.assertEqual(d.wait_exit(), 1, d.log())
         self.assertRegex(d.log(), r"start-up failed: worker \d+ \(generation "
                          r"1, slot 0\) exit status 1: rlimit_nofile = %d: "
                          r"Operation not permitted \(the hard limit is "
