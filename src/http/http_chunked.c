@@ -49,17 +49,6 @@ chunked_fail(struct http_chunked *ck, size_t *used, size_t i, int status)
 	return (chunked_error(ck, status));
 }
 
-static int
-hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return (c - '0');
-	if (c >= 'a' && c <= 'f')
-		return (c - 'a' + 10);
-	if (c >= 'A' && c <= 'F')
-		return (c - 'A' + 10);
-	return (-1);
-}
 
 /*
  * The decoder. With stop_at_data it consumes framing only and stops
@@ -81,7 +70,7 @@ chunked_run(struct http_chunked *ck, const char *buf, size_t len,
 		c = (unsigned char)buf[i];
 		switch (ck->state) {
 		case C_SIZE:
-			if ((h = hexval(c)) >= 0) {
+			if ((h = http_hexval(c)) >= 0) {
 				if (++ck->digits > 16)
 					return (chunked_fail(ck, used, i, 400));
 				ck->remaining = ck->remaining * 16 +

@@ -94,6 +94,19 @@ enum http_parse_result {
 	HTTP_PARSE_ERROR,	/* see parser->error_status */
 };
 
+/* A hex digit's value, or -1 (chunk sizes, %XX in paths). */
+static inline int
+http_hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return (c - '0');
+	if (c >= 'a' && c <= 'f')
+		return (c - 'a' + 10);
+	if (c >= 'A' && c <= 'F')
+		return (c - 'A' + 10);
+	return (-1);
+}
+
 void	http_parser_init(struct http_parser *, const struct http_limits *);
 void	http_request_init(struct http_request *, struct http_header *);
 enum http_parse_result

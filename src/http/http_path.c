@@ -9,19 +9,9 @@
 #include <limits.h>
 #include <string.h>
 
+#include "http/http_parser.h"
 #include "http/http_path.h"
 
-static int
-path_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return (c - '0');
-	if (c >= 'a' && c <= 'f')
-		return (c - 'a' + 10);
-	if (c >= 'A' && c <= 'F')
-		return (c - 'A' + 10);
-	return (-1);
-}
 
 /* Drop the last segment of out[0..*o) (which ends with '/'). */
 static int
@@ -81,8 +71,8 @@ http_path_normalize(const char *src, size_t len, char *out, size_t outlen)
 		if (c == '%' && i < len) {
 			if (i + 2 >= len)
 				return (-1);	/* truncated escape */
-			hi = path_hex(src[i + 1]);
-			lo = path_hex(src[i + 2]);
+			hi = http_hexval((unsigned char)src[i + 1]);
+			lo = http_hexval((unsigned char)src[i + 2]);
 			if (hi < 0 || lo < 0)
 				return (-1);
 			c = (char)(hi * 16 + lo);
