@@ -7,10 +7,10 @@
  * once (HTTP_HANDLER_DONE), or take the request over and finish later
  * (HTTP_HANDLER_PENDING): the core then calls its resume() each time the
  * connection runs (bytes came, output drained, or the handler woke it
- * with http_wake() from an event of its own), until resume() says DONE;
- * cancel() is called once instead if the request ends first (the client
- * went away, a timeout, the worker stopping). Request data is read
- * through http_req_str(), valid until the handler returns.
+ * with http_request_wake() from an event of its own), until resume()
+ * says DONE; cancel() is called once instead if the request ends first
+ * (the client went away, a timeout, the worker stopping). Request data
+ * is read through http_request_str(), valid until the handler returns.
  */
 #ifndef DROVER_HTTP_H
 #define DROVER_HTTP_H
@@ -121,7 +121,7 @@ struct http_conn {
 	struct http_server	*hs;
 	struct http_xchg	*x;		/* NULL while idle */
 	struct conn		 io;		/* the socket, its readiness */
-	int64_t			 deadline;	/* ms, http_now_ms() */
+	int64_t			 deadline;	/* ms, http_timeout_now() */
 	uint8_t			 state;		/* enum http_state */
 	uint8_t			 tq;		/* enum http_tq */
 	unsigned		 keep_alive:1;	/* after this response */
@@ -178,15 +178,24 @@ struct http_handler {
 const struct http_handler *http_handler_find(const struct location_conf *);
 const struct http_handler *http_handler_base(const struct location_conf *);
 
+/* The request (http_request.c). */
 /* Run the pending handler's resume() soon, from the loop. */
-void	 http_wake(struct http_conn *);
+void	 http_request_wake(struct http_conn *);
 /* The pending request goes on with another handler (its resume/cancel). */
-void	 http_handler_set(struct http_conn *, const struct http_handler *);
-struct event_base *http_base(const struct http_conn *);
+void	 http_request_set_handler(struct http_conn *,
+	     const struct http_handler *);
+struct event_base *http_request_base(const struct http_conn *);
 /* GET and HEAD pass; anything else is answered 405 here (returns 0). */
-int	 http_method_get_head(struct http_conn *);
+int	 http_request_get_head(struct http_conn *);
+/* A span of the request's bytes (not NUL-terminated). */
+const char *http_request_str(const struct http_conn *, struct http_span);
 
-/* -- the request body, for a handler that reads it ------------------------ */
+/* The connection (http_conn.c) and the clock (http_timeout.c). */
+const char *http_conn_peer(const struct http_conn *);
+void	 http_conn_file_done(struct http_conn *);
+int64_t	 http_timeout_now(void);
+
+/* -- the request body, for a handler that reads it (http_body.c) -------- */
 
 enum http_body {
 	HTTP_BODY_DATA,		/* *data, *len: bytes to take */
@@ -202,23 +211,19 @@ void		 http_body_consume(struct http_conn *, size_t);
 
 #define HTTP_OUT_HIGH	(64 * 1024)	/* a streaming handler waits above */
 
-int	 http_out_reserve(struct http_conn *, size_t);
-void	 http_out_add(struct http_conn *, const void *, size_t);
-void	 http_out_printf(struct http_conn *, const char *, ...)
+int	 http_response_reserve(struct http_conn *, size_t);
+void	 http_response_add(struct http_conn *, const void *, size_t);
+void	 http_response_printf(struct http_conn *, const char *, ...)
 	     __attribute__((format(printf, 2, 3)));
-size_t	 http_out_pending(const struct http_conn *);
-void	 http_out_chunked(struct http_conn *);
-void	 http_out_body(struct http_conn *, const void *, size_t);
-void	 http_out_body_end(struct http_conn *);
-int64_t	 http_now_ms(void);
-void	 http_file_done(struct http_conn *);
+size_t	 http_response_pending(const struct http_conn *);
+void	 http_response_chunked(struct http_conn *);
+void	 http_response_body(struct http_conn *, const void *, size_t);
+void	 http_response_body_end(struct http_conn *);
 void	 http_response_head(struct http_conn *, int, const char *, int64_t);
 void	 http_response_end_head(struct http_conn *);
-void	 http_respond(struct http_conn *, int, const char *, const char *,
-	     size_t);
-void	 http_respond_error(struct http_conn *, int);
-const char *http_status_text(int);
-const char *http_req_str(const struct http_conn *, struct http_span);
-const char *http_peer(const struct http_conn *);
+void	 http_response_simple(struct http_conn *, int, const char *,
+	     const char *, size_t);
+void	 http_response_error(struct http_conn *, int);
+const char *http_response_status_text(int);
 
 #endif

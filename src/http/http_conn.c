@@ -4,7 +4,7 @@
  * the lingering close, and the pool of per-request buffers.
  *
  * One struct http_conn per connection, moved between the states of enum
- * http_state by http_set_state() only. Requests are parsed in place from
+ * http_state by http_conn_set_state() only. Requests are parsed in place from
  * the connection's input buffer (http_parser.c); responses are assembled
  * in one output buffer (http_response.c) and sent with one send(),
  * followed by sendfile() for a large file body. The per-request state
@@ -41,19 +41,19 @@ static const char *const http_state_names[HTTP_NSTATES] = {
 
 /* The one place a connection changes state. */
 void
-http_set_state(struct http_conn *c, enum http_state s)
+http_conn_set_state(struct http_conn *c, enum http_state s)
 {
 	if (s >= HTTP_NSTATES)
 		fatalx("http: bad state %d", (int)s);
 	if (c->state != s && log_wants(LOG_LEVEL_DEBUG))
-		log_debug("http %s: %s -> %s", http_peer(c),
+		log_debug("http %s: %s -> %s", http_conn_peer(c),
 		    http_state_names[c->state], http_state_names[s]);
 	c->state = (uint8_t)s;
 }
 
 /* The peer's address, for logs (one static buffer). */
 const char *
-http_peer(const struct http_conn *c)
+http_conn_peer(const struct http_conn *c)
 {
 	static char	 buf[INET6_ADDRSTRLEN];
 
@@ -76,19 +76,19 @@ http_peer(const struct http_conn *c)
  * that will not come. A write goes on until EAGAIN.
  */
 void
-http_want_read(struct http_conn *c)
+http_conn_want_read(struct http_conn *c)
 {
 	poller_want_read(c->hs->poller, &c->io.pi);
 }
 
 void
-http_want_write(struct http_conn *c)
+http_conn_want_write(struct http_conn *c)
 {
 	poller_want_write(c->hs->poller, &c->io.pi);
 }
 
 static struct http_xchg *
-http_xchg_get(struct http_server *hs)
+http_conn_xchg_get(struct http_server *hs)
 {
 	struct http_xchg	*x;
 
@@ -122,7 +122,7 @@ http_xchg_get(struct http_server *hs)
 
 /* The file body is sent (or never will be): let its descriptor go. */
 static void
-http_xchg_file_done(struct http_server *hs, struct http_xchg *x)
+http_conn_xchg_file_done(struct http_server *hs, struct http_xchg *x)
 {
 	if (x->file != NULL)
 		fcache_release(hs->fcache, x->file);
@@ -133,15 +133,15 @@ http_xchg_file_done(struct http_server *hs, struct http_xchg *x)
 }
 
 void
-http_file_done(struct http_conn *c)
+http_conn_file_done(struct http_conn *c)
 {
-	http_xchg_file_done(c->hs, c->x);
+	http_conn_xchg_file_done(c->hs, c->x);
 }
 
 static void
-http_xchg_put(struct http_server *hs, struct http_xchg *x)
+http_conn_xchg_put(struct http_server *hs, struct http_xchg *x)
 {
-	http_xchg_file_done(hs, x);
+	http_conn_xchg_file_done(hs, x);
 	if (x->in_cap != HTTP_IN_DEFAULT || x->out_cap > HTTP_OUT_KEEP ||
 	    hs->nfree_x >= HTTP_POOL_MAX) {
 		free(x->in);
@@ -155,19 +155,19 @@ http_xchg_put(struct http_server *hs, struct http_xchg *x)
 }
 
 static int
-http_take_buffers(struct http_conn *c)
+http_conn_take_buffers(struct http_conn *c)
 {
-	if (c->x == NULL && (c->x = http_xchg_get(c->hs)) == NULL)
+	if (c->x == NULL && (c->x = http_conn_xchg_get(c->hs)) == NULL)
 		return (-1);
 	return (0);
 }
 
 /* An idle connection with nothing buffered gives its exchange back. */
 static void
-http_release_buffers(struct http_conn *c)
+http_conn_release_buffers(struct http_conn *c)
 {
 	if (c->x != NULL) {
-		http_xchg_put(c->hs, c->x);
+		http_conn_xchg_put(c->hs, c->x);
 		c->x = NULL;
 	}
 }
@@ -175,7 +175,7 @@ http_release_buffers(struct http_conn *c)
 
 /* The pool's exchanges, when the server stops. */
 void
-http_xchg_free_pool(struct http_server *hs)
+http_conn_free_pool(struct http_server *hs)
 {
 	struct http_xchg	*x;
 
@@ -198,7 +198,7 @@ http_xchg_free_pool(struct http_server *hs)
  * the buffer grows to the limit.
  */
 int
-http_in_room(struct http_conn *c)
+http_conn_in_room(struct http_conn *c)
 {
 	struct http_xchg	*x = c->x;
 	uint32_t		 max = c->hs->limits.max_header_size + 4096;
@@ -235,15 +235,15 @@ http_in_room(struct http_conn *c)
 
 /* Read once into the input buffer, making room first. */
 enum http_io
-http_read(struct http_conn *c)
+http_conn_read(struct http_conn *c)
 {
 	struct http_xchg	*x;
 	ssize_t			 n;
 
-	if (http_take_buffers(c) == -1)
+	if (http_conn_take_buffers(c) == -1)
 		return (HTTP_IO_ERROR);
 	x = c->x;
-	if (http_in_room(c) != 1)
+	if (http_conn_in_room(c) != 1)
 		return (HTTP_IO_ERROR);	/* a head never fills it: limits */
 	n = conn_recv(&c->io, x->in + x->in_len, x->in_cap - x->in_len);
 	if (n > 0) {
@@ -261,7 +261,7 @@ http_read(struct http_conn *c)
 }
 
 static enum http_io
-http_write_errno(void)
+http_conn_write_errno(void)
 {
 	if (errno != EAGAIN && errno != EWOULDBLOCK)
 		return (HTTP_IO_ERROR);
@@ -270,7 +270,7 @@ http_write_errno(void)
 
 /* Send queued output, then the file body. */
 enum http_io
-http_write(struct http_conn *c)
+http_conn_write(struct http_conn *c)
 {
 	struct http_xchg	*x = c->x;
 	ssize_t	 n;
@@ -284,7 +284,7 @@ http_write(struct http_conn *c)
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
-			return (http_write_errno());
+			return (http_conn_write_errno());
 		}
 		x->out_sent += (size_t)n;
 		STATS_ADD(bytes_out, (uint64_t)n);
@@ -298,14 +298,14 @@ http_write(struct http_conn *c)
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
-			return (http_write_errno());
+			return (http_conn_write_errno());
 		}
 		if (n == 0)
 			return (HTTP_IO_ERROR);	/* the file shrank */
 		STATS_ADD(bytes_out, (uint64_t)n);
 	}
 	if (x->file_fd != -1) {
-		http_file_done(c);
+		http_conn_file_done(c);
 		http_log_request(c);
 	}
 	return (HTTP_IO_DONE);
@@ -315,15 +315,15 @@ http_write(struct http_conn *c)
 
 /* Half-close, then read until the client closes (RFC 9112 9.6). */
 static void
-http_linger(struct http_conn *c)
+http_conn_linger(struct http_conn *c)
 {
 	if (conn_shutdown(&c->io) == -1) {
 		http_conn_close(c, "shutdown failed");
 		return;
 	}
-	http_set_state(c, HTTP_LINGER);
+	http_conn_set_state(c, HTTP_LINGER);
 	http_timeout(c, HTTP_TQ_LINGER);
-	http_want_read(c);
+	http_conn_want_read(c);
 }
 
 /*
@@ -335,24 +335,24 @@ http_linger(struct http_conn *c)
  * was being written (rready): closing with them unread sends a reset.
  */
 static void
-http_close_sent(struct http_conn *c)
+http_conn_close_sent(struct http_conn *c)
 {
 	if (!c->linger && !c->io.pi.rready && (c->x == NULL ||
 	    (c->x->in_off == c->x->in_len && c->x->in_len < c->x->in_cap)))
 		http_conn_close(c, "done");
 	else
-		http_linger(c);
+		http_conn_linger(c);
 }
 
 /* Nothing to do until the client sends more. */
 static void
-http_go_idle(struct http_conn *c)
+http_conn_go_idle(struct http_conn *c)
 {
 	struct http_server	*hs = c->hs;
 
-	http_want_read(c);
+	http_conn_want_read(c);
 	if (c->x == NULL || c->x->in_off == c->x->in_len) {
-		http_release_buffers(c);
+		http_conn_release_buffers(c);
 		http_timeout(c, hs->draining ? HTTP_TQ_DRAIN :
 		    HTTP_TQ_KEEPALIVE);
 	}
@@ -364,13 +364,13 @@ http_go_idle(struct http_conn *c)
  * made progress or not), -1 the connection is closed.
  */
 static int
-http_flush(struct http_conn *c)
+http_conn_flush(struct http_conn *c)
 {
 	enum http_io	 io;
 
-	io = http_write(c);
+	io = http_conn_write(c);
 	if (io == HTTP_IO_AGAIN) {
-		http_want_write(c);
+		http_conn_want_write(c);
 		http_timeout(c, HTTP_TQ_SEND);
 		return (0);
 	}
@@ -383,37 +383,37 @@ http_flush(struct http_conn *c)
 
 /* The write state: 1 when the response is out and the next may come. */
 static int
-http_process_write(struct http_conn *c)
+http_conn_process_write(struct http_conn *c)
 {
-	if (http_flush(c) != 1)
+	if (http_conn_flush(c) != 1)
 		return (0);
 	if (c->closing) {
-		http_close_sent(c);
+		http_conn_close_sent(c);
 		return (0);
 	}
-	http_set_state(c, HTTP_IDLE);
+	http_conn_set_state(c, HTTP_IDLE);
 	return (1);
 }
 
 /* A body the handler does not read: 1 when it is past, 0 wait for more. */
 static int
-http_process_discard(struct http_conn *c)
+http_conn_process_discard(struct http_conn *c)
 {
 	int	 rc;
 
 	if ((rc = http_body_discard(c)) == 0)
 		return (0);
 	if (rc == -1) {
-		http_respond_error(c, c->x->body_error);
+		http_response_error(c, c->x->body_error);
 		http_request_done(c);
 	} else
-		http_body_done(c);
+		http_request_body_done(c);
 	return (1);
 }
 
 /* Parse what is buffered: 1 when a head was handled, 0 wait for more. */
 static int
-http_process_head(struct http_conn *c)
+http_conn_process_head(struct http_conn *c)
 {
 	struct http_xchg	*x = c->x;
 	enum http_parse_result	 r;
@@ -428,55 +428,55 @@ http_process_head(struct http_conn *c)
 		return (0);
 	if (r == HTTP_PARSE_ERROR) {
 		x->in_off = x->in_len;	/* unusable now */
-		http_respond_error(c, x->parser.error_status ?
+		http_response_error(c, x->parser.error_status ?
 		    x->parser.error_status : 400);
 		http_request_done(c);
 		return (1);
 	}
-	http_head_done(c);
+	http_request_head_done(c);
 	return (1);
 }
 
 /* All that can be done is done: send what is queued, wait for input. */
 static void
-http_wait_input(struct http_conn *c)
+http_conn_wait_input(struct http_conn *c)
 {
 	/* Pipelined responses and 100 Continue go out before we wait; a
 	 * client that reads slowly gets nothing more read from it until
-	 * what is queued has gone (http_ready). */
+	 * what is queued has gone (http_conn_ready). */
 	if (c->x != NULL && c->x->out_len > c->x->out_sent &&
-	    http_flush(c) != 1)
+	    http_conn_flush(c) != 1)
 		return;
 	if (c->state == HTTP_IDLE && (c->x == NULL || !c->x->req_started))
-		http_go_idle(c);
+		http_conn_go_idle(c);
 	else
-		http_want_read(c);
+		http_conn_want_read(c);
 }
 
 /* Run the connection as far as it can go without blocking. */
 void
-http_process(struct http_conn *c)
+http_conn_process(struct http_conn *c)
 {
 	for (;;) {
 		switch (c->state) {
 		case HTTP_WRITE:
-			if (!http_process_write(c))
+			if (!http_conn_process_write(c))
 				return;
 			break;
 		case HTTP_READ_BODY:
-			if (!http_process_discard(c)) {
-				http_wait_input(c);
+			if (!http_conn_process_discard(c)) {
+				http_conn_wait_input(c);
 				return;
 			}
 			break;
 		case HTTP_HANDLER:
-			if (!http_handler_run(c))
+			if (!http_request_run(c))
 				return;
 			break;
 		case HTTP_IDLE:
 		case HTTP_READ_HEAD:
-			if (!http_process_head(c)) {
-				http_wait_input(c);
+			if (!http_conn_process_head(c)) {
+				http_conn_wait_input(c);
 				return;
 			}
 			break;
@@ -489,35 +489,35 @@ http_process(struct http_conn *c)
 
 /* A request timed out before its response: 408, then close. */
 static void
-http_request_timeout(struct http_conn *c)
+http_conn_request_timeout(struct http_conn *c)
 {
 	c->keep_alive = 0;
 	c->x->in_off = c->x->in_len;
-	http_respond_error(c, 408);
+	http_response_error(c, 408);
 	http_log_request(c);
 	c->closing = 1;
 	c->x->req_started = 0;
-	http_set_state(c, HTTP_WRITE);
-	http_process(c);
+	http_conn_set_state(c, HTTP_WRITE);
+	http_conn_process(c);
 }
 
 void
-http_on_timeout(struct http_conn *c)
+http_conn_timeout(struct http_conn *c)
 {
 	switch (c->state) {
 	case HTTP_HANDLER:
-		http_handler_cancel(c, "timeout");
+		http_request_cancel(c, "timeout");
 		if (c->x->status != 0) {	/* the response has begun */
 			http_conn_close(c, "body timeout");
 			return;
 		}
-		http_request_timeout(c);
+		http_conn_request_timeout(c);
 		return;
 	case HTTP_READ_HEAD:
 	case HTTP_READ_BODY:
 		if (!c->x->req_started)
 			break;
-		http_request_timeout(c);
+		http_conn_request_timeout(c);
 		return;
 	case HTTP_WRITE:
 		http_conn_close(c, "send timeout");
@@ -528,7 +528,7 @@ http_on_timeout(struct http_conn *c)
 			return;
 		}
 		if (c->hs->draining) {
-			http_linger(c);
+			http_conn_linger(c);
 			return;
 		}
 		http_conn_close(c, "keep-alive timeout");
@@ -541,7 +541,7 @@ http_on_timeout(struct http_conn *c)
 
 /* epoll_ctl failed (ENOMEM, or ENOSPC: fs.epoll.max_user_watches). */
 static void
-http_poll_failed(struct http_conn *c)
+http_conn_poll_failed(struct http_conn *c)
 {
 	static time_t	 last;
 	time_t		 now = time(NULL);
@@ -549,7 +549,8 @@ http_poll_failed(struct http_conn *c)
 	if (now != last) {	/* at most once a second */
 		last = now;
 		log_warnx("server %s: connection from %s closed: epoll: %s",
-		    c->hs->conf->name, http_peer(c), strerror(c->io.pi.error));
+		    c->hs->conf->name, http_conn_peer(c),
+		    strerror(c->io.pi.error));
 	}
 	http_conn_close(c, "epoll failed");
 }
@@ -558,7 +559,7 @@ http_poll_failed(struct http_conn *c)
  * amount per turn (a client that keeps sending must not hold the loop,
  * nor the linger timeout from firing). */
 static void
-http_linger_read(struct http_conn *c)
+http_conn_linger_read(struct http_conn *c)
 {
 	char		 sink[4096];
 	ssize_t		 n;
@@ -575,22 +576,22 @@ http_linger_read(struct http_conn *c)
 
 /* Queued output (pipelined responses) waits for room before we read. */
 static void
-http_ready_output(struct http_conn *c)
+http_conn_ready_output(struct http_conn *c)
 {
-	if (http_flush(c) != 1)
+	if (http_conn_flush(c) != 1)
 		return;
 	if (c->x->req_started)
 		http_timeout(c, HTTP_TQ_HEADER);
-	http_process(c);
+	http_conn_process(c);
 }
 
 /* Input has come: read it and go on. */
 static void
-http_ready_input(struct http_conn *c)
+http_conn_ready_input(struct http_conn *c)
 {
 	enum http_io	 io;
 
-	io = http_read(c);
+	io = http_conn_read(c);
 	if (io == HTTP_IO_EOF) {
 		if (c->x->req_started && c->x->in_off < c->x->in_len)
 			http_conn_close(c, "client closed mid-request");
@@ -604,49 +605,49 @@ http_ready_input(struct http_conn *c)
 	}
 	if (io == HTTP_IO_AGAIN) {
 		if (c->state == HTTP_IDLE && c->x->in_len == 0)
-			http_release_buffers(c);
-		http_want_read(c);	/* first read at accept: add it */
+			http_conn_release_buffers(c);
+		http_conn_want_read(c);	/* first read at accept: add it */
 		return;
 	}
 	/* If the buffer filled, rready is still set and waiting for input
-	 * posts the connection again (http_want_read). */
-	http_process(c);
+	 * posts the connection again (http_conn_want_read). */
+	http_conn_process(c);
 }
 
 /* An edge came for the connection, or it was posted: do what can be
  * done with the readiness it has. */
 void
-http_ready(struct poller_item *it, void *arg)
+http_conn_ready(struct poller_item *it, void *arg)
 {
 	struct http_conn	*c = POLLER_OWNER(it, struct http_conn, io.pi);
 
 	(void)arg;
 	if (it->error != 0) {
-		http_poll_failed(c);
+		http_conn_poll_failed(c);
 		return;
 	}
 	switch (c->state) {
 	case HTTP_LINGER:
 		if (it->rready)
-			http_linger_read(c);
+			http_conn_linger_read(c);
 		return;
 	case HTTP_WRITE:
 		if (it->wready)
-			http_process(c);
+			http_conn_process(c);
 		return;
 	case HTTP_HANDLER:
-		http_process(c);
+		http_conn_process(c);
 		return;
 	default:
 		break;
 	}
 	if (c->x != NULL && c->x->out_len > c->x->out_sent) {
 		if (it->wready)
-			http_ready_output(c);
+			http_conn_ready_output(c);
 		return;
 	}
 	if (it->rready)
-		http_ready_input(c);
+		http_conn_ready_input(c);
 }
 
 /* -- connections -------------------------------------------------------- */
@@ -658,10 +659,10 @@ http_conn_close(struct http_conn *c, const char *why)
 	struct http_server	*hs = c->hs;
 
 	if (log_wants(LOG_LEVEL_DEBUG))
-		log_debug("http %s: closed: %s", http_peer(c), why);
-	http_handler_cancel(c, why);
+		log_debug("http %s: closed: %s", http_conn_peer(c), why);
+	http_request_cancel(c, why);
 	conn_close(&c->io, hs->poller);
-	http_release_buffers(c);
+	http_conn_release_buffers(c);
 	TAILQ_REMOVE(&hs->tq[c->tq], c, tq_entry);
 	free(c);
 	service_conn_closed(hs->sv);
@@ -681,7 +682,7 @@ http_conn_nodelay(struct http_conn *c)
 }
 
 void
-http_accept(struct wserver *sv, int fd, const struct sockaddr *sa,
+http_conn_accept(struct wserver *sv, int fd, const struct sockaddr *sa,
     socklen_t salen)
 {
 	struct http_server	*hs = sv->svc_data;
@@ -712,7 +713,7 @@ http_accept(struct wserver *sv, int fd, const struct sockaddr *sa,
 	 */
 	if (sv->conf->defer_accept) {
 		c->io.pi.rready = 1;
-		http_ready(&c->io.pi, hs);
+		http_conn_ready(&c->io.pi, hs);
 	} else
-		http_want_read(c);
+		http_conn_want_read(c);
 }

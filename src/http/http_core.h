@@ -27,32 +27,32 @@ enum http_io {
 };
 
 /* http_conn.c */
-void		 http_set_state(struct http_conn *, enum http_state);
-void		 http_process(struct http_conn *);
+void		 http_conn_set_state(struct http_conn *, enum http_state);
+void		 http_conn_process(struct http_conn *);
 void		 http_conn_close(struct http_conn *, const char *);
-void		 http_ready(struct poller_item *, void *);
-void		 http_on_timeout(struct http_conn *);
-void		 http_want_read(struct http_conn *);
-void		 http_want_write(struct http_conn *);
-int		 http_in_room(struct http_conn *);
-enum http_io	 http_read(struct http_conn *);
-enum http_io	 http_write(struct http_conn *);
-void		 http_xchg_free_pool(struct http_server *);
+void		 http_conn_ready(struct poller_item *, void *);
+void		 http_conn_timeout(struct http_conn *);
+void		 http_conn_want_read(struct http_conn *);
+void		 http_conn_want_write(struct http_conn *);
+int		 http_conn_in_room(struct http_conn *);
+enum http_io	 http_conn_read(struct http_conn *);
+enum http_io	 http_conn_write(struct http_conn *);
+void		 http_conn_free_pool(struct http_server *);
 void		 http_conn_nodelay(struct http_conn *);
-void		 http_accept(struct wserver *, int, const struct sockaddr *,
-		     socklen_t);
+void		 http_conn_accept(struct wserver *, int,
+		     const struct sockaddr *, socklen_t);
 
 /* http_timeout.c */
 void		 http_timeout(struct http_conn *, enum http_tq);
-void		 http_sweep_cb(evutil_socket_t, short, void *);
+void		 http_timeout_sweep_cb(evutil_socket_t, short, void *);
 
 /* http_request.c */
 void		 http_request_start(struct http_conn *);
-void		 http_head_done(struct http_conn *);
-void		 http_body_done(struct http_conn *);
+void		 http_request_head_done(struct http_conn *);
+void		 http_request_body_done(struct http_conn *);
 void		 http_request_done(struct http_conn *);
-int		 http_handler_run(struct http_conn *);
-void		 http_handler_cancel(struct http_conn *, const char *);
+int		 http_request_run(struct http_conn *);
+void		 http_request_cancel(struct http_conn *, const char *);
 
 /* http_body.c */
 void		 http_body_init(struct http_conn *);
@@ -61,6 +61,6 @@ int		 http_body_finished(const struct http_conn *);
 
 /* http_log.c */
 void		 http_log_request(struct http_conn *);
-void		 http_flush_cb(evutil_socket_t, short, void *);
+void		 http_log_flush_cb(evutil_socket_t, short, void *);
 
 #endif

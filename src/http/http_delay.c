@@ -42,7 +42,7 @@ http_delay_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	d->fired = 1;
-	http_wake(d->c);
+	http_request_wake(d->c);
 }
 
 /* The time is up: the location's own handler takes over. */
@@ -59,7 +59,7 @@ http_delay_resume(struct http_conn *c)
 		return (HTTP_HANDLER_PENDING);
 	memcpy(path, d->path, len + 1);
 	http_delay_free(c);
-	http_handler_set(c, h);
+	http_request_set_handler(c, h);
 	return (h->start(c, lc, path, len));
 }
 
@@ -73,7 +73,7 @@ http_delay_start(struct http_conn *c, const struct location_conf *lc,
 	if (len >= 8192 || (d = calloc(1, sizeof(*d) + len + 1)) == NULL) {
 		log_warnx("location %s: no memory to delay a request",
 		    lc->prefix);
-		http_respond_error(c, 503);
+		http_response_error(c, 503);
 		return (HTTP_HANDLER_DONE);
 	}
 	d->c = c;
@@ -82,10 +82,10 @@ http_delay_start(struct http_conn *c, const struct location_conf *lc,
 	c->x->hdata = d;
 	tv.tv_sec = lc->delay_ms / 1000;
 	tv.tv_usec = (lc->delay_ms % 1000) * 1000;
-	if ((d->ev = evtimer_new(http_base(c), http_delay_cb, d)) == NULL ||
-	    evtimer_add(d->ev, &tv) == -1) {
+	d->ev = evtimer_new(http_request_base(c), http_delay_cb, d);
+	if (d->ev == NULL || evtimer_add(d->ev, &tv) == -1) {
 		http_delay_free(c);
-		http_respond_error(c, 503);
+		http_response_error(c, 503);
 		return (HTTP_HANDLER_DONE);
 	}
 	return (HTTP_HANDLER_PENDING);

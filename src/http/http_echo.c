@@ -17,17 +17,17 @@ http_echo_resume(struct http_conn *c)
 	size_t		 len, queued;
 
 	for (;;) {
-		if ((queued = http_out_pending(c)) >= HTTP_OUT_HIGH)
+		if ((queued = http_response_pending(c)) >= HTTP_OUT_HIGH)
 			return (HTTP_HANDLER_PENDING);
 		switch (http_body_next(c, &data, &len)) {
 		case HTTP_BODY_DATA:
 			if (len > HTTP_OUT_HIGH - queued)
 				len = HTTP_OUT_HIGH - queued;
-			http_out_body(c, data, len);
+			http_response_body(c, data, len);
 			http_body_consume(c, len);
 			break;
 		case HTTP_BODY_END:
-			http_out_body_end(c);
+			http_response_body_end(c);
 			return (HTTP_HANDLER_DONE);
 		case HTTP_BODY_WAIT:
 		case HTTP_BODY_ERROR:	/* the core answers it */
@@ -52,7 +52,7 @@ http_echo_start(struct http_conn *c, const struct location_conf *lc,
 		    req->content_length : 0);
 	else if (req->version == 11) {
 		http_response_head(c, 200, ctype, -1);
-		http_out_chunked(c);
+		http_response_chunked(c);
 	} else {
 		c->keep_alive = 0;	/* HTTP/1.0: the close ends it */
 		http_response_head(c, 200, ctype, -1);

@@ -70,13 +70,13 @@ http_log_request(struct http_conn *c)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	secs = (double)(now.tv_sec - x->req_start.tv_sec) +
 	    (double)(now.tv_nsec - x->req_start.tv_nsec) / 1e9;
-	o = (size_t)snprintf(p, room, "%s - - [%s] \"", http_peer(c),
+	o = (size_t)snprintf(p, room, "%s - - [%s] \"", http_conn_peer(c),
 	    http_log_time());
 	if (have) {
-		o += http_log_escape(p + o, 1024, http_req_str(c,
+		o += http_log_escape(p + o, 1024, http_request_str(c,
 		    x->req.method_text), x->req.method_text.len);
 		p[o++] = ' ';
-		o += http_log_escape(p + o, 1500, http_req_str(c,
+		o += http_log_escape(p + o, 1500, http_request_str(c,
 		    x->req.target), x->req.target.len);
 		o += (size_t)snprintf(p + o, room - o, " HTTP/1.%d",
 		    x->req.version == 10 ? 0 : 1);
@@ -84,12 +84,12 @@ http_log_request(struct http_conn *c)
 		p[o++] = '-';
 	o += (size_t)snprintf(p + o, room - o, "\" %d %llu \"", x->status,
 	    (unsigned long long)x->body_bytes);
-	o += http_log_escape(p + o, 600, have ? http_req_str(c,
+	o += http_log_escape(p + o, 600, have ? http_request_str(c,
 	    x->req.referer) : "", have ? x->req.referer.len : 0);
 	p[o++] = '"';
 	p[o++] = ' ';
 	p[o++] = '"';
-	o += http_log_escape(p + o, 600, have ? http_req_str(c,
+	o += http_log_escape(p + o, 600, have ? http_request_str(c,
 	    x->req.user_agent) : "", have ? x->req.user_agent.len : 0);
 	o += (size_t)snprintf(p + o, room - o, "\" %.3f\n", secs);
 	accesslog_commit(hs->alog, o < room ? o : room);
@@ -97,7 +97,7 @@ http_log_request(struct http_conn *c)
 
 /* Once a second: write what the access log buffered. */
 void
-http_flush_cb(evutil_socket_t fd, short what, void *arg)
+http_log_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct http_server	*hs = arg;
 

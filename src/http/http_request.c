@@ -3,7 +3,7 @@
  * the location that serves it, the handler that answers it (now, or
  * later while the request is pending), and what follows the response.
  *
- * While a handler has the request (HTTP_HANDLER), http_handler_run()
+ * While a handler has the request (HTTP_HANDLER), http_request_run()
  * moves bytes for it: output out to the client, input in from the
  * client while the buffer has room (the body, or what a pipelining
  * client sends next, which waits its turn in the buffer), and calls its
@@ -49,8 +49,26 @@ http_request_start(struct http_conn *c)
 	x->out_chunked = 0;
 	if (hs->alog != NULL)
 		clock_gettime(CLOCK_MONOTONIC, &x->req_start);
-	http_set_state(c, HTTP_READ_HEAD);
+	http_conn_set_state(c, HTTP_READ_HEAD);
 	http_timeout(c, HTTP_TQ_HEADER);
+}
+
+/* A request's bytes (not NUL-terminated). */
+const char *
+http_request_str(const struct http_conn *c, struct http_span s)
+{
+	return (c->x->in + c->x->req_base + s.off);
+}
+
+/* The methods a location that only reads supports. */
+int
+http_request_get_head(struct http_conn *c)
+{
+	if (c->x->req.method == HTTP_METHOD_GET ||
+	    c->x->req.method == HTTP_METHOD_HEAD)
+		return (1);
+	http_response_error(c, 405);
+	return (0);
 }
 
 /*
@@ -58,7 +76,7 @@ http_request_start(struct http_conn *c)
  * "/hello" serves "/hello" and "/hello/x" but not "/hello.txt".
  */
 static const struct location_conf *
-http_route(const struct server_conf *sc, const char *path, size_t len)
+http_request_route(const struct server_conf *sc, const char *path, size_t len)
 {
 	const struct location_conf	*lc;
 	size_t				 i;
@@ -78,34 +96,35 @@ http_route(const struct server_conf *sc, const char *path, size_t len)
 /* The request's normalised path and its location: 0, or the status of
  * the error to answer. */
 static int
-http_locate(struct http_conn *c, char *path, size_t size, int *len,
+http_request_locate(struct http_conn *c, char *path, size_t size, int *len,
     const struct location_conf **lcp)
 {
-	*len = http_path_normalize(http_req_str(c, c->x->req.path),
+	*len = http_path_normalize(http_request_str(c, c->x->req.path),
 	    c->x->req.path.len, path, size);
 	if (*len < 0)
 		return (c->x->req.path.len >= size ? 414 : 400);
-	if ((*lcp = http_route(c->hs->conf, path, (size_t)*len)) == NULL)
+	*lcp = http_request_route(c->hs->conf, path, (size_t)*len);
+	if (*lcp == NULL)
 		return (404);
 	return (0);
 }
 
 /* Does the request's handler read the body itself? */
 static int
-http_streams_body(struct http_conn *c)
+http_request_streams_body(struct http_conn *c)
 {
 	const struct location_conf	*lc;
 	char				 path[HTTP_PATH_MAX];
 	int				 len;
 
-	if (http_locate(c, path, sizeof(path), &len, &lc) != 0)
+	if (http_request_locate(c, path, sizeof(path), &len, &lc) != 0)
 		return (0);
 	return (http_handler_find(lc)->reads_body);
 }
 
 /* The handler has answered: the body it did not read is not read. */
 static void
-http_answered(struct http_conn *c)
+http_request_answered(struct http_conn *c)
 {
 	if (!http_body_finished(c))
 		c->keep_alive = 0;
@@ -115,7 +134,7 @@ http_answered(struct http_conn *c)
 /* The request is in (with its body, unless the handler reads it):
  * produce its response, or hand it to a handler that answers later. */
 static void
-http_dispatch(struct http_conn *c)
+http_request_dispatch(struct http_conn *c)
 {
 	struct http_xchg		*x = c->x;
 	const struct http_handler	*h;
@@ -134,26 +153,26 @@ http_dispatch(struct http_conn *c)
 	if (x->req.method == HTTP_METHOD_UNKNOWN)
 		status = 501;
 	else
-		status = http_locate(c, path, sizeof(path), &len, &lc);
+		status = http_request_locate(c, path, sizeof(path), &len, &lc);
 	if (status != 0) {
-		http_respond_error(c, status);
-		http_answered(c);
+		http_response_error(c, status);
+		http_request_answered(c);
 		return;
 	}
 	h = http_handler_find(lc);
 	x->loc = lc;
 	if (h->start(c, lc, path, (size_t)len) == HTTP_HANDLER_DONE) {
-		http_answered(c);
+		http_request_answered(c);
 		return;
 	}
 	x->handler = h;
 	x->pending = 1;
-	http_set_state(c, HTTP_HANDLER);
+	http_conn_set_state(c, HTTP_HANDLER);
 }
 
 /* The head is parsed: answer, or read the body first. */
 void
-http_head_done(struct http_conn *c)
+http_request_head_done(struct http_conn *c)
 {
 	struct http_xchg	*x = c->x;
 
@@ -161,29 +180,29 @@ http_head_done(struct http_conn *c)
 	if (x->req.content_length > 0 &&
 	    (uint64_t)x->req.content_length > c->hs->conf->max_body_size) {
 		c->keep_alive = 0;
-		http_respond_error(c, 413);
+		http_response_error(c, 413);
 		http_request_done(c);
 		return;
 	}
 	if (http_body_finished(c)) {
-		http_dispatch(c);
+		http_request_dispatch(c);
 		return;
 	}
 	if (x->req.expect_continue && x->req.version == 11 &&
 	    x->in_off == x->in_len)
-		http_out_add(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-	if (http_streams_body(c)) {
+		http_response_add(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+	if (http_request_streams_body(c)) {
 		http_timeout(c, HTTP_TQ_HEADER);
-		http_dispatch(c);
+		http_request_dispatch(c);
 	} else
-		http_set_state(c, HTTP_READ_BODY);
+		http_conn_set_state(c, HTTP_READ_BODY);
 }
 
 /* A body the handler does not read has been discarded. */
 void
-http_body_done(struct http_conn *c)
+http_request_body_done(struct http_conn *c)
 {
-	http_dispatch(c);
+	http_request_dispatch(c);
 }
 
 /* The response to the current request is queued: log it, move on. */
@@ -201,34 +220,34 @@ http_request_done(struct http_conn *c)
 	x->req_started = 0;
 	if (c->closing || x->file_fd != -1 ||
 	    x->out_len - x->out_sent > HTTP_OUT_PIPELINE_MAX)
-		http_set_state(c, HTTP_WRITE);
+		http_conn_set_state(c, HTTP_WRITE);
 	else
-		http_set_state(c, HTTP_IDLE);
+		http_conn_set_state(c, HTTP_IDLE);
 }
 
 /* -- pending requests ---------------------------------------------------- */
 
 void
-http_wake(struct http_conn *c)
+http_request_wake(struct http_conn *c)
 {
 	poller_post(c->hs->poller, &c->io.pi);
 }
 
 void
-http_handler_set(struct http_conn *c, const struct http_handler *h)
+http_request_set_handler(struct http_conn *c, const struct http_handler *h)
 {
 	c->x->handler = h;
 }
 
 struct event_base *
-http_base(const struct http_conn *c)
+http_request_base(const struct http_conn *c)
 {
 	return (c->hs->sv->base);
 }
 
 /* The request ends before its handler finished: tell it, once. */
 void
-http_handler_cancel(struct http_conn *c, const char *why)
+http_request_cancel(struct http_conn *c, const char *why)
 {
 	const struct http_handler	*h;
 
@@ -236,8 +255,8 @@ http_handler_cancel(struct http_conn *c, const char *why)
 		return;
 	h = c->x->handler;
 	if (log_wants(LOG_LEVEL_DEBUG))
-		log_debug("http %s: %s request cancelled: %s", http_peer(c),
-		    h->name, why);
+		log_debug("http %s: %s request cancelled: %s",
+		    http_conn_peer(c), h->name, why);
 	c->x->pending = 0;
 	c->x->handler = NULL;
 	if (h->cancel != NULL)
@@ -247,41 +266,41 @@ http_handler_cancel(struct http_conn *c, const char *why)
 /* The body turned out malformed while the handler read it: answer the
  * error if no response has begun, else close. 1: go on. */
 static int
-http_handler_failed(struct http_conn *c)
+http_request_failed(struct http_conn *c)
 {
 	int	 status = c->x->body_error;
 
-	http_handler_cancel(c, "bad request body");
+	http_request_cancel(c, "bad request body");
 	if (c->x->status != 0) {
 		http_conn_close(c, "bad request body");
 		return (0);
 	}
 	c->x->in_off = c->x->in_len;
-	http_respond_error(c, status);
+	http_response_error(c, status);
 	http_request_done(c);
 	return (1);
 }
 
 /* What the connection waits for while the handler has the request. */
 static void
-http_handler_wait(struct http_conn *c, int yielded, int read_some)
+http_request_wait(struct http_conn *c, int yielded, int read_some)
 {
 	struct http_xchg	*x = c->x;
 	enum http_tq		 q;
 
 	if (yielded) {		/* more to do, after the others */
-		http_wake(c);
+		http_request_wake(c);
 		return;
 	}
-	if (http_out_pending(c) > 0 && !c->io.pi.wready) {
-		http_want_write(c);
+	if (http_response_pending(c) > 0 && !c->io.pi.wready) {
+		http_conn_want_write(c);
 		q = HTTP_TQ_SEND;
 	} else if (x->body_wanted)
 		q = HTTP_TQ_HEADER;	/* the client owes the body */
 	else
 		q = HTTP_TQ_WAIT;	/* the handler keeps time */
-	if (http_in_room(c) == 1)
-		http_want_read(c);
+	if (http_conn_in_room(c) == 1)
+		http_conn_want_read(c);
 	if (q != c->tq || q == HTTP_TQ_SEND || read_some)
 		http_timeout(c, q);
 }
@@ -289,23 +308,23 @@ http_handler_wait(struct http_conn *c, int yielded, int read_some)
 /* One round of I/O for a pending request: -1 the connection is closed,
  * else HTTP_MOVED_OUT and HTTP_MOVED_IN for the bytes that moved. */
 static int
-http_handler_io(struct http_conn *c)
+http_request_io(struct http_conn *c)
 {
-	size_t			 pending = http_out_pending(c);
+	size_t			 pending = http_response_pending(c);
 	enum http_io		 io;
 	int			 moved = 0;
 
 	if (pending > 0) {
-		if (http_write(c) == HTTP_IO_ERROR) {
-			http_conn_close(c, errno == ECONNRESET || errno == EPIPE ?
-			    "client reset" : "write error");
+		if (http_conn_write(c) == HTTP_IO_ERROR) {
+			http_conn_close(c, errno == ECONNRESET ||
+			    errno == EPIPE ? "client reset" : "write error");
 			return (-1);
 		}
-		if (http_out_pending(c) < pending)
+		if (http_response_pending(c) < pending)
 			moved = HTTP_MOVED_OUT;
 	}
-	if (c->io.pi.rready && http_in_room(c) == 1) {
-		io = http_read(c);
+	if (c->io.pi.rready && http_conn_in_room(c) == 1) {
+		io = http_conn_read(c);
 		if (io == HTTP_IO_EOF || io == HTTP_IO_ERROR) {
 			http_conn_close(c, io == HTTP_IO_EOF ?
 			    (http_body_finished(c) ? "client closed" :
@@ -322,7 +341,7 @@ http_handler_io(struct http_conn *c)
 /* Run a pending request: 1 when its response is complete (the caller
  * goes on with the connection), 0 when it waits or is closed. */
 int
-http_handler_run(struct http_conn *c)
+http_request_run(struct http_conn *c)
 {
 	struct http_xchg	*x = c->x;
 	uint32_t		 in_off, in_len;
@@ -330,7 +349,7 @@ http_handler_run(struct http_conn *c)
 	int			 rounds, moved, read_some = 0;
 
 	for (rounds = 0; rounds < HTTP_HANDLER_ROUNDS; rounds++) {
-		if ((moved = http_handler_io(c)) == -1)
+		if ((moved = http_request_io(c)) == -1)
 			return (0);
 		read_some |= moved & HTTP_MOVED_IN;
 		in_off = x->in_off;
@@ -339,15 +358,15 @@ http_handler_run(struct http_conn *c)
 		if (x->handler->resume(c) == HTTP_HANDLER_DONE) {
 			x->pending = 0;
 			x->handler = NULL;
-			http_answered(c);
+			http_request_answered(c);
 			return (1);
 		}
 		if (x->body_error != 0)
-			return (http_handler_failed(c));
+			return (http_request_failed(c));
 		if (!moved && in_off == x->in_off && in_len == x->in_len &&
 		    out == x->out_len)
 			break;
 	}
-	http_handler_wait(c, rounds == HTTP_HANDLER_ROUNDS, read_some);
+	http_request_wait(c, rounds == HTTP_HANDLER_ROUNDS, read_some);
 	return (0);
 }

@@ -17,7 +17,7 @@
 #include "http/http_date.h"
 
 int
-http_out_reserve(struct http_conn *c, size_t n)
+http_response_reserve(struct http_conn *c, size_t n)
 {
 	struct http_xchg	*x = c->x;
 	size_t			 cap;
@@ -44,9 +44,9 @@ http_out_reserve(struct http_conn *c, size_t n)
 }
 
 void
-http_out_add(struct http_conn *c, const void *data, size_t n)
+http_response_add(struct http_conn *c, const void *data, size_t n)
 {
-	if (http_out_reserve(c, n) == -1) {
+	if (http_response_reserve(c, n) == -1) {
 		c->closing = 1;		/* cannot answer properly: give up */
 		return;
 	}
@@ -55,13 +55,13 @@ http_out_add(struct http_conn *c, const void *data, size_t n)
 }
 
 void
-http_out_printf(struct http_conn *c, const char *fmt, ...)
+http_response_printf(struct http_conn *c, const char *fmt, ...)
 {
 	struct http_xchg	*x = c->x;
 	va_list			 ap;
 	int			 n;
 
-	if (http_out_reserve(c, 256) == -1) {
+	if (http_response_reserve(c, 256) == -1) {
 		c->closing = 1;
 		return;
 	}
@@ -71,7 +71,7 @@ http_out_printf(struct http_conn *c, const char *fmt, ...)
 	if (n < 0)
 		return;
 	if ((size_t)n >= x->out_cap - x->out_len) {
-		if (http_out_reserve(c, (size_t)n + 1) == -1) {
+		if (http_response_reserve(c, (size_t)n + 1) == -1) {
 			c->closing = 1;
 			return;
 		}
@@ -85,7 +85,7 @@ http_out_printf(struct http_conn *c, const char *fmt, ...)
 
 /* Unsigned decimal at p; returns the end. */
 static char *
-http_put_u64(char *p, uint64_t v)
+http_response_u64(char *p, uint64_t v)
 {
 	char	 tmp[20];
 	size_t	 i = sizeof(tmp);
@@ -101,7 +101,7 @@ http_put_u64(char *p, uint64_t v)
 /* -- responses ---------------------------------------------------------- */
 
 const char *
-http_status_text(int status)
+http_response_status_text(int status)
 {
 	switch (status) {
 	case 100: return ("Continue");
@@ -136,13 +136,6 @@ http_status_text(int status)
 	return ("Unknown");
 }
 
-/* A request's bytes (not NUL-terminated). */
-const char *
-http_req_str(const struct http_conn *c, struct http_span s)
-{
-	return (c->x->in + c->x->req_base + s.off);
-}
-
 #define HTTP_PUT(p, lit)	(memcpy((p), (lit), sizeof(lit) - 1), \
 				    (p) + sizeof(lit) - 1)
 
@@ -156,7 +149,7 @@ http_response_head(struct http_conn *c, int status, const char *ctype,
     int64_t clen)
 {
 	struct http_xchg	*x = c->x;
-	const char		*text = http_status_text(status);
+	const char		*text = http_response_status_text(status);
 	size_t			 tlen = strlen(text);
 	size_t			 clen_ct = ctype != NULL ? strlen(ctype) : 0;
 	char			*p, *start;
@@ -170,7 +163,7 @@ http_response_head(struct http_conn *c, int status, const char *ctype,
 		STATS_ADD(responses[i], 1);
 	if (status < 100 || status > 999)
 		status = 500;
-	if (http_out_reserve(c, 192 + tlen + clen_ct) == -1) {
+	if (http_response_reserve(c, 192 + tlen + clen_ct) == -1) {
 		c->closing = 1;
 		return;
 	}
@@ -194,7 +187,7 @@ http_response_head(struct http_conn *c, int status, const char *ctype,
 	}
 	if (clen >= 0) {
 		p = HTTP_PUT(p, "Content-Length: ");
-		p = http_put_u64(p, (uint64_t)clen);
+		p = http_response_u64(p, (uint64_t)clen);
 		p = HTTP_PUT(p, "\r\n");
 	}
 	if (!c->keep_alive)
@@ -207,25 +200,25 @@ http_response_head(struct http_conn *c, int status, const char *ctype,
 void
 http_response_end_head(struct http_conn *c)
 {
-	http_out_add(c, "\r\n", 2);
+	http_response_add(c, "\r\n", 2);
 }
 
 /* A complete in-memory response (no body for HEAD). */
 void
-http_respond(struct http_conn *c, int status, const char *ctype,
+http_response_simple(struct http_conn *c, int status, const char *ctype,
     const char *body, size_t len)
 {
 	http_response_head(c, status, ctype, (int64_t)len);
 	http_response_end_head(c);
 	if (c->x->req.method != HTTP_METHOD_HEAD && len > 0) {
-		http_out_add(c, body, len);
+		http_response_add(c, body, len);
 		c->x->body_bytes = len;
 	}
 }
 
 /* An error page; errors that leave the stream unusable close it. */
 void
-http_respond_error(struct http_conn *c, int status)
+http_response_error(struct http_conn *c, int status)
 {
 	char	 body[96];
 	int	 n;
@@ -237,13 +230,13 @@ http_respond_error(struct http_conn *c, int status)
 		break;
 	}
 	n = snprintf(body, sizeof(body), "%d %s\n", status,
-	    http_status_text(status));
+	    http_response_status_text(status));
 	http_response_head(c, status, "text/plain; charset=utf-8", n);
 	if (status == 405)
-		http_out_add(c, "Allow: GET, HEAD\r\n", 18);
+		http_response_add(c, "Allow: GET, HEAD\r\n", 18);
 	http_response_end_head(c);
 	if (c->x->req.method != HTTP_METHOD_HEAD) {
-		http_out_add(c, body, (size_t)n);
+		http_response_add(c, body, (size_t)n);
 		c->x->body_bytes = (uint64_t)n;
 	}
 }
@@ -251,48 +244,37 @@ http_respond_error(struct http_conn *c, int status)
 /* Bytes queued and not yet sent: a streaming handler waits above
  * HTTP_OUT_HIGH, so a slow client holds a bounded buffer. */
 size_t
-http_out_pending(const struct http_conn *c)
+http_response_pending(const struct http_conn *c)
 {
 	return (c->x->out_len - c->x->out_sent);
 }
 
 /* The body comes in chunks (before http_response_end_head). */
 void
-http_out_chunked(struct http_conn *c)
+http_response_chunked(struct http_conn *c)
 {
-	http_out_add(c, "Transfer-Encoding: chunked\r\n", 28);
+	http_response_add(c, "Transfer-Encoding: chunked\r\n", 28);
 	c->x->out_chunked = 1;
 }
 
 /* A piece of a streamed body (nothing for HEAD). */
 void
-http_out_body(struct http_conn *c, const void *data, size_t len)
+http_response_body(struct http_conn *c, const void *data, size_t len)
 {
 	if (len == 0 || c->x->req.method == HTTP_METHOD_HEAD)
 		return;
 	if (c->x->out_chunked)
-		http_out_printf(c, "%zx\r\n", len);
-	http_out_add(c, data, len);
+		http_response_printf(c, "%zx\r\n", len);
+	http_response_add(c, data, len);
 	if (c->x->out_chunked)
-		http_out_add(c, "\r\n", 2);
+		http_response_add(c, "\r\n", 2);
 	c->x->body_bytes += len;
 }
 
 /* The end of a streamed body. */
 void
-http_out_body_end(struct http_conn *c)
+http_response_body_end(struct http_conn *c)
 {
 	if (c->x->out_chunked && c->x->req.method != HTTP_METHOD_HEAD)
-		http_out_add(c, "0\r\n\r\n", 5);
-}
-
-/* The methods a location that only reads supports. */
-int
-http_method_get_head(struct http_conn *c)
-{
-	if (c->x->req.method == HTTP_METHOD_GET ||
-	    c->x->req.method == HTTP_METHOD_HEAD)
-		return (1);
-	http_respond_error(c, 405);
-	return (0);
+		http_response_add(c, "0\r\n\r\n", 5);
 }

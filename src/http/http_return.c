@@ -13,17 +13,17 @@ http_return_start(struct http_conn *c, const struct location_conf *lc,
 {
 	(void)path;
 	(void)len;
-	if (!http_method_get_head(c))
+	if (!http_request_get_head(c))
 		return (HTTP_HANDLER_DONE);
 	if (lc->status == 301 || lc->status == 302 || lc->status == 303 ||
 	    lc->status == 307 || lc->status == 308) {
 		http_response_head(c, lc->status, NULL, 0);
-		http_out_printf(c, "Location: %s\r\n", lc->text);
+		http_response_printf(c, "Location: %s\r\n", lc->text);
 		http_response_end_head(c);
 		return (HTTP_HANDLER_DONE);
 	}
-	http_respond(c, lc->status, "text/plain; charset=utf-8", lc->text,
-	    lc->text_len);
+	http_response_simple(c, lc->status, "text/plain; charset=utf-8",
+	    lc->text, lc->text_len);
 	return (HTTP_HANDLER_DONE);
 }
 

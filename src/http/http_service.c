@@ -20,7 +20,7 @@
 #include "http/mime.h"
 
 static int
-http_init(struct wserver *sv, char *err, size_t errlen)
+http_service_init(struct wserver *sv, char *err, size_t errlen)
 {
 	const struct server_conf	*sc = sv->conf;
 	struct http_server		*hs;
@@ -41,9 +41,10 @@ http_init(struct wserver *sv, char *err, size_t errlen)
 	hs->tq_ms[HTTP_TQ_LINGER] = HTTP_LINGER_SECONDS * 1000;
 	hs->tq_ms[HTTP_TQ_DRAIN] = HTTP_DRAIN_IDLE_MS;
 	hs->tq_ms[HTTP_TQ_WAIT] = -1;
-	if ((hs->ev_sweep = evtimer_new(sv->base, http_sweep_cb, hs)) == NULL)
+	hs->ev_sweep = evtimer_new(sv->base, http_timeout_sweep_cb, hs);
+	if (hs->ev_sweep == NULL)
 		goto oom;
-	if ((hs->poller = poller_new(sv->base, http_ready, hs)) == NULL) {
+	if ((hs->poller = poller_new(sv->base, http_conn_ready, hs)) == NULL) {
 		snprintf(err, errlen, "epoll: %s", strerror(errno));
 		return (-1);
 	}
@@ -74,7 +75,7 @@ http_init(struct wserver *sv, char *err, size_t errlen)
 		if ((hs->alog = accesslog_new(sc->access_log_fd)) == NULL)
 			goto oom;
 		hs->ev_flush = event_new(sv->base, -1, EV_PERSIST,
-		    http_flush_cb, hs);
+		    http_log_flush_cb, hs);
 		if (hs->ev_flush == NULL || event_add(hs->ev_flush, &sec) == -1)
 			goto oom;
 	}
@@ -86,7 +87,7 @@ oom:
 
 /* Move idle connections of queue q to the drain grace. */
 static void
-http_drain_queue(struct http_server *hs, enum http_tq q)
+http_service_drain_queue(struct http_server *hs, enum http_tq q)
 {
 	struct http_conn	*c, *next;
 
@@ -101,18 +102,18 @@ http_drain_queue(struct http_server *hs, enum http_tq q)
 /* Stop taking new requests: answer what is in flight with Connection:
  * close, give idle keep-alive connections a moment, then close them. */
 static void
-http_drain(struct wserver *sv)
+http_service_drain(struct wserver *sv)
 {
 	struct http_server	*hs = sv->svc_data;
 
 	hs->draining = 1;
 	/* Idle connections wait in these two (HEADER: no byte yet). */
-	http_drain_queue(hs, HTTP_TQ_KEEPALIVE);
-	http_drain_queue(hs, HTTP_TQ_HEADER);
+	http_service_drain_queue(hs, HTTP_TQ_KEEPALIVE);
+	http_service_drain_queue(hs, HTTP_TQ_HEADER);
 }
 
 static void
-http_shutdown(struct wserver *sv)
+http_service_shutdown(struct wserver *sv)
 {
 	struct http_server	*hs = sv->svc_data;
 	struct http_conn	*c;
@@ -124,7 +125,7 @@ http_shutdown(struct wserver *sv)
 	for (q = 0; q < HTTP_NTQ; q++)
 		while ((c = TAILQ_FIRST(&hs->tq[q])) != NULL)
 			http_conn_close(c, "worker stopping");
-	http_xchg_free_pool(hs);
+	http_conn_free_pool(hs);
 	for (i = 0; hs->root_fds != NULL && i < hs->conf->nlocations; i++)
 		if (hs->root_fds[i] != -1)
 			close(hs->root_fds[i]);
@@ -143,7 +144,7 @@ http_shutdown(struct wserver *sv)
 
 /* USR1: the master reopened this server's access log. */
 static void
-http_reopen(struct wserver *sv, int fd)
+http_service_reopen(struct wserver *sv, int fd)
 {
 	struct http_server	*hs = sv->svc_data;
 
@@ -157,9 +158,9 @@ http_reopen(struct wserver *sv, int fd)
 
 const struct service http_service = {
 	.name = "http",
-	.init = http_init,
-	.accept = http_accept,
-	.drain = http_drain,
-	.shutdown = http_shutdown,
-	.reopen = http_reopen,
+	.init = http_service_init,
+	.accept = http_conn_accept,
+	.drain = http_service_drain,
+	.shutdown = http_service_shutdown,
+	.reopen = http_service_reopen,
 };

@@ -146,11 +146,11 @@ static_etag_matches(const char *list, size_t len, const char *etag)
 static void
 static_validators(struct http_conn *c, const struct http_file *f)
 {
-	http_out_add(c, "Last-Modified: ", 15);
-	http_out_add(c, f->lastmod, HTTP_DATE_LEN);
-	http_out_add(c, "\r\nETag: ", 8);
-	http_out_add(c, f->etag, strlen(f->etag));
-	http_out_add(c, "\r\n", 2);
+	http_response_add(c, "Last-Modified: ", 15);
+	http_response_add(c, f->lastmod, HTTP_DATE_LEN);
+	http_response_add(c, "\r\nETag: ", 8);
+	http_response_add(c, f->etag, strlen(f->etag));
+	http_response_add(c, "\r\n", 2);
 }
 
 static int
@@ -160,11 +160,11 @@ static_not_modified(struct http_conn *c, const struct http_file *f)
 	time_t				 ims;
 
 	if (req->if_none_match.len > 0)
-		return (static_etag_matches(http_req_str(c,
+		return (static_etag_matches(http_request_str(c,
 		    req->if_none_match), req->if_none_match.len, f->etag));
 	if (req->if_modified_since.len > 0) {
-		ims = http_date_parse(http_req_str(c, req->if_modified_since),
-		    req->if_modified_since.len);
+		ims = http_date_parse(http_request_str(c,
+		    req->if_modified_since), req->if_modified_since.len);
 		return (ims != -1 && f->mtime.tv_sec <= ims);
 	}
 	return (0);
@@ -175,11 +175,11 @@ static void
 static_redirect_slash(struct http_conn *c, const char *path, size_t len)
 {
 	http_response_head(c, 301, "text/plain; charset=utf-8", 0);
-	http_out_printf(c, "Location: %.*s/", (int)len, path);
+	http_response_printf(c, "Location: %.*s/", (int)len, path);
 	if (c->x->req.query.len > 0)
-		http_out_printf(c, "?%.*s", (int)c->x->req.query.len,
-		    http_req_str(c, c->x->req.query));
-	http_out_add(c, "\r\n", 2);
+		http_response_printf(c, "?%.*s", (int)c->x->req.query.len,
+		    http_request_str(c, c->x->req.query));
+	http_response_add(c, "\r\n", 2);
 	http_response_end_head(c);
 }
 
@@ -193,7 +193,7 @@ static_open_path(struct http_conn *c, const struct location_conf *lc,
 	int	 fd, ifd, status;
 
 	if (len + 1 > sizeof(rel)) {
-		http_respond_error(c, 414);
+		http_response_error(c, 414);
 		return (-1);
 	}
 	if (len <= 1)
@@ -207,7 +207,7 @@ static_open_path(struct http_conn *c, const struct location_conf *lc,
 			log_warn("static %s", rel);
 		if (fd != -1)
 			close(fd);
-		http_respond_error(c, status);
+		http_response_error(c, status);
 		return (-1);
 	}
 	if (!S_ISDIR(st->st_mode)) {
@@ -226,7 +226,7 @@ static_open_path(struct http_conn *c, const struct location_conf *lc,
 		status = errno == ENOENT ? 403 : static_errno_status(errno);
 		if (ifd != -1)
 			close(ifd);
-		http_respond_error(c, status);
+		http_response_error(c, status);
 		return (-1);
 	}
 	*name = lc->index;
@@ -248,7 +248,7 @@ static_lookup(struct http_conn *c, const struct location_conf *lc, int loc,
 	struct http_file	*f;
 	struct stat		 st;
 	const char		*name;
-	int64_t			 now = http_now_ms();
+	int64_t			 now = http_timeout_now();
 	int			 fd;
 
 	f = fcache_find(hs->fcache, loc, path, len);
@@ -266,7 +266,7 @@ static_lookup(struct http_conn *c, const struct location_conf *lc, int loc,
 		close(fd);
 		if (f != NULL)
 			fcache_drop(hs->fcache, f);
-		http_respond_error(c, 403);
+		http_response_error(c, 403);
 		return (NULL);
 	}
 	if (f != NULL && fcache_keep(f, &st)) {
@@ -301,40 +301,42 @@ static_respond(struct http_conn *c, struct http_file *f, int cached)
 		http_response_head(c, 304, NULL, -1);
 		static_validators(c, f);
 		http_response_end_head(c);
-		http_file_done(c);
+		http_conn_file_done(c);
 		return;
 	}
 	if (x->req.range.len > 0 && x->req.method == HTTP_METHOD_GET)
-		rr = http_range_parse(http_req_str(c, x->req.range),
+		rr = http_range_parse(http_request_str(c, x->req.range),
 		    x->req.range.len, size, &first, &last);
 	if (rr == HTTP_RANGE_UNSATISFIABLE) {
 		http_response_head(c, 416, "text/plain; charset=utf-8", 0);
-		http_out_printf(c, "Content-Range: bytes */%" PRIu64 "\r\n",
-		    size);
+		http_response_printf(c, "Content-Range: bytes */%" PRIu64
+		    "\r\n", size);
 		http_response_end_head(c);
-		http_file_done(c);
+		http_conn_file_done(c);
 		return;
 	}
 	if (rr == HTTP_RANGE_OK) {
-		http_response_head(c, 206, f->ctype, (int64_t)(last - first + 1));
-		http_out_printf(c, "Content-Range: bytes %" PRIu64 "-%" PRIu64
-		    "/%" PRIu64 "\r\n", first, last, size);
+		http_response_head(c, 206, f->ctype,
+		    (int64_t)(last - first + 1));
+		http_response_printf(c, "Content-Range: bytes %" PRIu64 "-%"
+		    PRIu64 "/%" PRIu64 "\r\n", first, last, size);
 	} else {
 		first = 0;
 		last = size - 1;
 		http_response_head(c, 200, f->ctype, (int64_t)size);
 	}
-	http_out_add(c, "Accept-Ranges: bytes\r\n", 22);
+	http_response_add(c, "Accept-Ranges: bytes\r\n", 22);
 	static_validators(c, f);
 	http_response_end_head(c);
 	if (x->req.method == HTTP_METHOD_HEAD || size == 0) {
-		http_file_done(c);
+		http_conn_file_done(c);
 		return;
 	}
 	x->body_bytes = last - first + 1;
 	if (f->data != NULL) {
-		http_out_add(c, f->data + first, (size_t)(last - first + 1));
-		http_file_done(c);
+		http_response_add(c, f->data + first,
+		    (size_t)(last - first + 1));
+		http_conn_file_done(c);
 		return;
 	}
 	x->file_off = (off_t)first;
@@ -349,7 +351,7 @@ http_static_start(struct http_conn *c, const struct location_conf *lc,
 	struct http_file	 direct, *f;
 	int			 loc = (int)(lc - c->hs->conf->locations);
 
-	if (!http_method_get_head(c))
+	if (!http_request_get_head(c))
 		return (HTTP_HANDLER_DONE);
 	if ((f = static_lookup(c, lc, loc, path, len, &direct)) != NULL)
 		static_respond(c, f, f != &direct);

@@ -156,14 +156,14 @@ http_stats_start(struct http_conn *c, const struct location_conf *lc,
 
 	(void)path;
 	(void)plen;
-	if (!http_method_get_head(c))
+	if (!http_request_get_head(c))
 		return (HTTP_HANDLER_DONE);
 	if (stats_region == NULL) {
-		http_respond_error(c, 503);
+		http_response_error(c, 503);
 		return (HTTP_HANDLER_DONE);
 	}
 	if ((f = open_memstream(&buf, &len)) == NULL) {
-		http_respond_error(c, 500);
+		http_response_error(c, 500);
 		return (HTTP_HANDLER_DONE);
 	}
 	if (lc->stats == STATS_FORMAT_JSON)
@@ -172,10 +172,10 @@ http_stats_start(struct http_conn *c, const struct location_conf *lc,
 		stats_prometheus(f, stats_region);
 	if (fclose(f) != 0) {
 		free(buf);
-		http_respond_error(c, 500);
+		http_response_error(c, 500);
 		return (HTTP_HANDLER_DONE);
 	}
-	http_respond(c, 200, lc->stats == STATS_FORMAT_JSON ?
+	http_response_simple(c, 200, lc->stats == STATS_FORMAT_JSON ?
 	    "application/json" : "text/plain; version=0.0.4; charset=utf-8",
 	    buf, len);
 	free(buf);

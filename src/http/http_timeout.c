@@ -21,7 +21,7 @@
 
 /* Milliseconds of a clock that costs no system call to read. */
 int64_t
-http_now_ms(void)
+http_timeout_now(void)
 {
 	struct timespec	 ts;
 
@@ -30,9 +30,9 @@ http_now_ms(void)
 }
 
 static void
-http_sweep_arm(struct http_server *hs, int64_t at)
+http_timeout_arm(struct http_server *hs, int64_t at)
 {
-	int64_t		 ms = at - http_now_ms();
+	int64_t		 ms = at - http_timeout_now();
 	struct timeval	 tv;
 
 	if (ms < 0)
@@ -56,18 +56,18 @@ http_timeout(struct http_conn *c, enum http_tq q)
 		c->deadline = HTTP_NO_DEADLINE;
 		return;
 	}
-	c->deadline = http_now_ms() + hs->tq_ms[q];
+	c->deadline = http_timeout_now() + hs->tq_ms[q];
 	if (hs->sweep_at == 0 || c->deadline < hs->sweep_at)
-		http_sweep_arm(hs, c->deadline);
+		http_timeout_arm(hs, c->deadline);
 }
 
 /* The earliest deadline has come: expire what is due, re-arm. */
 void
-http_sweep_cb(evutil_socket_t fd, short what, void *arg)
+http_timeout_sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct http_server	*hs = arg;
 	struct http_conn	*c;
-	int64_t			 now = http_now_ms(), next = 0;
+	int64_t			 now = http_timeout_now(), next = 0;
 	int			 q;
 
 	(void)fd;
@@ -76,7 +76,7 @@ http_sweep_cb(evutil_socket_t fd, short what, void *arg)
 	for (q = 0; q < HTTP_NTQ; q++) {
 		while ((c = TAILQ_FIRST(&hs->tq[q])) != NULL &&
 		    c->deadline <= now + HTTP_CLOCK_SLACK_MS) {
-			http_on_timeout(c);
+			http_conn_timeout(c);
 			/* Every timeout closes or moves on; never spin. */
 			if (TAILQ_FIRST(&hs->tq[q]) == c &&
 			    c->deadline <= now + HTTP_CLOCK_SLACK_MS)
@@ -90,5 +90,5 @@ http_sweep_cb(evutil_socket_t fd, short what, void *arg)
 			next = c->deadline;
 	}
 	if (next != 0 && (hs->sweep_at == 0 || next < hs->sweep_at))
-		http_sweep_arm(hs, next);
+		http_timeout_arm(hs, next);
 }
