@@ -29,6 +29,7 @@
 #define CONF_DEFAULT_HEADER_TIMEOUT	10
 #define CONF_DEFAULT_KEEPALIVE	75
 #define CONF_DEFAULT_SEND_TIMEOUT	60
+#define CONF_DEFAULT_BODY_TIMEOUT	60
 #define CONF_DEFAULT_REQUEST_LINE	8192
 #define CONF_DEFAULT_HEADER_SIZE	16384
 #define CONF_DEFAULT_MAX_HEADERS	100
@@ -82,6 +83,7 @@ static cfg_opt_t server_opts[] = {
 	CFG_INT("header_timeout", 0, CFGF_NODEFAULT),
 	CFG_INT("keepalive_timeout", 0, CFGF_NODEFAULT),
 	CFG_INT("send_timeout", 0, CFGF_NODEFAULT),
+	CFG_INT("body_timeout", 0, CFGF_NODEFAULT),
 	CFG_INT("max_request_line", 0, CFGF_NODEFAULT),
 	CFG_INT("max_header_size", 0, CFGF_NODEFAULT),
 	CFG_INT("max_headers", 0, CFGF_NODEFAULT),
@@ -248,6 +250,8 @@ conf_fill_server(cfg_t *sec, const char *path, struct server_conf *srv,
 	    CONF_DEFAULT_HEADER_TIMEOUT);
 	srv->keepalive_timeout = (int)conf_int_or(sec, "keepalive_timeout",
 	    CONF_DEFAULT_KEEPALIVE);
+	srv->body_timeout = (int)conf_int_or(sec, "body_timeout",
+	    CONF_DEFAULT_BODY_TIMEOUT);
 	srv->send_timeout = (int)conf_int_or(sec, "send_timeout",
 	    CONF_DEFAULT_SEND_TIMEOUT);
 	srv->max_request_line = (unsigned)conf_int_or(sec,

@@ -65,6 +65,7 @@ struct server_conf {
 	int			 header_timeout;	/* seconds */
 	int			 keepalive_timeout;	/* seconds */
 	int			 send_timeout;		/* seconds */
+	int			 body_timeout;		/* seconds */
 	unsigned		 max_request_line;
 	unsigned		 max_header_size;
 	unsigned		 max_headers;

@@ -317,7 +317,7 @@ conf_check_location(cfg_t *cfg, cfg_opt_t *opt)
 }
 
 static const char *const conf_http_keys[] = {
-	"header_timeout", "keepalive_timeout", "send_timeout",
+	"header_timeout", "keepalive_timeout", "send_timeout", "body_timeout",
 	"max_request_line", "max_header_size", "max_headers",
 	"max_body_size", "access_log", "location",
 };
@@ -432,6 +432,8 @@ conf_set_validators(cfg_t *cfg)
 	cfg_set_validate_func(cfg, "server|keepalive_timeout",
 	    conf_check_timeout);
 	cfg_set_validate_func(cfg, "server|send_timeout",
+	    conf_check_timeout);
+	cfg_set_validate_func(cfg, "server|body_timeout",
 	    conf_check_timeout);
 	cfg_set_validate_func(cfg, "server|max_request_line",
 	    conf_check_request_line);

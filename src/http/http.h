@@ -107,7 +107,8 @@ struct http_xchg {
 
 /* Timeout queues: one per duration, so each stays sorted by deadline. */
 enum http_tq {
-	HTTP_TQ_HEADER,		/* header_timeout: head and body */
+	HTTP_TQ_HEADER,		/* header_timeout: the request head */
+	HTTP_TQ_BODY,		/* body_timeout: between reads of a body */
 	HTTP_TQ_KEEPALIVE,	/* keepalive_timeout */
 	HTTP_TQ_SEND,		/* send_timeout */
 	HTTP_TQ_LINGER,		/* reading after our FIN */

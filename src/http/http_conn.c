@@ -34,6 +34,7 @@
 #include "http/http_fcache.h"
 
 #define HTTP_LINGER_READS	16	/* of 4 KiB per turn */
+#define HTTP_IN_READ_MIN	2048	/* a body read, when there is room */
 
 static const char *const http_state_names[HTTP_NSTATES] = {
 	"read-head", "read-body", "handler", "write", "idle", "linger"
@@ -195,17 +196,21 @@ http_conn_free_pool(struct http_server *hs)
  * (a handler must take some of the body first), -1 out of memory. The
  * current request moves to the front (its spans are relative to
  * req_base, which moves too); a body's consumed bytes are given back;
- * the buffer grows to the limit.
+ * the buffer grows to the limit. A body is read in pieces of at least
+ * HTTP_IN_READ_MIN when the buffer can give that much: a head that ends
+ * near the buffer's end must not leave room for a byte per recv().
  */
 int
 http_conn_in_room(struct http_conn *c)
 {
 	struct http_xchg	*x = c->x;
 	uint32_t		 max = c->hs->limits.max_header_size + 4096;
-	uint32_t		 start, body;
+	uint32_t		 want = 1, start, body;
 	char			*p;
 
-	if (x->in_len < x->in_cap)
+	if (c->state == HTTP_READ_BODY || c->state == HTTP_HANDLER)
+		want = HTTP_IN_READ_MIN;
+	if (x->in_cap - x->in_len >= want)
 		return (1);
 	start = x->req_started ? x->req_base : x->in_off;
 	if (start > 0) {
@@ -213,24 +218,22 @@ http_conn_in_room(struct http_conn *c)
 		x->in_len -= start;
 		x->in_off -= start;
 		x->req_base = 0;
-		return (1);
 	}
 	body = x->req_base + x->req.head_len;
-	if ((c->state == HTTP_READ_BODY || c->state == HTTP_HANDLER) &&
-	    x->in_off > body) {
+	if (want > 1 && x->in_off > body) {
 		memmove(x->in + body, x->in + x->in_off, x->in_len - x->in_off);
 		x->in_len -= x->in_off - body;
 		x->in_off = body;
-		return (1);
 	}
+	if (x->in_cap - x->in_len >= want)
+		return (1);
 	if (x->in_cap < max) {
 		if ((p = realloc(x->in, max)) == NULL)
 			return (-1);
 		x->in = p;
 		x->in_cap = max;
-		return (1);
 	}
-	return (0);
+	return (x->in_len < x->in_cap);
 }
 
 /* Read once into the input buffer, making room first. */
@@ -581,7 +584,8 @@ http_conn_ready_output(struct http_conn *c)
 	if (http_conn_flush(c) != 1)
 		return;
 	if (c->x->req_started)
-		http_timeout(c, HTTP_TQ_HEADER);
+		http_timeout(c, c->state == HTTP_READ_BODY ? HTTP_TQ_BODY :
+		    HTTP_TQ_HEADER);
 	http_conn_process(c);
 }
 
@@ -609,6 +613,8 @@ http_conn_ready_input(struct http_conn *c)
 		http_conn_want_read(c);	/* first read at accept: add it */
 		return;
 	}
+	if (c->state == HTTP_READ_BODY)		/* time between reads */
+		http_timeout(c, HTTP_TQ_BODY);
 	/* If the buffer filled, rready is still set and waiting for input
 	 * posts the connection again (http_conn_want_read). */
 	http_conn_process(c);

@@ -191,10 +191,10 @@ http_request_head_done(struct http_conn *c)
 	if (x->req.expect_continue && x->req.version == 11 &&
 	    x->in_off == x->in_len)
 		http_response_add(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-	if (http_request_streams_body(c)) {
-		http_timeout(c, HTTP_TQ_HEADER);
+	http_timeout(c, HTTP_TQ_BODY);
+	if (http_request_streams_body(c))
 		http_request_dispatch(c);
-	} else
+	else
 		http_conn_set_state(c, HTTP_READ_BODY);
 }
 
@@ -296,7 +296,7 @@ http_request_wait(struct http_conn *c, int yielded, int read_some)
 		http_conn_want_write(c);
 		q = HTTP_TQ_SEND;
 	} else if (x->body_wanted)
-		q = HTTP_TQ_HEADER;	/* the client owes the body */
+		q = HTTP_TQ_BODY;	/* the client owes the body */
 	else
 		q = HTTP_TQ_WAIT;	/* the handler keeps time */
 	if (http_conn_in_room(c) == 1)

@@ -36,6 +36,7 @@ http_service_init(struct wserver *sv, char *err, size_t errlen)
 	for (q = 0; q < HTTP_NTQ; q++)
 		TAILQ_INIT(&hs->tq[q]);
 	hs->tq_ms[HTTP_TQ_HEADER] = sc->header_timeout * 1000;
+	hs->tq_ms[HTTP_TQ_BODY] = sc->body_timeout * 1000;
 	hs->tq_ms[HTTP_TQ_KEEPALIVE] = sc->keepalive_timeout * 1000;
 	hs->tq_ms[HTTP_TQ_SEND] = sc->send_timeout * 1000;
 	hs->tq_ms[HTTP_TQ_LINGER] = HTTP_LINGER_SECONDS * 1000;

@@ -364,6 +364,7 @@ server web {
     listen = {"127.0.0.1:0"}
     protocol = http
     header_timeout = 1
+    body_timeout = 1
     send_timeout = 1
     max_body_size = 1099511627776
     location "/echo" { echo_body = on }
@@ -419,8 +420,9 @@ class PendingTimeoutsTest(DroverTest):
         self.d.wait_log(r"echo_body request cancelled: timeout")
 
     def test_handler_waiting_is_not_the_clients_timeout(self):
-        """delay (2.5 s) is longer than header_timeout (1 s): the request
-        is answered, not timed out, since the client owes nothing."""
+        """delay (2.5 s) is longer than header_timeout and body_timeout
+        (1 s): the request is answered, not timed out, since the client
+        owes nothing."""
         self.start()
         c = Conn(self.addr[0], self.addr[1], timeout=30)
         c.send(get("/delay"))
