@@ -170,6 +170,29 @@ static_not_modified(struct http_conn *c, const struct http_file *f)
 	return (0);
 }
 
+/*
+ * Does If-Range name the representation f (RFC 9110 section 13.1.5)? An
+ * entity tag by strong comparison (never a weak one); a date only when it
+ * is exactly Last-Modified and that is a strong validator, i.e. at least
+ * one second older than the Date sent (section 8.8.2.2).
+ */
+static int
+static_if_range_matches(struct http_conn *c, const struct http_file *f)
+{
+	const struct http_request	*req = &c->x->req;
+	const char			*v = http_request_str(c, req->if_range);
+	size_t				 len = req->if_range.len;
+	time_t				 t;
+
+	if (v[0] == '"')
+		return (len == strlen(f->etag) && memcmp(v, f->etag, len) == 0);
+	if (len >= 2 && v[0] == 'W' && v[1] == '/')
+		return (0);
+	if ((t = http_date_parse(v, len)) == -1 || t != f->mtime.tv_sec)
+		return (0);
+	return (time(NULL) - f->mtime.tv_sec >= 1);
+}
+
 /* The directory path lacks its slash: send the client to the slash form. */
 static void
 static_redirect_slash(struct http_conn *c, const char *path, size_t len)
@@ -304,7 +327,9 @@ static_respond(struct http_conn *c, struct http_file *f, int cached)
 		http_conn_file_done(c);
 		return;
 	}
-	if (x->req.range.len > 0 && x->req.method == HTTP_METHOD_GET)
+	/* A Range for another version of the file is ignored: all of it. */
+	if (x->req.range.len > 0 && x->req.method == HTTP_METHOD_GET &&
+	    (x->req.if_range.len == 0 || static_if_range_matches(c, f)))
 		rr = http_range_parse(http_request_str(c, x->req.range),
 		    x->req.range.len, size, &first, &last);
 	if (rr == HTTP_RANGE_UNSATISFIABLE) {
