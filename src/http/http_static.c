@@ -193,12 +193,51 @@ static_if_range_matches(struct http_conn *c, const struct http_file *f)
 	return (time(NULL) - f->mtime.tv_sec >= 1);
 }
 
-/* The directory path lacks its slash: send the client to the slash form. */
+/* RFC 3986 pchar and '/': what a path may hold unescaped. */
+static const unsigned char static_path_safe[256] = {
+	['-'] = 1, ['.'] = 1, ['_'] = 1, ['~'] = 1,
+	['!'] = 1, ['$'] = 1, ['&'] = 1, ['\''] = 1, ['('] = 1, [')'] = 1,
+	['*'] = 1, ['+'] = 1, [','] = 1, [';'] = 1, ['='] = 1,
+	[':'] = 1, ['@'] = 1, ['/'] = 1,
+	['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1,
+};
+
+/* Add the decoded path percent-encoded, so that no name on disk (a CR LF
+ * in it, say) can add a header or change what the URI means. */
+static void
+static_add_path_escaped(struct http_conn *c, const char *path, size_t len)
+{
+	static const char	 hex[] = "0123456789ABCDEF";
+	char			 buf[256];
+	size_t			 i, n = 0;
+	unsigned char		 ch;
+
+	for (i = 0; i < len; i++) {
+		if (n + 3 > sizeof(buf)) {
+			http_response_add(c, buf, n);
+			n = 0;
+		}
+		ch = (unsigned char)path[i];
+		if (static_path_safe[ch])
+			buf[n++] = (char)ch;
+		else {
+			buf[n++] = '%';
+			buf[n++] = hex[ch >> 4];
+			buf[n++] = hex[ch & 0xf];
+		}
+	}
+	http_response_add(c, buf, n);
+}
+
+/* The directory path lacks its slash: send the client to the slash form.
+ * The query goes back as it came: the parser let no CTL or space in. */
 static void
 static_redirect_slash(struct http_conn *c, const char *path, size_t len)
 {
 	http_response_head(c, 301, "text/plain; charset=utf-8", 0);
-	http_response_printf(c, "Location: %.*s/", (int)len, path);
+	http_response_add(c, "Location: ", 10);
+	static_add_path_escaped(c, path, len);
+	http_response_add(c, "/", 1);
 	if (c->x->req.query.len > 0)
 		http_response_printf(c, "?%.*s", (int)c->x->req.query.len,
 		    http_request_str(c, c->x->req.query));

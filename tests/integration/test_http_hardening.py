@@ -96,6 +96,23 @@ class HardeningTest(DroverTest):
             self.assertEqual(self.req(get("/hello.txt", host=host)).status,
                              200, host)
 
+    # -- the trailing-slash redirect -------------------------------------
+
+    def test_redirect_location_escaped(self):
+        def dirs(www):
+            os.mkdir(os.path.join(www, "d\r\nSet-Cookie: x=1"))
+            os.mkdir(os.path.join(www, "a%b c\"<"))
+
+        self.web(dirs)
+        r = self.req(get("/d%0D%0ASet-Cookie:%20x=1?q=1"))
+        self.assertEqual(r.status, 301)
+        self.assertIsNone(r.header("set-cookie"))
+        self.assertEqual(r.header("location"),
+                         "/d%0D%0ASet-Cookie:%20x=1/?q=1")
+        r = self.req(get("/a%25b%20c%22%3C"))
+        self.assertEqual((r.status, r.header("location")),
+                         (301, "/a%25b%20c%22%3C/"))
+
 
 if __name__ == "__main__":
     main()
