@@ -4,8 +4,11 @@ of the trailing-slash redirect, and devices, FIFOs and sockets under the
 root."""
 
 import os
+import socket
+import stat
 import sys
 import time
+import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from droverlib import DroverTest, main  # noqa: E402
@@ -112,6 +115,48 @@ class HardeningTest(DroverTest):
         r = self.req(get("/a%25b%20c%22%3C"))
         self.assertEqual((r.status, r.header("location")),
                          (301, "/a%25b%20c%22%3C/"))
+
+    # -- what is neither a regular file nor a directory ------------------
+
+    def assert_forbidden_quietly(self, d, names):
+        for name in names:
+            r = self.req(get("/" + name))
+            self.assertEqual(r.status, 403, name)
+        # The worker is not stuck on any of them, and said nothing.
+        self.assertEqual(self.req(get("/hello.txt")).status, 200)
+        self.assertNotIn("static", d.log())
+
+    def test_fifo_and_socket_forbidden(self):
+        socks = []
+
+        def special(www):
+            os.mkfifo(os.path.join(www, "fifo"), 0o666)
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.bind(os.path.join(www, "sock"))
+            os.chmod(os.path.join(www, "sock"), 0o666)
+            socks.append(s)
+
+        try:
+            d = self.web(special)
+            self.assert_forbidden_quietly(d, ["fifo", "sock", "fifo",
+                                              "sock"])
+        finally:
+            for s in socks:
+                s.close()
+
+    @unittest.skipUnless(IS_ROOT, "mknod needs root")
+    def test_devices_forbidden(self):
+        def devices(www):
+            # /dev/null, and a major no driver has: its open fails.
+            for name, dev in (("null", os.makedev(1, 3)),
+                              ("nodriver", os.makedev(240, 0))):
+                p = os.path.join(www, name)
+                os.mknod(p, stat.S_IFCHR | 0o666, dev)
+                os.chmod(p, 0o666)
+
+        d = self.web(devices)
+        self.assert_forbidden_quietly(d, ["null", "nodriver", "null",
+                                          "nodriver"])
 
 
 if __name__ == "__main__":
