@@ -50,8 +50,22 @@ static const struct valid_case valid[] = {
 	  0, 1, "h" },
 	{ "POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 7, 7\r\n\r\n",
 	  HTTP_METHOD_POST, "/p", "", 11, 2, 7, 0, 1, "h" },
-	{ "PUT /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, Chunked\r\n"
+	{ "PUT /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: Chunked\r\n"
 	  "\r\n", HTTP_METHOD_PUT, "/p", "", 11, 2, -1, 1, 1, "h" },
+	{ "PUT /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: \t chunked \r\n"
+	  "\r\n", HTTP_METHOD_PUT, "/p", "", 11, 2, -1, 1, 1, "h" },
+	/* Host: what RFC 3986 calls an authority. */
+	{ "GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n", HTTP_METHOD_GET,
+	  "/", "", 11, 1, -1, 0, 1, "[::1]:8080" },
+	{ "GET / HTTP/1.1\r\nHost: [v1.fe:x]\r\n\r\n", HTTP_METHOD_GET,
+	  "/", "", 11, 1, -1, 0, 1, "[v1.fe:x]" },
+	{ "GET / HTTP/1.1\r\nHost: 127.0.0.1:80\r\n\r\n", HTTP_METHOD_GET,
+	  "/", "", 11, 1, -1, 0, 1, "127.0.0.1:80" },
+	{ "GET / HTTP/1.1\r\nHost: Ex-1_~.%41!$&'()*+,;=.org.:\r\n\r\n",
+	  HTTP_METHOD_GET, "/", "", 11, 1, -1, 0, 1,
+	  "Ex-1_~.%41!$&'()*+,;=.org.:" },
+	{ "GET / HTTP/1.1\r\nHost:\r\n\r\n", HTTP_METHOD_GET, "/", "", 11,
+	  1, -1, 0, 1, "" },
 	{ "GET / HTTP/1.1\nHost: lf\n\n", HTTP_METHOD_GET, "/", "", 11, 1, -1,
 	  0, 1, "lf" },
 	{ "\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n", HTTP_METHOD_GET, "/", "",
@@ -106,11 +120,44 @@ static const struct bad_case bad[] = {
 	B("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x10\r\n\r\n", 400),
 	B("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: "
 	  "99999999999999999999\r\n\r\n", 400),
-	B("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 400),
+	/* Transfer-Encoding other than one "chunked": 501, as nginx. */
+	B("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
 	B("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n"
-	  "\r\n", 400),
+	  "\r\n", 501),
 	B("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
-	  "Transfer-Encoding: chunked\r\n\r\n", 400),
+	  "Transfer-Encoding: chunked\r\n\r\n", 501),
+	B("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity, "
+	  "chunked\r\n\r\n", 501),
+	B("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n"
+	  "\r\n", 501),
+	B("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked,\r\n\r\n",
+	  501),
+	B("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: , chunked\r\n\r\n",
+	  501),
+	B("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n"
+	  "Transfer-Encoding: chunked\r\n\r\n", 501),
+	B("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\n\r\n", 501),
+	B("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunkedx\r\n\r\n",
+	  501),
+	/* Host not an authority (RFC 9112 section 3.2). */
+	B("GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400),
+	B("GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400),
+	B("GET / HTTP/1.1\r\nHost: a\\b\r\n\r\n", 400),
+	B("GET / HTTP/1.1\r\nHost: ..\r\n\r\n", 400),
+	B("GET / HTTP/1.1\r\nHost: .\r\n\r\n", 400),
+	B("GET / HTTP/1.1\r\nHost: .a\r\n\r\n", 400),
+	B("GET / HTTP/1.1\r\nHost: a..b\r\n\r\n", 400),
+	B("GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", 400),
+	B("GET / HTTP/1.1\r\nHost: [::1]x\r\n\r\n", 400),
+	B("GET / HTTP/1.1\r\nHost: [::g]\r\n\r\n", 400),
+	B("GET / HTTP/1.1\r\nHost: []\r\n\r\n", 400),
+	B("GET / HTTP/1.1\r\nHost: [v1.]\r\n\r\n", 400),
+	B("GET / HTTP/1.1\r\nHost: :80\r\n\r\n", 400),
+	B("GET / HTTP/1.1\r\nHost: a:8x\r\n\r\n", 400),
+	B("GET / HTTP/1.1\r\nHost: a:80:80\r\n\r\n", 400),
+	B("GET / HTTP/1.1\r\nHost: a%4\r\n\r\n", 400),
+	B("GET / HTTP/1.1\r\nHost: u@a\r\n\r\n", 400),
+	B("GET / HTTP/1.1\r\nHost: a\xc3\xa9\r\n\r\n", 400),
 	B("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
 	B("GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 1\r\nC: 1\r\nD: 1\r\n"
 	  "E: 1\r\nF: 1\r\nG: 1\r\nH: 1\r\nI: 1\r\nJ: 1\r\n\r\n", 431),
@@ -206,6 +253,22 @@ START_TEST(test_header_values_trimmed)
 	check_span(raw, hdrs[1].name, "X-Empty");
 	check_span(raw, hdrs[1].value, "");
 	check_span(raw, hdrs[2].value, "v");
+}
+END_TEST
+
+/* If-Range is kept for the static handler. */
+START_TEST(test_if_range_kept)
+{
+	const char		*raw = "GET / HTTP/1.1\r\nHost: h\r\n"
+				    "If-Range: \"1-2\"\r\nRange: bytes=0-1\r\n\r\n";
+	struct http_parser	 p;
+	struct http_request	 req;
+	struct http_header	 hdrs[10];
+
+	ck_assert_int_eq(parse_whole(raw, strlen(raw), &p, &req, hdrs),
+	    HTTP_PARSE_DONE);
+	check_span(raw, req.if_range, "\"1-2\"");
+	check_span(raw, req.range, "bytes=0-1");
 }
 END_TEST
 
@@ -365,6 +428,7 @@ main(void)
 	    sizeof(valid[0]));
 	tcase_add_loop_test(tc, test_bad, 0, sizeof(bad) / sizeof(bad[0]));
 	tcase_add_test(tc, test_header_values_trimmed);
+	tcase_add_test(tc, test_if_range_kept);
 	tcase_add_test(tc, test_limits);
 	tcase_add_test(tc, test_pipelined);
 	tcase_add_test(tc, test_chunked_used_on_error);

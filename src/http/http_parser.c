@@ -6,10 +6,13 @@
  * stopped in, so a request may arrive split at any byte and no byte is
  * looked at twice. Strictness where it matters against request smuggling:
  * no whitespace before a header colon, no obs-fold, no CTLs, one
- * Content-Length value, never Content-Length with Transfer-Encoding, and
- * chunked must be the final transfer coding.
+ * Content-Length value, never Content-Length with Transfer-Encoding,
+ * Transfer-Encoding only as one field "chunked" (else 501, as nginx), and
+ * a Host that is an authority (RFC 9112 section 3.2).
  */
 #include "autoconf.h"
+
+#include <arpa/inet.h>
 
 #include <string.h>
 
@@ -297,18 +300,92 @@ conn_token(void *arg, const char *s, uint32_t len)
 		p->conn_keep = 1;
 }
 
-struct te_state {
-	int	 last_chunked;
-	int	 chunked_count;
+/* RFC 3986 reg-name bytes but '.', which host_valid() counts labels by:
+ * unreserved, sub-delims and '%' (followed by two hex digits). */
+static const unsigned char regname_table[256] = {
+	['-'] = 1, ['_'] = 1, ['~'] = 1,
+	['!'] = 1, ['$'] = 1, ['&'] = 1, ['\''] = 1, ['('] = 1, [')'] = 1,
+	['*'] = 1, ['+'] = 1, [','] = 1, [';'] = 1, ['='] = 1, ['%'] = 1,
+	['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1,
 };
 
-static void
-te_token(void *arg, const char *s, uint32_t len)
+/* The inside of an IP-literal's brackets: IPv6address or IPvFuture. */
+static int
+host_literal_valid(const char *s, uint32_t len)
 {
-	struct te_state	*te = arg;
+	char		 a[INET6_ADDRSTRLEN];
+	unsigned char	 in6[16];
+	uint32_t	 i;
 
-	te->last_chunked = len == 7 && lower_is(s, "chunked", 7);
-	te->chunked_count += te->last_chunked;
+	if (len > 0 && (s[0] == 'v' || s[0] == 'V')) {
+		/* "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" ) */
+		for (i = 1; i < len && http_hexval((unsigned char)s[i]) != -1;
+		    i++)
+			;
+		if (i == 1 || i + 1 >= len || s[i] != '.')
+			return (0);
+		for (i++; i < len; i++)
+			if (s[i] == '%' || (!regname_table[(unsigned char)s[i]] &&
+			    s[i] != '.' && s[i] != ':'))
+				return (0);
+		return (1);
+	}
+	if (len == 0 || len >= sizeof(a))
+		return (0);
+	memcpy(a, s, len);
+	a[len] = '\0';
+	return (inet_pton(AF_INET6, a, in6) == 1);
+}
+
+/*
+ * Is the Host value uri-host [ ":" port ] (RFC 3986 section 3.2)? Empty
+ * is valid (RFC 9112 section 3.2), an empty host before a port is not
+ * (RFC 9110 section 4.2.1). Stricter than reg-name, as nginx is: no empty
+ * label (".", "..", ".a", "a..b"), though one final dot may end the name.
+ */
+static int
+host_valid(const char *h, uint32_t len)
+{
+	uint32_t	 i = 0, label = 0;
+	unsigned char	 c;
+
+	if (len == 0)
+		return (1);
+	if (h[0] == '[') {
+		for (i = 1; i < len && h[i] != ']'; i++)
+			;
+		if (i == len || !host_literal_valid(h + 1, i - 1))
+			return (0);
+		i++;
+	} else {
+		for (; i < len && h[i] != ':'; i++) {
+			c = (unsigned char)h[i];
+			if (c == '.') {
+				if (label == 0)
+					return (0);
+				label = 0;
+				continue;
+			}
+			if (!regname_table[c])
+				return (0);
+			if (c == '%') {
+				if (i + 2 >= len ||
+				    http_hexval((unsigned char)h[i + 1]) == -1 ||
+				    http_hexval((unsigned char)h[i + 2]) == -1)
+					return (0);
+				i += 2;
+			}
+			label++;
+		}
+		if (i == 0)
+			return (0);
+	}
+	if (i < len && h[i++] != ':')
+		return (0);
+	for (; i < len; i++)
+		if (h[i] < '0' || h[i] > '9')
+			return (0);
+	return (1);
 }
 
 /* Content-Length: digits only, and the same in every such field. */
@@ -326,23 +403,16 @@ header_content_length(struct http_parser *p, struct http_request *req,
 	return (HTTP_PARSE_AGAIN);
 }
 
-/* Transfer-Encoding: chunked must come last, once, and end the whole
- * list (over every such field). */
-static enum http_parse_result
+/* Transfer-Encoding: only one such field, and it is "chunked" (RFC
+ * 9112 section 6.1 lets a server answer 501 to a coding it does not know;
+ * a list, even one ending in chunked, is refused rather than guessed at).
+ * Decided in head_done, so that the order of the fields does not matter. */
+static void
 header_transfer_encoding(struct http_parser *p, struct http_request *req,
-    const char *v, uint32_t len)
+    const char *buf, struct http_span v)
 {
-	struct te_state	 te = { 0, 0 };
-
-	list_each(v, len, te_token, &te);
-	if (p->te_seen && req->chunked)
-		return (parse_error(p, 400, "coding after chunked"));
-	p->te_seen = 1;
-	req->chunked = te.last_chunked;
-	if (!te.last_chunked || te.chunked_count > 1)
-		return (parse_error(p, 400,
-		    "chunked is not the final transfer coding"));
-	return (HTTP_PARSE_AGAIN);
+	p->te_seen++;
+	req->chunked = p->te_seen == 1 && span_is(buf, v, "chunked");
 }
 
 /* One complete header field: record it and what it means. */
@@ -372,6 +442,8 @@ header_done(struct http_parser *p, const char *buf, struct http_request *req,
 			if (++p->hosts > 1)
 				return (parse_error(p, 400,
 				    "more than one Host"));
+			if (!host_valid(v, h->value.len))
+				return (parse_error(p, 400, "bad Host"));
 			req->host = h->value;
 			req->has_host = 1;
 		}
@@ -388,6 +460,10 @@ header_done(struct http_parser *p, const char *buf, struct http_request *req,
 	case 7:
 		if (span_is(buf, h->name, "referer"))
 			req->referer = h->value;
+		break;
+	case 8:
+		if (span_is(buf, h->name, "if-range"))
+			req->if_range = h->value;
 		break;
 	case 10:
 		if (span_is(buf, h->name, "connection"))
@@ -407,8 +483,7 @@ header_done(struct http_parser *p, const char *buf, struct http_request *req,
 		if (span_is(buf, h->name, "if-modified-since"))
 			req->if_modified_since = h->value;
 		else if (span_is(buf, h->name, "transfer-encoding"))
-			return (header_transfer_encoding(p, req, v,
-			    h->value.len));
+			header_transfer_encoding(p, req, buf, h->value);
 		break;
 	}
 	return (HTTP_PARSE_AGAIN);
@@ -418,11 +493,13 @@ header_done(struct http_parser *p, const char *buf, struct http_request *req,
 static enum http_parse_result
 head_done(struct http_parser *p, struct http_request *req)
 {
+	if (p->te_seen && req->version == 10)
+		return (parse_error(p, 400, "Transfer-Encoding in HTTP/1.0"));
+	if (p->te_seen && !req->chunked)
+		return (parse_error(p, 501, "Transfer-Encoding not chunked"));
 	if (p->te_seen && req->content_length != -1)
 		return (parse_error(p, 400,
 		    "both Content-Length and Transfer-Encoding"));
-	if (p->te_seen && req->version == 10)
-		return (parse_error(p, 400, "Transfer-Encoding in HTTP/1.0"));
 	if (req->version == 11 && p->hosts == 0)
 		return (parse_error(p, 400, "HTTP/1.1 request without Host"));
 	if (req->version == 11)

@@ -60,6 +60,7 @@ struct http_request {
 	struct http_span	 if_none_match;		/* len 0: absent */
 	struct http_span	 if_modified_since;	/* len 0: absent */
 	struct http_span	 range;			/* len 0: absent */
+	struct http_span	 if_range;		/* len 0: absent */
 	struct http_span	 user_agent;		/* for the access log */
 	struct http_span	 referer;		/* for the access log */
 
@@ -80,7 +81,7 @@ struct http_parser {
 	uint32_t		 mark2;		/* start of a header value */
 	uint32_t		 name_end;	/* end of a header name */
 	unsigned		 hosts;		/* Host fields seen */
-	int			 te_seen;	/* Transfer-Encoding seen */
+	unsigned		 te_seen;	/* Transfer-Encoding fields */
 	int			 conn_close;	/* Connection: close */
 	int			 conn_keep;	/* Connection: keep-alive */
 	struct http_limits	 limits;

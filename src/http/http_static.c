@@ -34,13 +34,22 @@
 #include "core/log.h"
 #include "http/mime.h"
 
+/*
+ * Every path is first opened with O_PATH, which neither reads nor runs a
+ * driver's open: a device, FIFO or socket under the root is refused by
+ * its type (EACCES: 403) before anything opens it for reading, so it
+ * can neither block the worker nor have side effects (a tape rewinds on
+ * open). Directories stay O_PATH (they are only used as dirfd); regular
+ * files are reopened for reading through /proc/self/fd, which opens that
+ * very inode whatever the path points to by now.
+ */
 static int
 static_openat2(int dirfd, const char *rel, int follow)
 {
 	struct open_how	 how;
 
 	memset(&how, 0, sizeof(how));
-	how.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
+	how.flags = O_PATH | O_CLOEXEC;
 	how.resolve = RESOLVE_NO_MAGICLINKS;
 	if (!follow)
 		how.resolve |= RESOLVE_BENEATH;
@@ -55,7 +64,7 @@ static_open_fallback(int dirfd, const char *rel, int follow)
 	ssize_t	 n, m;
 	int	 fd;
 
-	fd = openat(dirfd, rel, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	fd = openat(dirfd, rel, O_PATH | O_CLOEXEC);
 	if (fd == -1 || follow)
 		return (fd);
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", dirfd);
@@ -77,8 +86,9 @@ static_open_fallback(int dirfd, const char *rel, int follow)
 	return (fd);
 }
 
+/* The O_PATH descriptor of rel beneath dirfd (see above). */
 static int
-static_open(int dirfd, const char *rel, int follow)
+static_open_path_fd(int dirfd, const char *rel, int follow)
 {
 	static int	 no_openat2;
 	int		 fd;
@@ -96,6 +106,48 @@ static_open(int dirfd, const char *rel, int follow)
 			no_openat2 = 1;
 	}
 	return (static_open_fallback(dirfd, rel, follow));
+}
+
+/*
+ * Open rel beneath dirfd and stat it: a directory as O_PATH, a regular
+ * file for reading, anything else refused with EACCES, never opened.
+ */
+static int
+static_open(int dirfd, const char *rel, int follow, struct stat *st)
+{
+	struct stat	 st2;
+	char		 proc[64];
+	int		 pfd, fd;
+
+	if ((pfd = static_open_path_fd(dirfd, rel, follow)) == -1)
+		return (-1);
+	if (fstat(pfd, st) == -1) {
+		close(pfd);
+		return (-1);
+	}
+	if (S_ISDIR(st->st_mode))
+		return (pfd);
+	if (!S_ISREG(st->st_mode)) {
+		close(pfd);
+		errno = EACCES;
+		return (-1);
+	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+	fd = open(proc, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd == -1 && errno == ENOENT) {
+		/* No /proc: by the path again, and the same file it must be
+		 * (O_NONBLOCK, should it have become a FIFO meanwhile). */
+		fd = openat(dirfd, rel,
+		    O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+		if (fd != -1 && (fstat(fd, &st2) == -1 ||
+		    st2.st_dev != st->st_dev || st2.st_ino != st->st_ino)) {
+			close(fd);
+			fd = -1;
+			errno = EACCES;
+		}
+	}
+	close(pfd);
+	return (fd);
 }
 
 static int
@@ -170,12 +222,74 @@ static_not_modified(struct http_conn *c, const struct http_file *f)
 	return (0);
 }
 
-/* The directory path lacks its slash: send the client to the slash form. */
+/*
+ * Does If-Range name the representation f (RFC 9110 section 13.1.5)? An
+ * entity tag by strong comparison (never a weak one); a date only when it
+ * is exactly Last-Modified and that is a strong validator, i.e. at least
+ * one second older than the Date sent (section 8.8.2.2).
+ */
+static int
+static_if_range_matches(struct http_conn *c, const struct http_file *f)
+{
+	const struct http_request	*req = &c->x->req;
+	const char			*v = http_request_str(c, req->if_range);
+	size_t				 len = req->if_range.len;
+	time_t				 t;
+
+	if (v[0] == '"')
+		return (len == strlen(f->etag) && memcmp(v, f->etag, len) == 0);
+	if (len >= 2 && v[0] == 'W' && v[1] == '/')
+		return (0);
+	if ((t = http_date_parse(v, len)) == -1 || t != f->mtime.tv_sec)
+		return (0);
+	return (time(NULL) - f->mtime.tv_sec >= 1);
+}
+
+/* RFC 3986 pchar and '/': what a path may hold unescaped. */
+static const unsigned char static_path_safe[256] = {
+	['-'] = 1, ['.'] = 1, ['_'] = 1, ['~'] = 1,
+	['!'] = 1, ['$'] = 1, ['&'] = 1, ['\''] = 1, ['('] = 1, [')'] = 1,
+	['*'] = 1, ['+'] = 1, [','] = 1, [';'] = 1, ['='] = 1,
+	[':'] = 1, ['@'] = 1, ['/'] = 1,
+	['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1,
+};
+
+/* Add the decoded path percent-encoded, so that no name on disk (a CR LF
+ * in it, say) can add a header or change what the URI means. */
+static void
+static_add_path_escaped(struct http_conn *c, const char *path, size_t len)
+{
+	static const char	 hex[] = "0123456789ABCDEF";
+	char			 buf[256];
+	size_t			 i, n = 0;
+	unsigned char		 ch;
+
+	for (i = 0; i < len; i++) {
+		if (n + 3 > sizeof(buf)) {
+			http_response_add(c, buf, n);
+			n = 0;
+		}
+		ch = (unsigned char)path[i];
+		if (static_path_safe[ch])
+			buf[n++] = (char)ch;
+		else {
+			buf[n++] = '%';
+			buf[n++] = hex[ch >> 4];
+			buf[n++] = hex[ch & 0xf];
+		}
+	}
+	http_response_add(c, buf, n);
+}
+
+/* The directory path lacks its slash: send the client to the slash form.
+ * The query goes back as it came: the parser let no CTL or space in. */
 static void
 static_redirect_slash(struct http_conn *c, const char *path, size_t len)
 {
 	http_response_head(c, 301, "text/plain; charset=utf-8", 0);
-	http_response_printf(c, "Location: %.*s/", (int)len, path);
+	http_response_add(c, "Location: ", 10);
+	static_add_path_escaped(c, path, len);
+	http_response_add(c, "/", 1);
 	if (c->x->req.query.len > 0)
 		http_response_printf(c, "?%.*s", (int)c->x->req.query.len,
 		    http_request_str(c, c->x->req.query));
@@ -200,13 +314,10 @@ static_open_path(struct http_conn *c, const struct location_conf *lc,
 		snprintf(rel, sizeof(rel), ".");
 	else
 		snprintf(rel, sizeof(rel), "%.*s", (int)len - 1, path + 1);
-	if ((fd = static_open(rootfd, rel, lc->follow_symlinks)) == -1 ||
-	    fstat(fd, st) == -1) {
+	if ((fd = static_open(rootfd, rel, lc->follow_symlinks, st)) == -1) {
 		status = static_errno_status(errno);
 		if (status == 500)
 			log_warn("static %s", rel);
-		if (fd != -1)
-			close(fd);
 		http_response_error(c, status);
 		return (-1);
 	}
@@ -219,13 +330,11 @@ static_open_path(struct http_conn *c, const struct location_conf *lc,
 		static_redirect_slash(c, path, len);
 		return (-1);
 	}
-	ifd = static_open(fd, lc->index, lc->follow_symlinks);
+	ifd = static_open(fd, lc->index, lc->follow_symlinks, st);
 	close(fd);
-	if (ifd == -1 || fstat(ifd, st) == -1) {
+	if (ifd == -1) {
 		/* No index and no listing: a directory is forbidden. */
 		status = errno == ENOENT ? 403 : static_errno_status(errno);
-		if (ifd != -1)
-			close(ifd);
 		http_response_error(c, status);
 		return (-1);
 	}
@@ -304,7 +413,9 @@ static_respond(struct http_conn *c, struct http_file *f, int cached)
 		http_conn_file_done(c);
 		return;
 	}
-	if (x->req.range.len > 0 && x->req.method == HTTP_METHOD_GET)
+	/* A Range for another version of the file is ignored: all of it. */
+	if (x->req.range.len > 0 && x->req.method == HTTP_METHOD_GET &&
+	    (x->req.if_range.len == 0 || static_if_range_matches(c, f)))
 		rr = http_range_parse(http_request_str(c, x->req.range),
 		    x->req.range.len, size, &first, &last);
 	if (rr == HTTP_RANGE_UNSATISFIABLE) {
