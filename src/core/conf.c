@@ -6,7 +6,10 @@
  */
 #include "autoconf.h"
 
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -334,18 +337,35 @@ conf_fill(cfg_t *cfg, const char *path, struct config *conf, char *err,
 	return (0);
 }
 
-/* Read a whole (small) file into a NUL-terminated buffer. */
+/*
+ * Read a whole (small) file into a NUL-terminated buffer. The master reads
+ * it on reload from its event loop: a FIFO or a device at the path would
+ * block it in open() or read(), so the file is opened without blocking and
+ * anything but a regular file is refused.
+ */
 static char *
-conf_read_file(const char *path, char *err, size_t errlen)
+conf_read_file(const char *path, size_t *lenp, char *err, size_t errlen)
 {
-	FILE	*fp;
-	char	*buf = NULL;
-	size_t	 len = 0, cap = 0, n;
+	struct stat	 st;
+	char		*buf = NULL;
+	size_t		 len = 0, cap = 0;
+	ssize_t		 n;
+	int		 fd;
 
-	if ((fp = fopen(path, "r")) == NULL) {
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)) ==
+	    -1) {
 		snprintf(err, errlen, "%s: cannot open: %s", path,
 		    strerror(errno));
 		return (NULL);
+	}
+	if (fstat(fd, &st) == -1) {
+		snprintf(err, errlen, "%s: cannot stat: %s", path,
+		    strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		goto fail;
 	}
 	for (;;) {
 		if (cap - len < 4097) {
@@ -360,22 +380,25 @@ conf_read_file(const char *path, char *err, size_t errlen)
 				goto fail;
 			}
 		}
-		n = fread(buf + len, 1, cap - len - 1, fp);
-		len += n;
+		n = read(fd, buf + len, cap - len - 1);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			snprintf(err, errlen, "%s: cannot read: %s", path,
+			    strerror(errno));
+			goto fail;
+		}
 		if (n == 0)
 			break;
+		len += (size_t)n;
 	}
-	if (ferror(fp)) {
-		snprintf(err, errlen, "%s: cannot read: %s", path,
-		    strerror(errno));
-		goto fail;
-	}
-	fclose(fp);
+	close(fd);
 	buf[len] = '\0';
+	*lenp = len;
 	return (buf);
 fail:
 	free(buf);
-	fclose(fp);
+	close(fd);
 	return (NULL);
 }
 
@@ -499,10 +522,11 @@ conf_load(const char *path, char *err, size_t errlen)
 	struct config	*conf;
 	cfg_t		*cfg;
 	char		*text;
+	size_t		 len;
 	int		 rc;
 
 	err[0] = '\0';
-	if ((text = conf_read_file(path, err, errlen)) == NULL)
+	if ((text = conf_read_file(path, &len, err, errlen)) == NULL)
 		return (NULL);
 	conf_blank_comments(text);
 	if ((cfg = cfg_init(root_opts, CFGF_NONE)) == NULL) {

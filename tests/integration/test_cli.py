@@ -4,7 +4,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from droverlib import DROVER, DroverTest, main, run  # noqa: E402
+from droverlib import DROVER, TIMEOUT, DroverTest, main, run  # noqa: E402
 
 
 class CliTest(DroverTest):
@@ -63,6 +63,22 @@ class CliTest(DroverTest):
         self.assertEqual(r.returncode, 1)
         self.assertIn("/nonexistent/drover.conf", r.stderr)
         self.assertIn("No such file", r.stderr)
+
+    def test_check_fifo_refused_without_blocking(self):
+        # Opening a FIFO for reading blocks until a writer comes: -t must
+        # refuse it instead (the timeout only guards a hang).
+        d = self.drover()
+        fifo = os.path.join(d.dir, "fifo.conf")
+        os.mkfifo(fifo)
+        r = run([DROVER, "-t", "-c", fifo], timeout=TIMEOUT)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("%s: not a regular file" % fifo, r.stderr)
+
+    def test_check_directory_refused(self):
+        d = self.drover()
+        r = run([DROVER, "-t", "-c", d.dir])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("%s: not a regular file" % d.dir, r.stderr)
 
     def test_check_unknown_user(self):
         d = self.drover(extra='user = "no-such-user-drover"')
