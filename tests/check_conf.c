@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "core/conf.h"
+#include "core/conf_int.h"
+#include "http/http.h"
 #include "checklib.h"
 
 static char	 dir[] = "/tmp/check_config.XXXXXX";
@@ -283,6 +285,27 @@ static const struct bad_case bad[] = {
 	{ HTTP_LOC("  delay = 1\n"), 6,
 	  "location /: needs exactly one of return, root, stats or echo_body "
 	  "(has 0)" },
+	/* return: only final statuses that frame like any other response. */
+	{ HTTP_LOC("  return = \"100\"\n"), 5, "1xx" },
+	{ HTTP_LOC("  return = \"101 up\"\n"), 5, "1xx" },
+	{ HTTP_LOC("  return = \"103\"\n"), 5, "1xx" },
+	{ HTTP_LOC("  return = \"204 text\"\n"), 5, "204 has no body" },
+	{ HTTP_LOC("  return = \"205 text\"\n"), 5, "205 has no body" },
+	{ HTTP_LOC("  return = \"304 text\"\n"), 5, "304 has no body" },
+	{ HTTP_LOC("  return = \"299\"\n"), 5, "not a registered status" },
+	{ HTTP_LOC("  return = \"306 x\"\n"), 5, "not a registered status" },
+	{ HTTP_LOC("  return = \"418\"\n"), 5, "not a registered status" },
+	{ HTTP_LOC("  return = \"599\"\n"), 5, "not a registered status" },
+	{ HTTP_LOC("  return = \"600\"\n"), 5, "expected \"STATUS [TEXT]\"" },
+	{ HTTP_LOC("  return = \"301\"\n"), 5, "301 needs a target" },
+	{ HTTP_LOC("  return = \"302 http://a/\\r\\nSet-Cookie: x=1\"\n"), 5,
+	  "control character" },
+	{ HTTP_LOC("  return = \"308 /a\\nb\"\n"), 5, "control character" },
+	{ HTTP_LOC("  return = \"307 /a\\tb\"\n"), 5, "control character" },
+	{ HTTP_LOC("  return = \"303 /a\\x7f\"\n"), 5, "control character" },
+	{ HTTP_LOC("  return = \"200 a\\x01b\"\n"), 5, "control character" },
+	{ HTTP_LOC("  return = \"200 two\\nlines\"\n"), 5,
+	  "control character" },
 };
 
 START_TEST(test_bad_files)
@@ -303,6 +326,54 @@ START_TEST(test_bad_files)
 		    "case %d: \"%s\" does not name the file", _i, err);
 	ck_assert_msg(strstr(err, b->error) != NULL,
 	    "case %d: \"%s\" lacks \"%s\"", _i, err, b->error);
+}
+END_TEST
+
+/* Statuses and texts that return accepts, as they are kept. */
+static const char *const good_returns[] = {
+	"200", "200 Hello, World!", "204", "205", "304", "301 /new",
+	"302 http://example.invalid/a?b=c", "303 /x", "307 /y", "308 /z",
+	"404 not here", "410 gone", "421", "451 legal", "511 login",
+	"226", "208", "507",
+};
+
+START_TEST(test_good_returns)
+{
+	struct config		*c;
+	struct location_conf	*lc;
+	char			 err[1024], text[512];
+	const char		*sp;
+
+	snprintf(text, sizeof(text), HTTP_LOC("  return = \"%s\"\n"),
+	    good_returns[_i]);
+	c = load(text, err, sizeof(err));
+	ck_assert_msg(c != NULL, "%s: %s", good_returns[_i], err);
+	lc = &c->servers[0].locations[0];
+	ck_assert_int_eq(lc->status, atoi(good_returns[_i]));
+	sp = strchr(good_returns[_i], ' ');
+	ck_assert_str_eq(lc->text, sp != NULL ? sp + 1 : "");
+	conf_free(c);
+}
+END_TEST
+
+/* Every status that return accepts has its own reason phrase. */
+START_TEST(test_return_statuses_have_reasons)
+{
+	const char	*text, *reason;
+	char		 s[16];
+	int		 i, status, n = 0;
+
+	for (i = 100; i <= 599; i++) {
+		snprintf(s, sizeof(s), "%d", i);
+		if (conf_parse_return(s, &status, &text) == -1)
+			continue;
+		n++;
+		reason = http_response_status_text(status);
+		ck_assert_msg(strcmp(reason, "Unknown") != 0 &&
+		    (status == 200 || strcmp(reason, "OK") != 0),
+		    "%d is accepted but has no reason phrase", status);
+	}
+	ck_assert_int_ge(n, 50);
 }
 END_TEST
 
@@ -362,6 +433,9 @@ config_suite(void)
 	tcase_add_test(tc, test_location_echo_body);
 	tcase_add_loop_test(tc, test_location_delay, 0,
 	    sizeof(delays) / sizeof(delays[0]));
+	tcase_add_loop_test(tc, test_good_returns, 0,
+	    sizeof(good_returns) / sizeof(good_returns[0]));
+	tcase_add_test(tc, test_return_statuses_have_reasons);
 	tcase_add_test(tc, test_comments_keep_strings);
 	tcase_add_test(tc, test_missing_file);
 	tcase_add_test(tc, test_unreadable_file);
