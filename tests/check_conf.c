@@ -306,6 +306,11 @@ static const struct bad_case bad[] = {
 	{ HTTP_LOC("  return = \"200 a\\x01b\"\n"), 5, "control character" },
 	{ HTTP_LOC("  return = \"200 two\\nlines\"\n"), 5,
 	  "control character" },
+	/* An unclosed comment would swallow the rest of the file. */
+	{ OK_SERVER "\n/* the end\nworkers = 2\n", 6,
+	  "comment opened here is not closed" },
+	{ "workers = 2 /* x */ /*\n" OK_SERVER, 1,
+	  "comment opened here is not closed" },
 };
 
 START_TEST(test_bad_files)
@@ -392,6 +397,28 @@ START_TEST(test_comments_keep_strings)
 }
 END_TEST
 
+/* A NUL byte used to end the file silently: refused, naming its line. */
+START_TEST(test_nul_byte)
+{
+	static const char	 text[] = "workers = 2\n\nlog_level = info"
+	    "\0 debug\n" OK_SERVER;
+	struct config		*c;
+	char			 err[1024], prefix[4200];
+	FILE			*f;
+
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(text, 1, sizeof(text) - 1, f),
+	    sizeof(text) - 1);
+	ck_assert_int_eq(fclose(f), 0);
+	c = conf_load(path, err, sizeof(err));
+	ck_assert_ptr_null(c);
+	snprintf(prefix, sizeof(prefix), "%s:3: ", path);
+	ck_assert_msg(strncmp(err, prefix, strlen(prefix)) == 0, "%s", err);
+	ck_assert_ptr_nonnull(strstr(err, "NUL byte"));
+}
+END_TEST
+
 START_TEST(test_missing_file)
 {
 	struct config	*c;
@@ -437,6 +464,7 @@ config_suite(void)
 	    sizeof(good_returns) / sizeof(good_returns[0]));
 	tcase_add_test(tc, test_return_statuses_have_reasons);
 	tcase_add_test(tc, test_comments_keep_strings);
+	tcase_add_test(tc, test_nul_byte);
 	tcase_add_test(tc, test_missing_file);
 	tcase_add_test(tc, test_unreadable_file);
 	suite_add_tcase(s, tc);

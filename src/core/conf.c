@@ -406,18 +406,23 @@ fail:
  * Turn comments (#, // and C-style) into spaces, keeping every newline.
  * libconfuse 3.3 counts each line of a comment twice, which would put
  * wrong line numbers in error messages; without comments it counts right.
- * Quoted strings are left alone.
+ * Quoted strings are left alone. Returns the line where a C-style comment
+ * opens that is never closed (it would hide the rest of the file), else 0.
  */
-static void
+static int
 conf_blank_comments(char *p)
 {
 	char	 quote = 0;
+	int	 line = 1, open_line;
 
 	for (; *p != '\0'; p++) {
+		if (*p == '\n')
+			line++;
 		if (quote) {
-			if (*p == '\\' && quote == '"' && p[1] != '\0')
-				p++;
-			else if (*p == quote)
+			if (*p == '\\' && quote == '"' && p[1] != '\0') {
+				if (*++p == '\n')
+					line++;
+			} else if (*p == quote)
 				quote = 0;
 			continue;
 		}
@@ -428,19 +433,39 @@ conf_blank_comments(char *p)
 				*p = ' ';
 			if (*p == '\0')
 				break;
+			line++;
 		} else if (*p == '/' && p[1] == '*') {
+			open_line = line;
 			*p++ = ' ';
 			*p = ' ';
 			for (p++; *p != '\0' && !(*p == '*' && p[1] == '/');
-			    p++)
+			    p++) {
 				if (*p != '\n')
 					*p = ' ';
+				else
+					line++;
+			}
 			if (*p == '\0')
-				break;
+				return (open_line);
 			*p++ = ' ';
 			*p = ' ';
 		}
 	}
+	return (0);
+}
+
+/* The line of the first NUL byte in text[0..len), or 0 if there is none. */
+static int
+conf_nul_line(const char *text, size_t len)
+{
+	const char	*nul, *p;
+	int		 line = 1;
+
+	if ((nul = memchr(text, '\0', len)) == NULL)
+		return (0);
+	for (p = text; p < nul; p++)
+		line += *p == '\n';
+	return (line);
 }
 
 /*
@@ -523,12 +548,24 @@ conf_load(const char *path, char *err, size_t errlen)
 	cfg_t		*cfg;
 	char		*text;
 	size_t		 len;
-	int		 rc;
+	int		 rc, line;
 
 	err[0] = '\0';
 	if ((text = conf_read_file(path, &len, err, errlen)) == NULL)
 		return (NULL);
-	conf_blank_comments(text);
+	/* libconfuse would stop at a NUL and take the rest for missing. */
+	if ((line = conf_nul_line(text, len)) != 0) {
+		snprintf(err, errlen, "%s:%d: a NUL byte: not a text file", path,
+		    line);
+		free(text);
+		return (NULL);
+	}
+	if ((line = conf_blank_comments(text)) != 0) {
+		snprintf(err, errlen, "%s:%d: the /* comment opened here is not "
+		    "closed", path, line);
+		free(text);
+		return (NULL);
+	}
 	if ((cfg = cfg_init(root_opts, CFGF_NONE)) == NULL) {
 		free(text);
 		snprintf(err, errlen, "%s: cannot initialise the parser",
