@@ -306,6 +306,15 @@ static const struct bad_case bad[] = {
 	{ HTTP_LOC("  return = \"200 a\\x01b\"\n"), 5, "control character" },
 	{ HTTP_LOC("  return = \"200 two\\nlines\"\n"), 5,
 	  "control character" },
+	/* Overlapping listeners fail at start-up: refuse them here. */
+	{ ECHO("\"127.0.0.1:8080\"") "server f {\n listen = {\"*:8080\"}\n"
+	  " protocol = echo\n}\n", 8, "overlaps \"127.0.0.1:8080\" of "
+	  "server e" },
+	{ ECHO("\"*:8080\"") "server f {\n listen = {\"127.0.0.1:8080\"}\n"
+	  " protocol = echo\n}\n", 8, "overlaps" },
+	{ ECHO("\"[::1]:8080\"") "server f {\n listen = {\"[::]:8080\"}\n"
+	  " protocol = echo\n}\n", 8, "overlaps" },
+	{ ECHO("\"0.0.0.0:8080\", \"127.0.0.1:8080\""), 2, "overlaps" },
 	/* An unclosed comment would swallow the rest of the file. */
 	{ OK_SERVER "\n/* the end\nworkers = 2\n", 6,
 	  "comment opened here is not closed" },
@@ -419,6 +428,20 @@ START_TEST(test_nul_byte)
 }
 END_TEST
 
+/* Overlaps need the same port: port 0 picks one for each listener. */
+START_TEST(test_port_zero_does_not_overlap)
+{
+	struct config	*c;
+	char		 err[1024];
+
+	c = load(ECHO("\"127.0.0.1:0\"") "server f {\n listen = {\"*:0\"}\n"
+	    " protocol = echo\n}\nserver g {\n listen = {\"*:8080\", "
+	    "\"[::1]:8080\"}\n protocol = echo\n}\n", err, sizeof(err));
+	ck_assert_msg(c != NULL, "%s", err);
+	conf_free(c);
+}
+END_TEST
+
 START_TEST(test_missing_file)
 {
 	struct config	*c;
@@ -465,6 +488,7 @@ config_suite(void)
 	tcase_add_test(tc, test_return_statuses_have_reasons);
 	tcase_add_test(tc, test_comments_keep_strings);
 	tcase_add_test(tc, test_nul_byte);
+	tcase_add_test(tc, test_port_zero_does_not_overlap);
 	tcase_add_test(tc, test_missing_file);
 	tcase_add_test(tc, test_unreadable_file);
 	suite_add_tcase(s, tc);

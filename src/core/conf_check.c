@@ -8,7 +8,10 @@
  */
 #include "autoconf.h"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
+
+#include <netinet/in.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -159,6 +162,34 @@ conf_check_protocol(cfg_t *cfg, cfg_opt_t *opt)
 	return (0);
 }
 
+/* Whether a is the any-address of its family (0.0.0.0 or ::). */
+static int
+conf_addr_wildcard(const struct addr *a)
+{
+	const struct sockaddr_in	*sin;
+	const struct sockaddr_in6	*sin6;
+
+	if (addr_family(a) == AF_INET) {
+		sin = (const struct sockaddr_in *)(const void *)&a->ss;
+		return (sin->sin_addr.s_addr == htonl(INADDR_ANY));
+	}
+	sin6 = (const struct sockaddr_in6 *)(const void *)&a->ss;
+	return (IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr));
+}
+
+/*
+ * Whether binding both a and b would fail: a wildcard and a specific
+ * address of the same family and port (IPv6 listeners are V6ONLY, so the
+ * families do not mix). Port 0 picks a free port for each: never.
+ */
+static int
+conf_addr_overlap(const struct addr *a, const struct addr *b)
+{
+	return (addr_family(a) == addr_family(b) && addr_port(a) != 0 &&
+	    addr_port(a) == addr_port(b) &&
+	    (conf_addr_wildcard(a) || conf_addr_wildcard(b)));
+}
+
 static int
 conf_check_listen(cfg_t *cfg, cfg_opt_t *opt)
 {
@@ -182,6 +213,12 @@ conf_check_listen(cfg_t *cfg, cfg_opt_t *opt)
 			if (addr_equal(&a, &b)) {
 				cfg_error(cfg, "listen: \"%s\" is listed twice",
 				    cfg_opt_getnstr(opt, i));
+				return (-1);
+			}
+			if (conf_addr_overlap(&a, &b)) {
+				cfg_error(cfg, "listen: \"%s\" overlaps \"%s\"",
+				    cfg_opt_getnstr(opt, i),
+				    cfg_opt_getnstr(opt, j));
 				return (-1);
 			}
 		}
@@ -476,12 +513,20 @@ conf_check_server(cfg_t *cfg, cfg_opt_t *opt)
 			for (k = 0; k < cfg_size(other, "listen"); k++) {
 				(void)addr_parse(cfg_getnstr(other, "listen",
 				    k), &b, err, sizeof(err));
-				if (!addr_equal(&a, &b))
+				if (addr_equal(&a, &b)) {
+					cfg_error(cfg, "server %s: listen \"%s\" "
+					    "is already used by server %s",
+					    cfg_title(sec),
+					    cfg_getnstr(sec, "listen", i),
+					    cfg_title(other));
+					return (-1);
+				}
+				if (!conf_addr_overlap(&a, &b))
 					continue;
-				cfg_error(cfg, "server %s: listen \"%s\" is "
-				    "already used by server %s",
-				    cfg_title(sec),
+				cfg_error(cfg, "server %s: listen \"%s\" overlaps "
+				    "\"%s\" of server %s", cfg_title(sec),
 				    cfg_getnstr(sec, "listen", i),
+				    cfg_getnstr(other, "listen", k),
 				    cfg_title(other));
 				return (-1);
 			}

@@ -86,6 +86,19 @@ class CliTest(DroverTest):
         self.assertEqual(r.returncode, 1)
         self.assertIn("no-such-user-drover", r.stderr)
 
+    def test_check_overlapping_listeners(self):
+        # 127.0.0.1:P and *:P cannot both be bound: -t says so.
+        d = self.drover(listen='"127.0.0.1:8080"')
+        d.write_conf(d.conf_text() + "server other {\n"
+                     "    listen = {\"*:8080\"}\n"
+                     "    protocol = echo\n}\n")
+        r = run([DROVER, "-t", "-c", d.conf])
+        self.assertEqual(r.returncode, 1)
+        line = d.conf_text().count("\n") + 4
+        self.assertIn('%s:%d: server other: listen "*:8080" overlaps '
+                      '"127.0.0.1:8080" of server echo' % (d.conf, line),
+                      r.stderr)
+
     def test_signal_without_running_master(self):
         d = self.drover()
         r = run([DROVER, "-c", d.conf, "-s", "reload"])
