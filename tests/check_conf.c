@@ -315,6 +315,18 @@ static const struct bad_case bad[] = {
 	{ ECHO("\"[::1]:8080\"") "server f {\n listen = {\"[::]:8080\"}\n"
 	  " protocol = echo\n}\n", 8, "overlaps" },
 	{ ECHO("\"0.0.0.0:8080\", \"127.0.0.1:8080\""), 2, "overlaps" },
+	/* A key given twice in one section: no silent last-one-wins. */
+	{ "workers = 2\nlog_level = info\nworkers = 3\n" OK_SERVER, 3,
+	  "workers is set twice (first on line 1)" },
+	{ "server e {\n listen = {\"127.0.0.1:0\"}\n protocol = echo\n"
+	  " backlog = 1\n backlog = 2\n}\n", 5,
+	  "backlog is set twice (first on line 4)" },
+	{ "server e {\n listen = {\"127.0.0.1:0\"}\n protocol = echo\n"
+	  " listen = {\"127.0.0.1:1\"}\n}\n", 4,
+	  "listen is set twice (first on line 2)" },
+	{ HTTP_LOC("  return = \"200 a\"\n  index = \"x\"\n"
+	  "  index = \"y\"\n"), 7, "index is set twice (first on line 6)" },
+	{ "daemon = false\n\ndaemon = true\n" OK_SERVER, 3, "set twice" },
 	/* An unclosed comment would swallow the rest of the file. */
 	{ OK_SERVER "\n/* the end\nworkers = 2\n", 6,
 	  "comment opened here is not closed" },
@@ -442,6 +454,26 @@ START_TEST(test_port_zero_does_not_overlap)
 }
 END_TEST
 
+/* Sections repeat, and "+=" adds to a list: neither is a repeated key. */
+START_TEST(test_repeats_that_are_fine)
+{
+	struct config	*c;
+	char		 err[1024];
+
+	c = load("server e {\n listen = {\"127.0.0.1:0\"}\n"
+	    " listen += {\"127.0.0.1:1\"}\n protocol = echo\n}\n"
+	    "server f {\n listen = {\"127.0.0.1:2\"}\n protocol = echo\n}\n"
+	    "server w {\n listen = {\"127.0.0.1:3\"}\n protocol = http\n"
+	    " location /a { return = \"200 a\" }\n"
+	    " location /b { return = \"200 b = c\" index = \"i\" }\n}\n",
+	    err, sizeof(err));
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_uint_eq(c->servers[0].nlistens, 2);
+	ck_assert_uint_eq(c->servers[2].nlocations, 2);
+	conf_free(c);
+}
+END_TEST
+
 START_TEST(test_missing_file)
 {
 	struct config	*c;
@@ -489,6 +521,7 @@ config_suite(void)
 	tcase_add_test(tc, test_comments_keep_strings);
 	tcase_add_test(tc, test_nul_byte);
 	tcase_add_test(tc, test_port_zero_does_not_overlap);
+	tcase_add_test(tc, test_repeats_that_are_fine);
 	tcase_add_test(tc, test_missing_file);
 	tcase_add_test(tc, test_unreadable_file);
 	suite_add_tcase(s, tc);

@@ -468,6 +468,114 @@ conf_nul_line(const char *text, size_t len)
 	return (line);
 }
 
+/* A token of the configuration syntax, as conf_check_repeats sees it. */
+struct conf_tok {
+	const char	*p;
+	size_t		 len;
+	int		 line;
+	int		 punct;		/* one of {}=,+(), or 0 for a word */
+};
+
+/* The next token of comment-free text at *pp; 0 at the end. */
+static int
+conf_next_tok(const char **pp, int *line, struct conf_tok *t)
+{
+	const char	*p = *pp;
+	char		 q;
+
+	for (; *p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'; p++)
+		*line += *p == '\n';
+	if (*p == '\0')
+		return (0);
+	t->p = p;
+	t->line = *line;
+	t->punct = 0;
+	if (strchr("{}=,+()", *p) != NULL) {
+		t->punct = *p++;
+	} else if (*p == '"' || *p == '\'') {
+		for (q = *p++; *p != '\0' && *p != q; p++) {
+			if (*p == '\\' && q == '"' && p[1] != '\0')
+				p++;
+			*line += *p == '\n';
+		}
+		if (*p == q)
+			p++;
+	} else {
+		while (*p != '\0' && strchr(" \t\r\n{}=,+()\"'", *p) == NULL)
+			p++;
+	}
+	t->len = (size_t)(p - t->p);
+	*pp = p;
+	return (1);
+}
+
+#define CONF_KEYS_MAX	1024
+
+/*
+ * libconfuse keeps the last of two settings of a key without a word. Find
+ * a key set twice with "=" in one section ("+=" appends to a list, and
+ * sections repeat by design). Syntax errors are libconfuse's to report:
+ * on anything unexpected this gives up quietly.
+ */
+static int
+conf_check_repeats(const char *text, const char *path, char *err,
+    size_t errlen)
+{
+	struct conf_tok	 keys[CONF_KEYS_MAX], name, t;
+	int		 depth[CONF_KEYS_MAX];
+	const char	*p = text;
+	int		 line = 1, level = 0, n = 0, i, append;
+
+	while (conf_next_tok(&p, &line, &name)) {
+		if (name.punct == '}') {
+			if (--level < 0)
+				return (0);
+			while (n > 0 && depth[n - 1] > level)
+				n--;
+			continue;
+		}
+		if (name.punct != 0 || !conf_next_tok(&p, &line, &t))
+			return (0);
+		if (t.punct != '=' && t.punct != '+') {
+			/* A section, with or without a title, or a call. */
+			if (t.punct == 0 && !conf_next_tok(&p, &line, &t))
+				return (0);
+			if (t.punct == '{')
+				level++;
+			else if (t.punct == '(') {
+				while (conf_next_tok(&p, &line, &t) &&
+				    t.punct != ')')
+					;
+			} else
+				return (0);
+			continue;
+		}
+		append = t.punct == '+';
+		if (append && (!conf_next_tok(&p, &line, &t) || t.punct != '='))
+			return (0);
+		if (!conf_next_tok(&p, &line, &t))
+			return (0);
+		if (t.punct == '{') {
+			while (conf_next_tok(&p, &line, &t) && t.punct != '}')
+				;
+		}
+		for (i = n - 1; i >= 0 && depth[i] == level; i--) {
+			if (append || keys[i].len != name.len ||
+			    memcmp(keys[i].p, name.p, name.len) != 0)
+				continue;
+			snprintf(err, errlen, "%s:%d: %.*s is set twice (first "
+			    "on line %d)", path, name.line, (int)name.len,
+			    name.p, keys[i].line);
+			return (-1);
+		}
+		if (n < CONF_KEYS_MAX) {
+			keys[n] = name;
+			depth[n++] = level;
+		}
+	}
+	return (0);
+}
+
 /*
  * Parse text held in memory, through a FILE so that libconfuse does not
  * replace our file name with "[buf]" as cfg_parse_buf does.
@@ -592,6 +700,8 @@ conf_load(const char *path, char *err, size_t errlen)
 		return (NULL);
 	}
 	rc = conf_check_closed(text, path, err, errlen);
+	if (rc == 0)
+		rc = conf_check_repeats(text, path, err, errlen);
 	free(text);
 	if (rc == -1) {
 		cfg_free(cfg);
