@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 
 #include <check.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,17 +124,24 @@ END_TEST
 START_TEST(test_values_and_relative_paths)
 {
 	struct config	*c;
-	char		 err[1024], want[4200];
+	char		 err[1024], want[4200], text[1024];
+	struct passwd	*pw = getpwuid(getuid());
+	struct group	*gr = getgrgid(getgid());
 
-	c = load("workers = 4\ndaemon = false\npid_file = \"run/d.pid\"\n"
+	/* user and group must exist: ours do. */
+	ck_assert_ptr_nonnull(pw);
+	ck_assert_ptr_nonnull(gr);
+	snprintf(text, sizeof(text), "workers = 4\ndaemon = false\n"
+	    "pid_file = \"run/d.pid\"\n"
 	    "ports_file = \"d.ports\"\nerror_log = \"syslog\"\n"
-	    "log_level = debug\nuser = \"nobody\"\ngroup = \"nogroup\"\n"
+	    "log_level = debug\nuser = \"%s\"\ngroup = \"%s\"\n"
 	    "shutdown_timeout = 1\nready_timeout = 3600\n"
 	    "rlimit_nofile = 65536\n"
 	    "server a {\n listen = {\"*:0\"}\n protocol = echo\n"
 	    " backlog = 1\n idle_timeout = 86400\n}\n"
 	    "server b {\n listen = {\"[::]:0\"}\n protocol = echo\n}\n",
-	    err, sizeof(err));
+	    pw->pw_name, gr->gr_name);
+	c = load(text, err, sizeof(err));
 	ck_assert_msg(c != NULL, "%s", err);
 	ck_assert(!c->workers_auto);
 	ck_assert_int_eq(c->workers, 4);
@@ -143,8 +152,8 @@ START_TEST(test_values_and_relative_paths)
 	ck_assert_str_eq(c->ports_file, want);
 	ck_assert_str_eq(c->error_log, "syslog");
 	ck_assert_int_eq(c->log_level, LOG_LEVEL_DEBUG);
-	ck_assert_str_eq(c->user, "nobody");
-	ck_assert_str_eq(c->group, "nogroup");
+	ck_assert_str_eq(c->user, pw->pw_name);
+	ck_assert_str_eq(c->group, gr->gr_name);
 	ck_assert_int_eq(c->shutdown_timeout, 1);
 	ck_assert_int_eq(c->ready_timeout, 3600);
 	ck_assert_int_eq(c->rlimit_nofile, 65536);
@@ -230,7 +239,7 @@ static const struct bad_case bad[] = {
 	/* Comments must not throw line numbers off (libconfuse 3.3 bug). */
 	{ "# one\n# two\n// three\n/* four\nfive */\nworkers = 0\n"
 	  OK_SERVER, 6, "expected auto or a number" },
-	{ "user = \"a#b\" # comment\nworkers = x\n" OK_SERVER, 2,
+	{ "pid_file = \"a#b\" # comment\nworkers = x\n" OK_SERVER, 2,
 	  "expected auto" },
 	{ "\nworkers = 513\n" OK_SERVER, 2, "expected auto or a number" },
 	{ "workers = x\n" OK_SERVER, 1, "expected auto or a number" },
@@ -332,6 +341,11 @@ static const struct bad_case bad[] = {
 	  "comment opened here is not closed" },
 	{ "workers = 2 /* x */ /*\n" OK_SERVER, 1,
 	  "comment opened here is not closed" },
+	/* user and group must exist. */
+	{ "\nuser = \"no-such-user-drover\"\n" OK_SERVER, 2,
+	  "user \"no-such-user-drover\": no such user" },
+	{ "\n\ngroup = \"no-such-group-drover\"\n" OK_SERVER, 3,
+	  "group \"no-such-group-drover\": no such group" },
 };
 
 START_TEST(test_bad_files)
@@ -408,12 +422,12 @@ START_TEST(test_comments_keep_strings)
 	struct config	*c;
 	char		 err[1024];
 
-	c = load("# a comment\nuser = \"a#b//c/*d*/\" # trailing\n"
-	    "/* block\n comment */ group = 'x#y'\n" OK_SERVER, err,
+	c = load("# a comment\npid_file = \"/a#b//c/*d*/\" # trailing\n"
+	    "/* block\n comment */ ports_file = '/x#y'\n" OK_SERVER, err,
 	    sizeof(err));
 	ck_assert_msg(c != NULL, "%s", err);
-	ck_assert_str_eq(c->user, "a#b//c/*d*/");
-	ck_assert_str_eq(c->group, "x#y");
+	ck_assert_str_eq(c->pid_file, "/a#b//c/*d*/");
+	ck_assert_str_eq(c->ports_file, "/x#y");
 	conf_free(c);
 }
 END_TEST

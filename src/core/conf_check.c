@@ -14,6 +14,8 @@
 #include <netinet/in.h>
 
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +118,36 @@ conf_check_nonempty(cfg_t *cfg, cfg_opt_t *opt)
 
 	if (s == NULL || *s == '\0') {
 		cfg_error(cfg, "%s must not be empty", cfg_opt_name(opt));
+		return (-1);
+	}
+	return (0);
+}
+
+/* user = NAME: the workers run as it, so it must exist now. */
+static int
+conf_check_user(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char	*s = cfg_opt_getnstr(opt, 0);
+
+	if (conf_check_nonempty(cfg, opt) == -1)
+		return (-1);
+	if (getpwnam(s) == NULL) {
+		cfg_error(cfg, "user \"%s\": no such user", s);
+		return (-1);
+	}
+	return (0);
+}
+
+/* group = NAME: likewise. */
+static int
+conf_check_group(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char	*s = cfg_opt_getnstr(opt, 0);
+
+	if (conf_check_nonempty(cfg, opt) == -1)
+		return (-1);
+	if (getgrnam(s) == NULL) {
+		cfg_error(cfg, "group \"%s\": no such group", s);
 		return (-1);
 	}
 	return (0);
@@ -544,8 +576,8 @@ conf_set_validators(cfg_t *cfg)
 	cfg_set_validate_func(cfg, "pid_file", conf_check_nonempty);
 	cfg_set_validate_func(cfg, "ports_file", conf_check_nonempty);
 	cfg_set_validate_func(cfg, "error_log", conf_check_nonempty);
-	cfg_set_validate_func(cfg, "user", conf_check_nonempty);
-	cfg_set_validate_func(cfg, "group", conf_check_nonempty);
+	cfg_set_validate_func(cfg, "user", conf_check_user);
+	cfg_set_validate_func(cfg, "group", conf_check_group);
 	cfg_set_validate_func(cfg, "shutdown_timeout", conf_check_timeout);
 	cfg_set_validate_func(cfg, "ready_timeout", conf_check_ready);
 	cfg_set_validate_func(cfg, "rlimit_nofile", conf_check_nofile);

@@ -84,7 +84,10 @@ class CliTest(DroverTest):
         d = self.drover(extra='user = "no-such-user-drover"')
         r = run([DROVER, "-t", "-c", d.conf])
         self.assertEqual(r.returncode, 1)
-        self.assertIn("no-such-user-drover", r.stderr)
+        line = d.conf_text().split("\n").index(
+            'user = "no-such-user-drover"') + 1
+        self.assertIn('%s:%d: user "no-such-user-drover": no such user'
+                      % (d.conf, line), r.stderr)
 
     def test_check_overlapping_listeners(self):
         # 127.0.0.1:P and *:P cannot both be bound: -t says so.
