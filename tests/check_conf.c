@@ -4,12 +4,16 @@
 #include <sys/stat.h>
 
 #include <check.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "core/conf.h"
+#include "core/conf_int.h"
+#include "http/http.h"
 #include "checklib.h"
 
 static char	 dir[] = "/tmp/check_config.XXXXXX";
@@ -120,17 +124,24 @@ END_TEST
 START_TEST(test_values_and_relative_paths)
 {
 	struct config	*c;
-	char		 err[1024], want[4200];
+	char		 err[1024], want[4200], text[1024];
+	struct passwd	*pw = getpwuid(getuid());
+	struct group	*gr = getgrgid(getgid());
 
-	c = load("workers = 4\ndaemon = false\npid_file = \"run/d.pid\"\n"
+	/* user and group must exist: ours do. */
+	ck_assert_ptr_nonnull(pw);
+	ck_assert_ptr_nonnull(gr);
+	snprintf(text, sizeof(text), "workers = 4\ndaemon = false\n"
+	    "pid_file = \"run/d.pid\"\n"
 	    "ports_file = \"d.ports\"\nerror_log = \"syslog\"\n"
-	    "log_level = debug\nuser = \"nobody\"\ngroup = \"nogroup\"\n"
+	    "log_level = debug\nuser = \"%s\"\ngroup = \"%s\"\n"
 	    "shutdown_timeout = 1\nready_timeout = 3600\n"
 	    "rlimit_nofile = 65536\n"
 	    "server a {\n listen = {\"*:0\"}\n protocol = echo\n"
 	    " backlog = 1\n idle_timeout = 86400\n}\n"
 	    "server b {\n listen = {\"[::]:0\"}\n protocol = echo\n}\n",
-	    err, sizeof(err));
+	    pw->pw_name, gr->gr_name);
+	c = load(text, err, sizeof(err));
 	ck_assert_msg(c != NULL, "%s", err);
 	ck_assert(!c->workers_auto);
 	ck_assert_int_eq(c->workers, 4);
@@ -141,8 +152,8 @@ START_TEST(test_values_and_relative_paths)
 	ck_assert_str_eq(c->ports_file, want);
 	ck_assert_str_eq(c->error_log, "syslog");
 	ck_assert_int_eq(c->log_level, LOG_LEVEL_DEBUG);
-	ck_assert_str_eq(c->user, "nobody");
-	ck_assert_str_eq(c->group, "nogroup");
+	ck_assert_str_eq(c->user, pw->pw_name);
+	ck_assert_str_eq(c->group, gr->gr_name);
 	ck_assert_int_eq(c->shutdown_timeout, 1);
 	ck_assert_int_eq(c->ready_timeout, 3600);
 	ck_assert_int_eq(c->rlimit_nofile, 65536);
@@ -228,7 +239,7 @@ static const struct bad_case bad[] = {
 	/* Comments must not throw line numbers off (libconfuse 3.3 bug). */
 	{ "# one\n# two\n// three\n/* four\nfive */\nworkers = 0\n"
 	  OK_SERVER, 6, "expected auto or a number" },
-	{ "user = \"a#b\" # comment\nworkers = x\n" OK_SERVER, 2,
+	{ "pid_file = \"a#b\" # comment\nworkers = x\n" OK_SERVER, 2,
 	  "expected auto" },
 	{ "\nworkers = 513\n" OK_SERVER, 2, "expected auto or a number" },
 	{ "workers = x\n" OK_SERVER, 1, "expected auto or a number" },
@@ -283,6 +294,58 @@ static const struct bad_case bad[] = {
 	{ HTTP_LOC("  delay = 1\n"), 6,
 	  "location /: needs exactly one of return, root, stats or echo_body "
 	  "(has 0)" },
+	/* return: only final statuses that frame like any other response. */
+	{ HTTP_LOC("  return = \"100\"\n"), 5, "1xx" },
+	{ HTTP_LOC("  return = \"101 up\"\n"), 5, "1xx" },
+	{ HTTP_LOC("  return = \"103\"\n"), 5, "1xx" },
+	{ HTTP_LOC("  return = \"204 text\"\n"), 5, "204 has no body" },
+	{ HTTP_LOC("  return = \"205 text\"\n"), 5, "205 has no body" },
+	{ HTTP_LOC("  return = \"304 text\"\n"), 5, "304 has no body" },
+	{ HTTP_LOC("  return = \"299\"\n"), 5, "not a registered status" },
+	{ HTTP_LOC("  return = \"306 x\"\n"), 5, "not a registered status" },
+	{ HTTP_LOC("  return = \"418\"\n"), 5, "not a registered status" },
+	{ HTTP_LOC("  return = \"599\"\n"), 5, "not a registered status" },
+	{ HTTP_LOC("  return = \"600\"\n"), 5, "expected \"STATUS [TEXT]\"" },
+	{ HTTP_LOC("  return = \"301\"\n"), 5, "301 needs a target" },
+	{ HTTP_LOC("  return = \"302 http://a/\\r\\nSet-Cookie: x=1\"\n"), 5,
+	  "control character" },
+	{ HTTP_LOC("  return = \"308 /a\\nb\"\n"), 5, "control character" },
+	{ HTTP_LOC("  return = \"307 /a\\tb\"\n"), 5, "control character" },
+	{ HTTP_LOC("  return = \"303 /a\\x7f\"\n"), 5, "control character" },
+	{ HTTP_LOC("  return = \"200 a\\x01b\"\n"), 5, "control character" },
+	{ HTTP_LOC("  return = \"200 two\\nlines\"\n"), 5,
+	  "control character" },
+	/* Overlapping listeners fail at start-up: refuse them here. */
+	{ ECHO("\"127.0.0.1:8080\"") "server f {\n listen = {\"*:8080\"}\n"
+	  " protocol = echo\n}\n", 8, "overlaps \"127.0.0.1:8080\" of "
+	  "server e" },
+	{ ECHO("\"*:8080\"") "server f {\n listen = {\"127.0.0.1:8080\"}\n"
+	  " protocol = echo\n}\n", 8, "overlaps" },
+	{ ECHO("\"[::1]:8080\"") "server f {\n listen = {\"[::]:8080\"}\n"
+	  " protocol = echo\n}\n", 8, "overlaps" },
+	{ ECHO("\"0.0.0.0:8080\", \"127.0.0.1:8080\""), 2, "overlaps" },
+	/* A key given twice in one section: no silent last-one-wins. */
+	{ "workers = 2\nlog_level = info\nworkers = 3\n" OK_SERVER, 3,
+	  "workers is set twice (first on line 1)" },
+	{ "server e {\n listen = {\"127.0.0.1:0\"}\n protocol = echo\n"
+	  " backlog = 1\n backlog = 2\n}\n", 5,
+	  "backlog is set twice (first on line 4)" },
+	{ "server e {\n listen = {\"127.0.0.1:0\"}\n protocol = echo\n"
+	  " listen = {\"127.0.0.1:1\"}\n}\n", 4,
+	  "listen is set twice (first on line 2)" },
+	{ HTTP_LOC("  return = \"200 a\"\n  index = \"x\"\n"
+	  "  index = \"y\"\n"), 7, "index is set twice (first on line 6)" },
+	{ "daemon = false\n\ndaemon = true\n" OK_SERVER, 3, "set twice" },
+	/* An unclosed comment would swallow the rest of the file. */
+	{ OK_SERVER "\n/* the end\nworkers = 2\n", 6,
+	  "comment opened here is not closed" },
+	{ "workers = 2 /* x */ /*\n" OK_SERVER, 1,
+	  "comment opened here is not closed" },
+	/* user and group must exist. */
+	{ "\nuser = \"no-such-user-drover\"\n" OK_SERVER, 2,
+	  "user \"no-such-user-drover\": no such user" },
+	{ "\n\ngroup = \"no-such-group-drover\"\n" OK_SERVER, 3,
+	  "group \"no-such-group-drover\": no such group" },
 };
 
 START_TEST(test_bad_files)
@@ -306,17 +369,121 @@ START_TEST(test_bad_files)
 }
 END_TEST
 
+/* Statuses and texts that return accepts, as they are kept. */
+static const char *const good_returns[] = {
+	"200", "200 Hello, World!", "204", "205", "304", "301 /new",
+	"302 http://example.invalid/a?b=c", "303 /x", "307 /y", "308 /z",
+	"404 not here", "410 gone", "421", "451 legal", "511 login",
+	"226", "208", "507",
+};
+
+START_TEST(test_good_returns)
+{
+	struct config		*c;
+	struct location_conf	*lc;
+	char			 err[1024], text[512];
+	const char		*sp;
+
+	snprintf(text, sizeof(text), HTTP_LOC("  return = \"%s\"\n"),
+	    good_returns[_i]);
+	c = load(text, err, sizeof(err));
+	ck_assert_msg(c != NULL, "%s: %s", good_returns[_i], err);
+	lc = &c->servers[0].locations[0];
+	ck_assert_int_eq(lc->status, atoi(good_returns[_i]));
+	sp = strchr(good_returns[_i], ' ');
+	ck_assert_str_eq(lc->text, sp != NULL ? sp + 1 : "");
+	conf_free(c);
+}
+END_TEST
+
+/* Every status that return accepts has its own reason phrase. */
+START_TEST(test_return_statuses_have_reasons)
+{
+	const char	*text, *reason;
+	char		 s[16];
+	int		 i, status, n = 0;
+
+	for (i = 100; i <= 599; i++) {
+		snprintf(s, sizeof(s), "%d", i);
+		if (conf_parse_return(s, &status, &text) == -1)
+			continue;
+		n++;
+		reason = http_response_status_text(status);
+		ck_assert_msg(strcmp(reason, "Unknown") != 0 &&
+		    (status == 200 || strcmp(reason, "OK") != 0),
+		    "%d is accepted but has no reason phrase", status);
+	}
+	ck_assert_int_ge(n, 50);
+}
+END_TEST
+
 START_TEST(test_comments_keep_strings)
 {
 	struct config	*c;
 	char		 err[1024];
 
-	c = load("# a comment\nuser = \"a#b//c/*d*/\" # trailing\n"
-	    "/* block\n comment */ group = 'x#y'\n" OK_SERVER, err,
+	c = load("# a comment\npid_file = \"/a#b//c/*d*/\" # trailing\n"
+	    "/* block\n comment */ ports_file = '/x#y'\n" OK_SERVER, err,
 	    sizeof(err));
 	ck_assert_msg(c != NULL, "%s", err);
-	ck_assert_str_eq(c->user, "a#b//c/*d*/");
-	ck_assert_str_eq(c->group, "x#y");
+	ck_assert_str_eq(c->pid_file, "/a#b//c/*d*/");
+	ck_assert_str_eq(c->ports_file, "/x#y");
+	conf_free(c);
+}
+END_TEST
+
+/* A NUL byte used to end the file silently: refused, naming its line. */
+START_TEST(test_nul_byte)
+{
+	static const char	 text[] = "workers = 2\n\nlog_level = info"
+	    "\0 debug\n" OK_SERVER;
+	struct config		*c;
+	char			 err[1024], prefix[4200];
+	FILE			*f;
+
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(text, 1, sizeof(text) - 1, f),
+	    sizeof(text) - 1);
+	ck_assert_int_eq(fclose(f), 0);
+	c = conf_load(path, err, sizeof(err));
+	ck_assert_ptr_null(c);
+	snprintf(prefix, sizeof(prefix), "%s:3: ", path);
+	ck_assert_msg(strncmp(err, prefix, strlen(prefix)) == 0, "%s", err);
+	ck_assert_ptr_nonnull(strstr(err, "NUL byte"));
+}
+END_TEST
+
+/* Overlaps need the same port: port 0 picks one for each listener. */
+START_TEST(test_port_zero_does_not_overlap)
+{
+	struct config	*c;
+	char		 err[1024];
+
+	c = load(ECHO("\"127.0.0.1:0\"") "server f {\n listen = {\"*:0\"}\n"
+	    " protocol = echo\n}\nserver g {\n listen = {\"*:8080\", "
+	    "\"[::1]:8080\"}\n protocol = echo\n}\n", err, sizeof(err));
+	ck_assert_msg(c != NULL, "%s", err);
+	conf_free(c);
+}
+END_TEST
+
+/* Sections repeat, and "+=" adds to a list: neither is a repeated key. */
+START_TEST(test_repeats_that_are_fine)
+{
+	struct config	*c;
+	char		 err[1024];
+
+	c = load("server e {\n listen = {\"127.0.0.1:0\"}\n"
+	    " listen += {\"127.0.0.1:1\"}\n protocol = echo\n}\n"
+	    "server f {\n listen = {\"127.0.0.1:2\"}\n protocol = echo\n}\n"
+	    "server w {\n listen = {\"127.0.0.1:3\"}\n protocol = http\n"
+	    " location /a { return = \"200 a\" }\n"
+	    " location /b { return = \"200 b = c\" index = \"i\" }\n}\n",
+	    err, sizeof(err));
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_uint_eq(c->servers[0].nlistens, 2);
+	ck_assert_uint_eq(c->servers[2].nlocations, 2);
 	conf_free(c);
 }
 END_TEST
@@ -362,7 +529,13 @@ config_suite(void)
 	tcase_add_test(tc, test_location_echo_body);
 	tcase_add_loop_test(tc, test_location_delay, 0,
 	    sizeof(delays) / sizeof(delays[0]));
+	tcase_add_loop_test(tc, test_good_returns, 0,
+	    sizeof(good_returns) / sizeof(good_returns[0]));
+	tcase_add_test(tc, test_return_statuses_have_reasons);
 	tcase_add_test(tc, test_comments_keep_strings);
+	tcase_add_test(tc, test_nul_byte);
+	tcase_add_test(tc, test_port_zero_does_not_overlap);
+	tcase_add_test(tc, test_repeats_that_are_fine);
 	tcase_add_test(tc, test_missing_file);
 	tcase_add_test(tc, test_unreadable_file);
 	suite_add_tcase(s, tc);

@@ -6,7 +6,10 @@
  */
 #include "autoconf.h"
 
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -338,18 +341,35 @@ conf_fill(cfg_t *cfg, const char *path, struct config *conf, char *err,
 	return (0);
 }
 
-/* Read a whole (small) file into a NUL-terminated buffer. */
+/*
+ * Read a whole (small) file into a NUL-terminated buffer. The master reads
+ * it on reload from its event loop: a FIFO or a device at the path would
+ * block it in open() or read(), so the file is opened without blocking and
+ * anything but a regular file is refused.
+ */
 static char *
-conf_read_file(const char *path, char *err, size_t errlen)
+conf_read_file(const char *path, size_t *lenp, char *err, size_t errlen)
 {
-	FILE	*fp;
-	char	*buf = NULL;
-	size_t	 len = 0, cap = 0, n;
+	struct stat	 st;
+	char		*buf = NULL;
+	size_t		 len = 0, cap = 0;
+	ssize_t		 n;
+	int		 fd;
 
-	if ((fp = fopen(path, "r")) == NULL) {
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)) ==
+	    -1) {
 		snprintf(err, errlen, "%s: cannot open: %s", path,
 		    strerror(errno));
 		return (NULL);
+	}
+	if (fstat(fd, &st) == -1) {
+		snprintf(err, errlen, "%s: cannot stat: %s", path,
+		    strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		goto fail;
 	}
 	for (;;) {
 		if (cap - len < 4097) {
@@ -364,22 +384,25 @@ conf_read_file(const char *path, char *err, size_t errlen)
 				goto fail;
 			}
 		}
-		n = fread(buf + len, 1, cap - len - 1, fp);
-		len += n;
+		n = read(fd, buf + len, cap - len - 1);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			snprintf(err, errlen, "%s: cannot read: %s", path,
+			    strerror(errno));
+			goto fail;
+		}
 		if (n == 0)
 			break;
+		len += (size_t)n;
 	}
-	if (ferror(fp)) {
-		snprintf(err, errlen, "%s: cannot read: %s", path,
-		    strerror(errno));
-		goto fail;
-	}
-	fclose(fp);
+	close(fd);
 	buf[len] = '\0';
+	*lenp = len;
 	return (buf);
 fail:
 	free(buf);
-	fclose(fp);
+	close(fd);
 	return (NULL);
 }
 
@@ -387,18 +410,23 @@ fail:
  * Turn comments (#, // and C-style) into spaces, keeping every newline.
  * libconfuse 3.3 counts each line of a comment twice, which would put
  * wrong line numbers in error messages; without comments it counts right.
- * Quoted strings are left alone.
+ * Quoted strings are left alone. Returns the line where a C-style comment
+ * opens that is never closed (it would hide the rest of the file), else 0.
  */
-static void
+static int
 conf_blank_comments(char *p)
 {
 	char	 quote = 0;
+	int	 line = 1, open_line;
 
 	for (; *p != '\0'; p++) {
+		if (*p == '\n')
+			line++;
 		if (quote) {
-			if (*p == '\\' && quote == '"' && p[1] != '\0')
-				p++;
-			else if (*p == quote)
+			if (*p == '\\' && quote == '"' && p[1] != '\0') {
+				if (*++p == '\n')
+					line++;
+			} else if (*p == quote)
 				quote = 0;
 			continue;
 		}
@@ -409,19 +437,147 @@ conf_blank_comments(char *p)
 				*p = ' ';
 			if (*p == '\0')
 				break;
+			line++;
 		} else if (*p == '/' && p[1] == '*') {
+			open_line = line;
 			*p++ = ' ';
 			*p = ' ';
 			for (p++; *p != '\0' && !(*p == '*' && p[1] == '/');
-			    p++)
+			    p++) {
 				if (*p != '\n')
 					*p = ' ';
+				else
+					line++;
+			}
 			if (*p == '\0')
-				break;
+				return (open_line);
 			*p++ = ' ';
 			*p = ' ';
 		}
 	}
+	return (0);
+}
+
+/* The line of the first NUL byte in text[0..len), or 0 if there is none. */
+static int
+conf_nul_line(const char *text, size_t len)
+{
+	const char	*nul, *p;
+	int		 line = 1;
+
+	if ((nul = memchr(text, '\0', len)) == NULL)
+		return (0);
+	for (p = text; p < nul; p++)
+		line += *p == '\n';
+	return (line);
+}
+
+/* A token of the configuration syntax, as conf_check_repeats sees it. */
+struct conf_tok {
+	const char	*p;
+	size_t		 len;
+	int		 line;
+	int		 punct;		/* one of {}=,+(), or 0 for a word */
+};
+
+/* The next token of comment-free text at *pp; 0 at the end. */
+static int
+conf_next_tok(const char **pp, int *line, struct conf_tok *t)
+{
+	const char	*p = *pp;
+	char		 q;
+
+	for (; *p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'; p++)
+		*line += *p == '\n';
+	if (*p == '\0')
+		return (0);
+	t->p = p;
+	t->line = *line;
+	t->punct = 0;
+	if (strchr("{}=,+()", *p) != NULL) {
+		t->punct = *p++;
+	} else if (*p == '"' || *p == '\'') {
+		for (q = *p++; *p != '\0' && *p != q; p++) {
+			if (*p == '\\' && q == '"' && p[1] != '\0')
+				p++;
+			*line += *p == '\n';
+		}
+		if (*p == q)
+			p++;
+	} else {
+		while (*p != '\0' && strchr(" \t\r\n{}=,+()\"'", *p) == NULL)
+			p++;
+	}
+	t->len = (size_t)(p - t->p);
+	*pp = p;
+	return (1);
+}
+
+#define CONF_KEYS_MAX	1024
+
+/*
+ * libconfuse keeps the last of two settings of a key without a word. Find
+ * a key set twice with "=" in one section ("+=" appends to a list, and
+ * sections repeat by design). Syntax errors are libconfuse's to report:
+ * on anything unexpected this gives up quietly.
+ */
+static int
+conf_check_repeats(const char *text, const char *path, char *err,
+    size_t errlen)
+{
+	struct conf_tok	 keys[CONF_KEYS_MAX], name, t;
+	int		 depth[CONF_KEYS_MAX];
+	const char	*p = text;
+	int		 line = 1, level = 0, n = 0, i, append;
+
+	while (conf_next_tok(&p, &line, &name)) {
+		if (name.punct == '}') {
+			if (--level < 0)
+				return (0);
+			while (n > 0 && depth[n - 1] > level)
+				n--;
+			continue;
+		}
+		if (name.punct != 0 || !conf_next_tok(&p, &line, &t))
+			return (0);
+		if (t.punct != '=' && t.punct != '+') {
+			/* A section, with or without a title, or a call. */
+			if (t.punct == 0 && !conf_next_tok(&p, &line, &t))
+				return (0);
+			if (t.punct == '{')
+				level++;
+			else if (t.punct == '(') {
+				while (conf_next_tok(&p, &line, &t) &&
+				    t.punct != ')')
+					;
+			} else
+				return (0);
+			continue;
+		}
+		append = t.punct == '+';
+		if (append && (!conf_next_tok(&p, &line, &t) || t.punct != '='))
+			return (0);
+		if (!conf_next_tok(&p, &line, &t))
+			return (0);
+		if (t.punct == '{') {
+			while (conf_next_tok(&p, &line, &t) && t.punct != '}')
+				;
+		}
+		for (i = n - 1; i >= 0 && depth[i] == level; i--) {
+			if (append || keys[i].len != name.len ||
+			    memcmp(keys[i].p, name.p, name.len) != 0)
+				continue;
+			snprintf(err, errlen, "%s:%d: %.*s is set twice (first "
+			    "on line %d)", path, name.line, (int)name.len,
+			    name.p, keys[i].line);
+			return (-1);
+		}
+		if (n < CONF_KEYS_MAX) {
+			keys[n] = name;
+			depth[n++] = level;
+		}
+	}
+	return (0);
 }
 
 /*
@@ -503,12 +659,25 @@ conf_load(const char *path, char *err, size_t errlen)
 	struct config	*conf;
 	cfg_t		*cfg;
 	char		*text;
-	int		 rc;
+	size_t		 len;
+	int		 rc, line;
 
 	err[0] = '\0';
-	if ((text = conf_read_file(path, err, errlen)) == NULL)
+	if ((text = conf_read_file(path, &len, err, errlen)) == NULL)
 		return (NULL);
-	conf_blank_comments(text);
+	/* libconfuse would stop at a NUL and take the rest for missing. */
+	if ((line = conf_nul_line(text, len)) != 0) {
+		snprintf(err, errlen, "%s:%d: a NUL byte: not a text file", path,
+		    line);
+		free(text);
+		return (NULL);
+	}
+	if ((line = conf_blank_comments(text)) != 0) {
+		snprintf(err, errlen, "%s:%d: the /* comment opened here is not "
+		    "closed", path, line);
+		free(text);
+		return (NULL);
+	}
 	if ((cfg = cfg_init(root_opts, CFGF_NONE)) == NULL) {
 		free(text);
 		snprintf(err, errlen, "%s: cannot initialise the parser",
@@ -535,6 +704,8 @@ conf_load(const char *path, char *err, size_t errlen)
 		return (NULL);
 	}
 	rc = conf_check_closed(text, path, err, errlen);
+	if (rc == 0)
+		rc = conf_check_repeats(text, path, err, errlen);
 	free(text);
 	if (rc == -1) {
 		cfg_free(cfg);

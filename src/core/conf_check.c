@@ -8,9 +8,15 @@
  */
 #include "autoconf.h"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
 
+#include <netinet/in.h>
+
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -117,6 +123,36 @@ conf_check_nonempty(cfg_t *cfg, cfg_opt_t *opt)
 	return (0);
 }
 
+/* user = NAME: the workers run as it, so it must exist now. */
+static int
+conf_check_user(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char	*s = cfg_opt_getnstr(opt, 0);
+
+	if (conf_check_nonempty(cfg, opt) == -1)
+		return (-1);
+	if (getpwnam(s) == NULL) {
+		cfg_error(cfg, "user \"%s\": no such user", s);
+		return (-1);
+	}
+	return (0);
+}
+
+/* group = NAME: likewise. */
+static int
+conf_check_group(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char	*s = cfg_opt_getnstr(opt, 0);
+
+	if (conf_check_nonempty(cfg, opt) == -1)
+		return (-1);
+	if (getgrnam(s) == NULL) {
+		cfg_error(cfg, "group \"%s\": no such group", s);
+		return (-1);
+	}
+	return (0);
+}
+
 /* protocol = echo | http. */
 int
 conf_protocol_parse(const char *s, enum protocol *p)
@@ -158,6 +194,34 @@ conf_check_protocol(cfg_t *cfg, cfg_opt_t *opt)
 	return (0);
 }
 
+/* Whether a is the any-address of its family (0.0.0.0 or ::). */
+static int
+conf_addr_wildcard(const struct addr *a)
+{
+	const struct sockaddr_in	*sin;
+	const struct sockaddr_in6	*sin6;
+
+	if (addr_family(a) == AF_INET) {
+		sin = (const struct sockaddr_in *)(const void *)&a->ss;
+		return (sin->sin_addr.s_addr == htonl(INADDR_ANY));
+	}
+	sin6 = (const struct sockaddr_in6 *)(const void *)&a->ss;
+	return (IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr));
+}
+
+/*
+ * Whether binding both a and b would fail: a wildcard and a specific
+ * address of the same family and port (IPv6 listeners are V6ONLY, so the
+ * families do not mix). Port 0 picks a free port for each: never.
+ */
+static int
+conf_addr_overlap(const struct addr *a, const struct addr *b)
+{
+	return (addr_family(a) == addr_family(b) && addr_port(a) != 0 &&
+	    addr_port(a) == addr_port(b) &&
+	    (conf_addr_wildcard(a) || conf_addr_wildcard(b)));
+}
+
 static int
 conf_check_listen(cfg_t *cfg, cfg_opt_t *opt)
 {
@@ -183,6 +247,12 @@ conf_check_listen(cfg_t *cfg, cfg_opt_t *opt)
 				    cfg_opt_getnstr(opt, i));
 				return (-1);
 			}
+			if (conf_addr_overlap(&a, &b)) {
+				cfg_error(cfg, "listen: \"%s\" overlaps \"%s\"",
+				    cfg_opt_getnstr(opt, i),
+				    cfg_opt_getnstr(opt, j));
+				return (-1);
+			}
 		}
 	}
 	return (0);
@@ -205,19 +275,110 @@ conf_check_name(const char *name)
 	return (0);
 }
 
-/* Parse return = "STATUS [TEXT]"; -1 if the status is not 100 to 599. */
+/*
+ * The final statuses that return may send: those registered with IANA
+ * from 200 to 599 (306 and 418 are reserved, unused). http_response.c has
+ * a reason phrase for each; check_conf checks that it stays so.
+ */
+static int
+conf_return_registered(int status)
+{
+	return ((status >= 200 && status <= 208) || status == 226 ||
+	    (status >= 300 && status <= 308 && status != 306) ||
+	    (status >= 400 && status <= 417) ||
+	    (status >= 421 && status <= 426) || status == 428 ||
+	    status == 429 || status == 431 || status == 451 ||
+	    (status >= 500 && status <= 508) || status == 510 ||
+	    status == 511);
+}
+
+/* A redirect: TEXT is the Location. */
+static int
+conf_return_redirect(int status)
+{
+	return (status == 301 || status == 302 || status == 303 ||
+	    status == 307 || status == 308);
+}
+
+/*
+ * Why return = "STATUS [TEXT]" would not make a well-framed response, or
+ * NULL if it is fine. The status and text are set when it is.
+ */
+static const char *
+conf_return_problem(const char *s, int *status, const char **text,
+    char *why, size_t whylen)
+{
+	const unsigned char	*p;
+	char			*end;
+	long			 v;
+
+	v = strtol(s, &end, 10);
+	if (end == s || *s < '0' || *s > '9' || v < 100 || v > 599 ||
+	    (*end != '\0' && *end != ' '))
+		return ("expected \"STATUS [TEXT]\" with a status from 200 to "
+		    "599");
+	*status = (int)v;
+	*text = *end == ' ' ? end + 1 : end;
+	if (v < 200)
+		return ("a 1xx status is not a final response");
+	if (!conf_return_registered(*status)) {
+		snprintf(why, whylen, "%ld is not a registered status", v);
+		return (why);
+	}
+	if ((v == 204 || v == 205 || v == 304) && **text != '\0') {
+		snprintf(why, whylen, "%ld has no body: remove the text", v);
+		return (why);
+	}
+	if (conf_return_redirect(*status) && **text == '\0') {
+		snprintf(why, whylen, "%ld needs a target URL", v);
+		return (why);
+	}
+	for (p = (const unsigned char *)*text; *p != '\0'; p++) {
+		if (*p < 0x20 || *p == 0x7f) {
+			snprintf(why, whylen, "the %s has a control character "
+			    "(0x%02x)", conf_return_redirect(*status) ?
+			    "target" : "text", *p);
+			return (why);
+		}
+	}
+	return (NULL);
+}
+
+/* Parse return = "STATUS [TEXT]"; -1 if conf_return_problem has one. */
 int
 conf_parse_return(const char *s, int *status, const char **text)
 {
-	char	*end;
-	long	 v;
+	char	 why[128];
 
-	v = strtol(s, &end, 10);
-	if (end == s || v < 100 || v > 599 || (*end != '\0' && *end != ' '))
+	return (conf_return_problem(s, status, text, why, sizeof(why)) ==
+	    NULL ? 0 : -1);
+}
+
+/* return = "STATUS [TEXT]", at the line where it is set. */
+static int
+conf_check_return(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char	*s = cfg_opt_getnstr(opt, 0), *text, *problem;
+	const char	*p;
+	char		 why[128];
+	int		 status;
+
+	if (s == NULL)
 		return (-1);
-	*status = (int)v;
-	*text = *end == ' ' ? end + 1 : end;
-	return (0);
+	if ((problem = conf_return_problem(s, &status, &text, why,
+	    sizeof(why))) == NULL)
+		return (0);
+	/* The value goes into the message only if it cannot break a line. */
+	for (p = s; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			break;
+	if (*p == '\0')
+		cfg_error(cfg, "location %s: return = \"%s\": %s",
+		    cfg_title(cfg), s, problem);
+	else
+		cfg_error(cfg, "location %s: return %d: %s", cfg_title(cfg),
+		    status, problem);
+	return (-1);
 }
 
 /* stats = json | prometheus. */
@@ -267,9 +428,9 @@ static int
 conf_check_location(cfg_t *cfg, cfg_opt_t *opt)
 {
 	cfg_t		*loc = cfg_opt_getnsec(opt, cfg_opt_size(opt) - 1);
-	const char	*title = cfg_title(loc), *text;
+	const char	*title = cfg_title(loc);
 	enum stats_format f;
-	int		 n = 0, status;
+	int		 n = 0;
 
 	if (title == NULL || title[0] != '/') {
 		cfg_error(cfg, "location \"%s\": a prefix starts with '/'",
@@ -289,13 +450,6 @@ conf_check_location(cfg_t *cfg, cfg_opt_t *opt)
 		cfg_error(cfg, "location %s: delay = %g is out of range (0 to "
 		    "%d seconds)", title, cfg_getfloat(loc, "delay"),
 		    CONF_DELAY_MAX);
-		return (-1);
-	}
-	if (cfg_size(loc, "return") > 0 && conf_parse_return(
-	    cfg_getstr(loc, "return"), &status, &text) == -1) {
-		cfg_error(cfg, "location %s: return = \"%s\": expected "
-		    "\"STATUS [TEXT]\" with a status from 100 to 599", title,
-		    cfg_getstr(loc, "return"));
 		return (-1);
 	}
 	if (cfg_size(loc, "root") > 0 &&
@@ -391,12 +545,20 @@ conf_check_server(cfg_t *cfg, cfg_opt_t *opt)
 			for (k = 0; k < cfg_size(other, "listen"); k++) {
 				(void)addr_parse(cfg_getnstr(other, "listen",
 				    k), &b, err, sizeof(err));
-				if (!addr_equal(&a, &b))
+				if (addr_equal(&a, &b)) {
+					cfg_error(cfg, "server %s: listen \"%s\" "
+					    "is already used by server %s",
+					    cfg_title(sec),
+					    cfg_getnstr(sec, "listen", i),
+					    cfg_title(other));
+					return (-1);
+				}
+				if (!conf_addr_overlap(&a, &b))
 					continue;
-				cfg_error(cfg, "server %s: listen \"%s\" is "
-				    "already used by server %s",
-				    cfg_title(sec),
+				cfg_error(cfg, "server %s: listen \"%s\" overlaps "
+				    "\"%s\" of server %s", cfg_title(sec),
 				    cfg_getnstr(sec, "listen", i),
+				    cfg_getnstr(other, "listen", k),
 				    cfg_title(other));
 				return (-1);
 			}
@@ -414,8 +576,8 @@ conf_set_validators(cfg_t *cfg)
 	cfg_set_validate_func(cfg, "pid_file", conf_check_nonempty);
 	cfg_set_validate_func(cfg, "ports_file", conf_check_nonempty);
 	cfg_set_validate_func(cfg, "error_log", conf_check_nonempty);
-	cfg_set_validate_func(cfg, "user", conf_check_nonempty);
-	cfg_set_validate_func(cfg, "group", conf_check_nonempty);
+	cfg_set_validate_func(cfg, "user", conf_check_user);
+	cfg_set_validate_func(cfg, "group", conf_check_group);
 	cfg_set_validate_func(cfg, "shutdown_timeout", conf_check_timeout);
 	cfg_set_validate_func(cfg, "ready_timeout", conf_check_ready);
 	cfg_set_validate_func(cfg, "rlimit_nofile", conf_check_nofile);
@@ -446,5 +608,7 @@ conf_set_validators(cfg_t *cfg)
 	cfg_set_validate_func(cfg, "server|access_log",
 	    conf_check_nonempty);
 	cfg_set_validate_func(cfg, "server|location", conf_check_location);
+	cfg_set_validate_func(cfg, "server|location|return",
+	    conf_check_return);
 	cfg_set_validate_func(cfg, "mime_types", conf_check_nonempty);
 }

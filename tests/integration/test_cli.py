@@ -4,7 +4,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from droverlib import DROVER, DroverTest, main, run  # noqa: E402
+from droverlib import DROVER, TIMEOUT, DroverTest, main, run  # noqa: E402
 
 
 class CliTest(DroverTest):
@@ -64,11 +64,43 @@ class CliTest(DroverTest):
         self.assertIn("/nonexistent/drover.conf", r.stderr)
         self.assertIn("No such file", r.stderr)
 
+    def test_check_fifo_refused_without_blocking(self):
+        # Opening a FIFO for reading blocks until a writer comes: -t must
+        # refuse it instead (the timeout only guards a hang).
+        d = self.drover()
+        fifo = os.path.join(d.dir, "fifo.conf")
+        os.mkfifo(fifo)
+        r = run([DROVER, "-t", "-c", fifo], timeout=TIMEOUT)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("%s: not a regular file" % fifo, r.stderr)
+
+    def test_check_directory_refused(self):
+        d = self.drover()
+        r = run([DROVER, "-t", "-c", d.dir])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("%s: not a regular file" % d.dir, r.stderr)
+
     def test_check_unknown_user(self):
         d = self.drover(extra='user = "no-such-user-drover"')
         r = run([DROVER, "-t", "-c", d.conf])
         self.assertEqual(r.returncode, 1)
-        self.assertIn("no-such-user-drover", r.stderr)
+        line = d.conf_text().split("\n").index(
+            'user = "no-such-user-drover"') + 1
+        self.assertIn('%s:%d: user "no-such-user-drover": no such user'
+                      % (d.conf, line), r.stderr)
+
+    def test_check_overlapping_listeners(self):
+        # 127.0.0.1:P and *:P cannot both be bound: -t says so.
+        d = self.drover(listen='"127.0.0.1:8080"')
+        d.write_conf(d.conf_text() + "server other {\n"
+                     "    listen = {\"*:8080\"}\n"
+                     "    protocol = echo\n}\n")
+        r = run([DROVER, "-t", "-c", d.conf])
+        self.assertEqual(r.returncode, 1)
+        line = d.conf_text().count("\n") + 4
+        self.assertIn('%s:%d: server other: listen "*:8080" overlaps '
+                      '"127.0.0.1:8080" of server echo' % (d.conf, line),
+                      r.stderr)
 
     def test_signal_without_running_master(self):
         d = self.drover()

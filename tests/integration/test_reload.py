@@ -2,6 +2,7 @@
 a broken configuration changes nothing; port 0 stays the same port."""
 
 import os
+import re
 import signal
 import socket
 import sys
@@ -66,6 +67,24 @@ class ReloadTest(DroverTest):
         d.write_conf(good.replace("workers = 2", "workers = 3"))
         d.signal(signal.SIGHUP)
         d.wait_workers(3, exclude=before)
+
+    def test_reload_from_fifo_keeps_serving_and_stops(self):
+        # A FIFO at the config path must not hang the master in open():
+        # the reload fails, the workers serve, -s stop still stops it.
+        d = self.drover(workers=2)
+        d.start()
+        before = sorted(d.wait_workers(2))
+        os.unlink(d.conf)
+        os.mkfifo(d.conf)
+        d.signal(signal.SIGHUP)
+        d.wait_log(r"reload failed: %s: not a regular file; generation 1 "
+                   r"keeps serving" % re.escape(d.conf))
+        self.assertEqual(sorted(d.workers()), before)
+        self.assertEqual(echo_roundtrip(*d.port(), b"still"), b"still")
+        d.write_conf()      # -s stop reads the pid file's path from it
+        r = run([DROVER, "-c", d.conf, "-s", "stop"], timeout=TIMEOUT)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(d.wait_exit(), 0)
 
     def test_reload_failing_to_bind_keeps_old_generation(self):
         d = self.drover(workers=2)
