@@ -22,6 +22,12 @@ http_return_start(struct http_conn *c, const struct location_conf *lc,
 		http_response_end_head(c);
 		return (HTTP_HANDLER_DONE);
 	}
+	if (lc->status == 204 || lc->status == 304) {
+		/* No body, so no Content-Length either (RFC 9110 8.6). */
+		http_response_head(c, lc->status, NULL, -1);
+		http_response_end_head(c);
+		return (HTTP_HANDLER_DONE);
+	}
 	http_response_simple(c, lc->status, "text/plain; charset=utf-8",
 	    lc->text, lc->text_len);
 	return (HTTP_HANDLER_DONE);

@@ -159,5 +159,37 @@ class HardeningTest(DroverTest):
                                           "nodriver"])
 
 
+
+NO_BODY_SERVER = """
+server web {
+    listen = {"127.0.0.1:0"}
+    protocol = http
+    location "/nc" { return = "204" }
+    location "/nm" { return = "304" }
+    location "/hello" { return = "200 Hello, World!" }
+}
+"""
+
+
+class NoBodyReturnTest(DroverTest):
+    """return = "204" and "304": no body and no Content-Length, so the
+    next response on the connection is framed right."""
+
+    def test_204_and_304_frame_right(self):
+        d = self.drover(workers=1, servers=NO_BODY_SERVER)
+        d.start()
+        host, port = d.port("web")
+        c = Conn(host, port)
+        c.send(get("/nc") + get("/nm") + get("/hello"))
+        for status in (204, 304):
+            r = c.read_response()
+            self.assertEqual(r.status, status)
+            self.assertIsNone(r.header("content-length"))
+            self.assertIsNone(r.header("content-type"))
+        r = c.read_response()
+        self.assertEqual((r.status, r.body), (200, b"Hello, World!"))
+        c.close()
+
+
 if __name__ == "__main__":
     main()
