@@ -170,6 +170,8 @@ struct http_handler {
 	/* 1: the handler reads the request body (http_body_next); else the
 	 * core discards it before start(). */
 	int		 reads_body;
+	/* 1: any method; else the core answers 405 to all but GET, HEAD. */
+	int		 any_method;
 	enum http_hres	(*start)(struct http_conn *,
 			    const struct location_conf *, const char *, size_t);
 	enum http_hres	(*resume)(struct http_conn *);	/* when pending */
@@ -186,8 +188,6 @@ void	 http_request_wake(struct http_conn *);
 void	 http_request_set_handler(struct http_conn *,
 	     const struct http_handler *);
 struct event_base *http_request_base(const struct http_conn *);
-/* GET and HEAD pass; anything else is answered 405 here (returns 0). */
-int	 http_request_get_head(struct http_conn *);
 /* A span of the request's bytes (not NUL-terminated). */
 const char *http_request_str(const struct http_conn *, struct http_span);
 

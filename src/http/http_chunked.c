@@ -102,6 +102,10 @@ chunked_run(struct http_chunked *ck, const char *buf, size_t len,
 			if (c != '\n')
 				return (chunked_fail(ck, used, i, 400));
 			ck->digits = 0;
+			/* The budget is per chunk line, and then for the
+			 * trailer section: a long streamed body of chunks
+			 * with extensions is not cut. */
+			ck->extlen = 0;
 			ck->state = ck->remaining == 0 ? C_TRAILER_START :
 			    C_DATA;
 			break;

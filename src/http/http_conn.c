@@ -509,6 +509,10 @@ http_conn_timeout(struct http_conn *c)
 {
 	switch (c->state) {
 	case HTTP_HANDLER:
+		if (c->tq == HTTP_TQ_SEND) {
+			http_conn_close(c, "send timeout");
+			return;
+		}
 		http_request_cancel(c, "timeout");
 		if (c->x->status != 0) {	/* the response has begun */
 			http_conn_close(c, "body timeout");

@@ -108,6 +108,7 @@ const struct http_handler http_delay_handler = {
 const struct http_handler http_delay_body_handler = {
 	.name = "delay",
 	.reads_body = 1,
+	.any_method = 1,
 	.start = http_delay_start,
 	.resume = http_delay_resume,
 	.cancel = http_delay_cancel,

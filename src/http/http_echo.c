@@ -10,6 +10,23 @@
 
 #include "http/http_handlers.h"
 
+/* The response head, once the body is known to start well: a chunked
+ * body too large or malformed from its first line gets its 413 or 400. */
+static void
+http_echo_head(struct http_conn *c)
+{
+	const struct http_request	*req = &c->x->req;
+	const char			*ctype = "application/octet-stream";
+
+	if (req->chunked) {	/* HTTP/1.1: the parser refuses it in 1.0 */
+		http_response_head(c, 200, ctype, -1);
+		http_response_chunked(c);
+	} else
+		http_response_head(c, 200, ctype, req->content_length > 0 ?
+		    req->content_length : 0);
+	http_response_end_head(c);
+}
+
 static enum http_hres
 http_echo_resume(struct http_conn *c)
 {
@@ -21,12 +38,16 @@ http_echo_resume(struct http_conn *c)
 			return (HTTP_HANDLER_PENDING);
 		switch (http_body_next(c, &data, &len)) {
 		case HTTP_BODY_DATA:
+			if (c->x->status == 0)
+				http_echo_head(c);
 			if (len > HTTP_OUT_HIGH - queued)
 				len = HTTP_OUT_HIGH - queued;
 			http_response_body(c, data, len);
 			http_body_consume(c, len);
 			break;
 		case HTTP_BODY_END:
+			if (c->x->status == 0)
+				http_echo_head(c);
 			http_response_body_end(c);
 			return (HTTP_HANDLER_DONE);
 		case HTTP_BODY_WAIT:
@@ -36,34 +57,22 @@ http_echo_resume(struct http_conn *c)
 	}
 }
 
-/* The response head goes out at once; the body follows as it comes. */
+/* The head goes out with the first bytes of the body, the body as it
+ * comes. */
 static enum http_hres
 http_echo_start(struct http_conn *c, const struct location_conf *lc,
     const char *path, size_t len)
 {
-	const struct http_request	*req = &c->x->req;
-	const char			*ctype = "application/octet-stream";
-
 	(void)lc;
 	(void)path;
 	(void)len;
-	if (!req->chunked)
-		http_response_head(c, 200, ctype, req->content_length > 0 ?
-		    req->content_length : 0);
-	else if (req->version == 11) {
-		http_response_head(c, 200, ctype, -1);
-		http_response_chunked(c);
-	} else {
-		c->keep_alive = 0;	/* HTTP/1.0: the close ends it */
-		http_response_head(c, 200, ctype, -1);
-	}
-	http_response_end_head(c);
 	return (http_echo_resume(c));
 }
 
 const struct http_handler http_echo_handler = {
 	.name = "echo_body",
 	.reads_body = 1,
+	.any_method = 1,
 	.start = http_echo_start,
 	.resume = http_echo_resume,
 };

@@ -119,7 +119,8 @@ const char *http_method_name(enum http_method);
 struct http_chunked {
 	int		 state;
 	unsigned	 digits;	/* of the chunk size so far */
-	unsigned	 extlen;	/* bytes of chunk extensions/trailers */
+	unsigned	 extlen;	/* of this chunk line's extensions, or
+					 * of the trailers */
 	uint64_t	 remaining;	/* bytes left in the current chunk */
 	uint64_t	 total;		/* body bytes so far */
 	uint64_t	 max_body;	/* larger: error 413 */

@@ -60,17 +60,6 @@ http_request_str(const struct http_conn *c, struct http_span s)
 	return (c->x->in + c->x->req_base + s.off);
 }
 
-/* The methods a location that only reads supports. */
-int
-http_request_get_head(struct http_conn *c)
-{
-	if (c->x->req.method == HTTP_METHOD_GET ||
-	    c->x->req.method == HTTP_METHOD_HEAD)
-		return (1);
-	http_response_error(c, 405);
-	return (0);
-}
-
 /*
  * The location with the longest prefix that matches whole path segments:
  * "/hello" serves "/hello" and "/hello/x" but not "/hello.txt".
@@ -150,16 +139,23 @@ http_request_dispatch(struct http_conn *c)
 	    x->req.chunked;
 	c->keep_alive = x->req.keep_alive && !c->hs->draining;
 	x->body_bytes = 0;
+	h = NULL;
 	if (x->req.method == HTTP_METHOD_UNKNOWN)
 		status = 501;
-	else
-		status = http_request_locate(c, path, sizeof(path), &len, &lc);
+	else if ((status = http_request_locate(c, path, sizeof(path), &len,
+	    &lc)) == 0)
+		h = http_handler_find(lc);
+	/* Other methods than GET and HEAD go only to a handler that takes
+	 * them (echo_body); else 405 comes first, before a bad path or no
+	 * location, as it always did. */
+	if (status != 501 && x->req.method != HTTP_METHOD_GET &&
+	    x->req.method != HTTP_METHOD_HEAD && (h == NULL || !h->any_method))
+		status = 405;
 	if (status != 0) {
 		http_response_error(c, status);
 		http_request_answered(c);
 		return;
 	}
-	h = http_handler_find(lc);
 	x->loc = lc;
 	if (h->start(c, lc, path, (size_t)len) == HTTP_HANDLER_DONE) {
 		http_request_answered(c);
@@ -281,17 +277,20 @@ http_request_failed(struct http_conn *c)
 	return (1);
 }
 
-/* What the connection waits for while the handler has the request. */
+/*
+ * What the connection waits for while the handler has the request, and
+ * its timeout: send_timeout while output waits for the client, counted
+ * from the last byte that went out; body_timeout while the handler waits
+ * for the body, from the last byte that came in; none while the handler
+ * waits for something of its own. moved: the HTTP_MOVED_* of this run.
+ * A run that yielded (more to do) keeps its deadline fresh the same way.
+ */
 static void
-http_request_wait(struct http_conn *c, int yielded, int read_some)
+http_request_wait(struct http_conn *c, int yielded, int moved)
 {
 	struct http_xchg	*x = c->x;
 	enum http_tq		 q;
 
-	if (yielded) {		/* more to do, after the others */
-		http_request_wake(c);
-		return;
-	}
 	if (http_response_pending(c) > 0 && !c->io.pi.wready) {
 		http_conn_want_write(c);
 		q = HTTP_TQ_SEND;
@@ -299,10 +298,13 @@ http_request_wait(struct http_conn *c, int yielded, int read_some)
 		q = HTTP_TQ_BODY;	/* the client owes the body */
 	else
 		q = HTTP_TQ_WAIT;	/* the handler keeps time */
-	if (http_conn_in_room(c) == 1)
-		http_conn_want_read(c);
-	if (q != c->tq || q == HTTP_TQ_SEND || read_some)
+	if (q != c->tq || (q == HTTP_TQ_SEND && (moved & HTTP_MOVED_OUT)) ||
+	    (q == HTTP_TQ_BODY && (moved & HTTP_MOVED_IN)))
 		http_timeout(c, q);
+	if (yielded)		/* more to do, after the others */
+		http_request_wake(c);
+	else if (http_conn_in_room(c) == 1)
+		http_conn_want_read(c);
 }
 
 /* One round of I/O for a pending request: -1 the connection is closed,
@@ -346,12 +348,12 @@ http_request_run(struct http_conn *c)
 	struct http_xchg	*x = c->x;
 	uint32_t		 in_off, in_len;
 	size_t			 out;
-	int			 rounds, moved, read_some = 0;
+	int			 rounds, moved, moved_all = 0;
 
 	for (rounds = 0; rounds < HTTP_HANDLER_ROUNDS; rounds++) {
 		if ((moved = http_request_io(c)) == -1)
 			return (0);
-		read_some |= moved & HTTP_MOVED_IN;
+		moved_all |= moved;
 		in_off = x->in_off;
 		in_len = x->in_len;
 		out = x->out_len;
@@ -367,6 +369,6 @@ http_request_run(struct http_conn *c)
 		    out == x->out_len)
 			break;
 	}
-	http_request_wait(c, rounds == HTTP_HANDLER_ROUNDS, read_some);
+	http_request_wait(c, rounds == HTTP_HANDLER_ROUNDS, moved_all);
 	return (0);
 }

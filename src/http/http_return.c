@@ -13,8 +13,6 @@ http_return_start(struct http_conn *c, const struct location_conf *lc,
 {
 	(void)path;
 	(void)len;
-	if (!http_request_get_head(c))
-		return (HTTP_HANDLER_DONE);
 	if (lc->status == 301 || lc->status == 302 || lc->status == 303 ||
 	    lc->status == 307 || lc->status == 308) {
 		http_response_head(c, lc->status, NULL, 0);

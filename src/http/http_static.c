@@ -462,8 +462,6 @@ http_static_start(struct http_conn *c, const struct location_conf *lc,
 	struct http_file	 direct, *f;
 	int			 loc = (int)(lc - c->hs->conf->locations);
 
-	if (!http_request_get_head(c))
-		return (HTTP_HANDLER_DONE);
 	if ((f = static_lookup(c, lc, loc, path, len, &direct)) != NULL)
 		static_respond(c, f, f != &direct);
 	return (HTTP_HANDLER_DONE);

@@ -156,8 +156,6 @@ http_stats_start(struct http_conn *c, const struct location_conf *lc,
 
 	(void)path;
 	(void)plen;
-	if (!http_request_get_head(c))
-		return (HTTP_HANDLER_DONE);
 	if (stats_region == NULL) {
 		http_response_error(c, 503);
 		return (HTTP_HANDLER_DONE);

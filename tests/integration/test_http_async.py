@@ -14,7 +14,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from droverlib import DroverTest, main, wait_for  # noqa: E402
+from droverlib import (DroverTest, main, server_queues,  # noqa: E402
+                       wait_for)
 from httplib_raw import Conn, get  # noqa: E402
 
 SERVER = """
@@ -22,6 +23,7 @@ server web {
     listen = {"127.0.0.1:0"}
     protocol = http
     header_timeout = 60
+    body_timeout = 3
     max_body_size = 1099511627776
     location "/echo" { echo_body = on }
     location "/hello" { return = "200 Hello, World!" }
@@ -130,6 +132,16 @@ class AsyncHTTPTest(DroverTest):
         self.assertEqual(c.read_response().body, b"Hello, World!")
         c.close()
 
+    def test_many_chunks_with_extensions(self):
+        """Extensions count per chunk line, not over the whole body."""
+        self.start()
+        c = self.conn()
+        pieces = [os.urandom(50) for _ in range(2000)]
+        c.send(chunked("/echo", pieces))
+        c.read_response()
+        self.assertEqual(read_chunked(c), b"".join(pieces))
+        c.close()
+
     def test_echo_without_body(self):
         self.start()
         c = self.conn()
@@ -175,7 +187,9 @@ class AsyncHTTPTest(DroverTest):
             c.close()
 
     def test_one_gib_streamed_with_bounded_rss(self):
-        """1 GiB through echo_body: the worker's memory stays bounded."""
+        """1 GiB through echo_body: the worker's memory stays bounded, and
+        a stream that keeps moving outlives body_timeout (3 s) however
+        long it takes."""
         d = self.start()
         worker = d.workers()[0]
         base = vm_kib(worker, "VmRSS")
@@ -417,7 +431,35 @@ class PendingTimeoutsTest(DroverTest):
                 closed = True
         s.close()
         self.assertTrue(closed, "drover never closed the connection")
-        self.d.wait_log(r"echo_body request cancelled: timeout")
+        self.d.wait_log(r"echo_body request cancelled: send timeout")
+
+    def test_trickle_does_not_hold_off_send_timeout(self):
+        """A client that reads nothing but sends a byte now and then:
+        input is not output, send_timeout still ends it."""
+        self.start()
+        s = socket.create_connection(self.addr, timeout=30)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: "
+                  b"%d\r\n\r\n" % (64 << 20))
+        # Until drover stops reading (its output waits for us): bytes
+        # stay in its receive queue.
+        wait_for(lambda: s.sendall(b"x" * 16384) or
+                 server_queues(self.addr[1], s)[0] > 0,
+                 what="drover to stop reading", interval=0.05)
+        s.setblocking(False)
+        closed = False
+        deadline = time.monotonic() + 30
+        while not closed and time.monotonic() < deadline:
+            try:
+                s.send(b"y")
+                time.sleep(0.3)     # a trickle, not a wait
+            except BlockingIOError:
+                time.sleep(0.3)
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+        s.close()
+        self.assertTrue(closed, "a trickling client held off send_timeout")
+        self.d.wait_log(r"echo_body request cancelled: send timeout")
 
     def test_handler_waiting_is_not_the_clients_timeout(self):
         """delay (2.5 s) is longer than header_timeout and body_timeout

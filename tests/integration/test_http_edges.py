@@ -137,6 +137,41 @@ class EdgesTest(DroverTest):
         self.assertLess(spent, 1.0, "the worker spent %.2f CPU s on a "
                         "4 MiB body" % spent)
 
+    def test_chunked_echo_refused_before_it_starts(self):
+        """A chunked body too large (413) or malformed (400) from its
+        first line: the error, not a 200 that breaks off."""
+        self.start()
+        for first, status in ((b"2000000\r\n", 413), (b"zz\r\n", 400)):
+            c = Conn(self.addr[0], self.addr[1], timeout=30)
+            c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: "
+                   b"chunked\r\n\r\n" + first)
+            r = c.read_response()
+            self.assertEqual(r.status, status)
+            self.assertTrue(c.closed_by_server())
+            c.close()
+
+    def test_method_comes_before_path_and_location(self):
+        """405 for other methods than GET and HEAD wherever the handler
+        does not take them, before a bad path or a missing location."""
+        self.start()
+        for raw in (b"POST /nope HTTP/1.1\r\nHost: t\r\nContent-Length: 0"
+                    b"\r\n\r\n", b"OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n",
+                    b"DELETE /%zz HTTP/1.1\r\nHost: t\r\n\r\n",
+                    b"PUT /hello HTTP/1.1\r\nHost: t\r\nContent-Length: 1"
+                    b"\r\n\r\nx"):
+            c = Conn(self.addr[0], self.addr[1], timeout=30)
+            c.send(raw + get("/hello"))
+            r = c.read_response()
+            self.assertEqual((r.status, r.header("allow")),
+                             (405, "GET, HEAD"), raw)
+            self.assertEqual(c.read_response().body, b"Hello, World!")
+            c.close()
+        c = Conn(self.addr[0], self.addr[1], timeout=30)
+        c.send(b"PUT /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n"
+               b"\r\nok")
+        self.assertEqual(c.read_response().body, b"ok")
+        c.close()
+
     # -- body_timeout -----------------------------------------------------
 
     def slow_upload(self, path, pieces, gap):
