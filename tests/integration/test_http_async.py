@@ -8,14 +8,14 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from droverlib import (DroverTest, main, server_queues,  # noqa: E402
-                       wait_for)
+from droverlib import DroverTest, main, wait_for  # noqa: E402
 from httplib_raw import Conn, get  # noqa: E402
 
 SERVER = """
@@ -64,6 +64,18 @@ def read_chunked(c):
         c.buf = c.buf[size + 2:]
         if size == 0:
             return body
+
+
+def server_send_full(port, client):
+    """The send buffer of drover's end of client's connection is full
+    (ss: skmem w >= tb), so drover's writes wait for the client."""
+    out = subprocess.run(
+        ["ss", "-tnmH", "state", "established",
+         "( sport = :%d and dport = :%d )" % (port,
+                                              client.getsockname()[1])],
+        capture_output=True, text=True, check=True).stdout
+    m = re.search(r"tb(\d+),.*?w(\d+),", out)
+    return m is not None and int(m.group(2)) >= int(m.group(1))
 
 
 def vm_kib(pid, field):
@@ -441,13 +453,20 @@ class PendingTimeoutsTest(DroverTest):
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         s.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: "
                   b"%d\r\n\r\n" % (64 << 20))
-        # Until drover stops reading (its output waits for us): bytes
-        # stay in its receive queue.
-        wait_for(lambda: s.sendall(b"x" * 16384) or
-                 server_queues(self.addr[1], s)[0] > 0,
-                 what="drover to stop reading", interval=0.05)
-        s.setblocking(False)
+        # Until drover's output waits for us (the send buffer of its end
+        # is full), in steps small enough that its receive buffer keeps
+        # room for the trickle that follows.
         closed = False
+        for _ in range(4096):       # 64 MiB at most
+            try:
+                s.sendall(b"x" * 16384)
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True       # send_timeout came already
+                break
+            if server_send_full(self.addr[1], s):
+                break
+        self.assertTrue(closed or server_send_full(self.addr[1], s))
+        s.setblocking(False)
         deadline = time.monotonic() + 30
         while not closed and time.monotonic() < deadline:
             try:
