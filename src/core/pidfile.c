@@ -5,7 +5,8 @@
  * not the file's content, says whether drover runs: a file nobody holds is
  * stale and taken over, and F_GETLK names the pid that holds a live one.
  * The content is replaced atomically (write a locked temporary, rename it
- * into place) so a reader never sees a half-written pid.
+ * into place) so a reader never sees a half-written pid. The temporary
+ * gets a name nobody can plant a symlink at beforehand (mkostemp).
  */
 #include "autoconf.h"
 
@@ -15,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <sys/stat.h>
 
 #include "core/pidfile.h"
 
@@ -90,13 +93,18 @@ pidfile_acquire(const char *path, int takeover, char *err, size_t errlen)
 		close(fd);
 		return (-1);
 	}
-	len = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+	/*
+	 * A fresh, unpredictable name created with O_EXCL: in a directory
+	 * others can write to, a name they could guess (PATH.tmp.<pid>) may
+	 * already be their symlink to a file we must never truncate.
+	 */
+	len = snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path);
 	if (len < 0 || (size_t)len >= sizeof(tmp)) {
 		snprintf(err, errlen, "pid file %s: path too long", path);
 		close(fd);
 		return (-1);
 	}
-	nfd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	nfd = mkostemp(tmp, O_CLOEXEC);
 	if (nfd == -1) {
 		snprintf(err, errlen, "pid file %s: %s", tmp, strerror(errno));
 		close(fd);
@@ -104,8 +112,8 @@ pidfile_acquire(const char *path, int takeover, char *err, size_t errlen)
 	}
 	len = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
 	/* Lock the new inode before it takes the name: no unlocked gap. */
-	if (pidfile_lock(nfd) == -1 || write(nfd, buf, (size_t)len) != len ||
-	    rename(tmp, path) == -1) {
+	if (pidfile_lock(nfd) == -1 || fchmod(nfd, 0644) == -1 ||
+	    write(nfd, buf, (size_t)len) != len || rename(tmp, path) == -1) {
 		snprintf(err, errlen, "pid file %s: %s", path, strerror(errno));
 		unlink(tmp);
 		close(nfd);
