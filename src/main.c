@@ -91,13 +91,8 @@ print_version(void)
 	printf("drover %s\n", PACKAGE_VERSION);
 	printf("libevent %s, libconfuse %s\n", event_get_version(),
 	    confuse_version);
-	printf("features: %clibsystemd %clibbpf\n",
+	printf("features: %clibsystemd\n",
 #ifdef HAVE_LIBSYSTEMD
-	    '+',
-#else
-	    '-',
-#endif
-#ifdef HAVE_LIBBPF
 	    '+'
 #else
 	    '-'

@@ -12,6 +12,7 @@
 #include "autoconf.h"
 
 #include <sys/queue.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -54,10 +55,11 @@ master_write_ports(const struct config *conf)
 	}
 	if (conf->ports_file == NULL)
 		return;
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", conf->ports_file,
-	    (long)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd == -1 || (fp = fdopen(fd, "w")) == NULL) {
+	/* A name nobody can plant a symlink at beforehand (as pidfile.c). */
+	snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", conf->ports_file);
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd == -1 || fchmod(fd, 0644) == -1 ||
+	    (fp = fdopen(fd, "w")) == NULL) {
 		log_warn("ports_file %s", tmp);
 		if (fd != -1)
 			close(fd);

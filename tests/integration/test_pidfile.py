@@ -1,6 +1,7 @@
-"""The pid file's temporary cannot be hijacked: a symlink planted at the
-name drover would have used for it (PATH.tmp.<pid>) is never followed, so
-a local user cannot make a root drover overwrite another file."""
+"""The pid file's and the ports file's temporaries cannot be hijacked: a
+symlink planted at the name drover would have used for them
+(PATH.tmp.<pid>) is never followed, so a local user cannot make a root
+drover overwrite another file."""
 
 import os
 import signal
@@ -23,8 +24,8 @@ class PidFileTest(DroverTest):
         def plant():
             # In the forked child, before exec: the pid is the one the
             # foreground master will have.
-            link = "%s.tmp.%d" % (d.pid_file, os.getpid())
-            os.symlink(victim, link)
+            for path in (d.pid_file, d.ports_file):
+                os.symlink(victim, "%s.tmp.%d" % (path, os.getpid()))
 
         d.start(preexec=plant)
         master = d.master
@@ -34,6 +35,9 @@ class PidFileTest(DroverTest):
         self.assertFalse(os.path.islink(d.pid_file))
         self.assertEqual(d.read_pid(), master)
         self.assertEqual(os.stat(d.pid_file).st_mode & 0o777, 0o644)
+        self.assertFalse(os.path.islink(d.ports_file))
+        self.assertIn("echo", d.ports())
+        self.assertEqual(os.stat(d.ports_file).st_mode & 0o777, 0o644)
         # The planted link is the attacker's: left alone, still a link.
         link = "%s.tmp.%d" % (d.pid_file, master)
         self.assertTrue(os.path.islink(link))
