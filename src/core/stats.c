@@ -86,6 +86,9 @@ stats_add(struct stats_counters *to, const struct stats_counters *from)
 		to->responses[i] += from->responses[i];
 	to->bytes_in += from->bytes_in;
 	to->bytes_out += from->bytes_out;
+	to->handoff_out += from->handoff_out;
+	to->handoff_in += from->handoff_in;
+	to->drain_closed += from->drain_closed;
 }
 
 /* A consistent-enough copy of one record (each field read atomically). */
@@ -102,6 +105,10 @@ stats_read(const struct stats_counters *in, struct stats_counters *out)
 		    __ATOMIC_RELAXED);
 	out->bytes_in = __atomic_load_n(&in->bytes_in, __ATOMIC_RELAXED);
 	out->bytes_out = __atomic_load_n(&in->bytes_out, __ATOMIC_RELAXED);
+	out->handoff_out = __atomic_load_n(&in->handoff_out, __ATOMIC_RELAXED);
+	out->handoff_in = __atomic_load_n(&in->handoff_in, __ATOMIC_RELAXED);
+	out->drain_closed = __atomic_load_n(&in->drain_closed,
+	    __ATOMIC_RELAXED);
 }
 
 /* The worker of record idx has exited: fold it into the totals. */
@@ -127,6 +134,12 @@ stats_retire(struct stats_shm *shm, int idx)
 		    __ATOMIC_RELAXED);
 	__atomic_store_n(&shm->retired.bytes_in, r.bytes_in, __ATOMIC_RELAXED);
 	__atomic_store_n(&shm->retired.bytes_out, r.bytes_out,
+	    __ATOMIC_RELAXED);
+	__atomic_store_n(&shm->retired.handoff_out, r.handoff_out,
+	    __ATOMIC_RELAXED);
+	__atomic_store_n(&shm->retired.handoff_in, r.handoff_in,
+	    __ATOMIC_RELAXED);
+	__atomic_store_n(&shm->retired.drain_closed, r.drain_closed,
 	    __ATOMIC_RELAXED);
 	__atomic_store_n(&shm->retired_workers, shm->retired_workers + 1,
 	    __ATOMIC_RELAXED);

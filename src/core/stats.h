@@ -31,6 +31,9 @@ struct stats_counters {
 	uint64_t	 responses[STATS_NCLASSES];
 	uint64_t	 bytes_in;
 	uint64_t	 bytes_out;
+	uint64_t	 handoff_out;	/* idle connections handed on (drain) */
+	uint64_t	 handoff_in;	/* idle connections taken over */
+	uint64_t	 drain_closed;	/* closed by a drain: no one took them */
 };
 
 struct stats_worker {
@@ -39,6 +42,7 @@ struct stats_worker {
 	uint32_t		 generation;
 	int32_t			 slot;
 	int64_t			 started;	/* unix time */
+	int64_t			 heartbeat;	/* CLOCK_MONOTONIC s, loop turned */
 	struct stats_counters	 c;
 };
 
@@ -47,6 +51,8 @@ struct stats_shm {
 	int64_t			 started;	/* master start, unix time */
 	struct stats_counters	 retired;	/* exited workers, summed */
 	uint64_t		 retired_workers;
+	uint64_t		 reloads_ok;	/* reloads and upgrades, by outcome */
+	uint64_t		 reloads_failed;
 	struct stats_worker	 workers[STATS_MAX_WORKERS];
 };
 

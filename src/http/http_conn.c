@@ -572,9 +572,11 @@ http_conn_linger_read(struct http_conn *c)
 	ssize_t		 n;
 	int		 i;
 
-	for (i = 0; i < HTTP_LINGER_READS; i++)
+	for (i = 0; i < HTTP_LINGER_READS; i++) {
 		if ((n = conn_recv(&c->io, sink, sizeof(sink))) <= 0)
 			break;
+		STATS_ADD(bytes_in, (uint64_t)n);	/* read, not served */
+	}
 	if (i == HTTP_LINGER_READS || (n == -1 && errno == EINTR))
 		poller_post(c->hs->poller, &c->io.pi);
 	else if (n == 0 || errno != EAGAIN)
