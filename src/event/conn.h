@@ -30,6 +30,9 @@ struct conn_ops {
 	int	(*shutdown)(struct conn *);
 	/* Close the descriptor; the connection is gone from its poller. */
 	void	(*close)(struct conn *, struct poller *);
+	/* Out of the poller, not closed: the descriptor, for another
+	 * owner (a handover), or -1 when this kind cannot be handed on. */
+	int	(*detach)(struct conn *, struct poller *);
 };
 
 /* Embedded in a protocol's connection struct. */
@@ -76,6 +79,12 @@ static inline void
 conn_close(struct conn *c, struct poller *p)
 {
 	c->ops->close(c, p);
+}
+
+static inline int
+conn_detach(struct conn *c, struct poller *p)
+{
+	return (c->ops->detach(c, p));
 }
 
 #endif

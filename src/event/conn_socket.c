@@ -74,8 +74,20 @@ static void
 conn_socket_close(struct conn *c, struct poller *p)
 {
 	poller_forget(p, &c->pi);
-	close(c->pi.fd);
+	if (c->pi.fd != -1)		/* -1: detached, handed on */
+		close(c->pi.fd);
 	c->pi.fd = -1;
+}
+
+/* The socket goes to another worker: stop watching it here. */
+static int
+conn_socket_detach(struct conn *c, struct poller *p)
+{
+	int	 fd = c->pi.fd;
+
+	poller_remove(p, &c->pi);
+	c->pi.fd = -1;
+	return (fd);
 }
 
 static const struct conn_ops conn_socket_ops = {
@@ -84,6 +96,7 @@ static const struct conn_ops conn_socket_ops = {
 	.sendfile = conn_socket_sendfile,
 	.shutdown = conn_socket_shutdown,
 	.close = conn_socket_close,
+	.detach = conn_socket_detach,
 };
 
 /* A freshly accepted, non-blocking socket. */

@@ -17,7 +17,9 @@
  * EPOLLOUT edge of a fresh socket costs anything. An item is never
  * removed: its owner closes the descriptor, and the kernel drops it from
  * the set with the last reference to the socket. A worker never forks
- * nor duplicates a connection's descriptor, so that is the close.
+ * nor duplicates a connection's descriptor, so that is the close; the
+ * one exception, a connection handed to another worker, is removed
+ * (poller_remove).
  */
 #include "autoconf.h"
 
@@ -233,6 +235,20 @@ poller_post(struct poller *p, struct poller_item *it)
 		else
 			event_active(p->ev_posted, EV_TIMEOUT, 1);
 	}
+}
+
+/*
+ * The descriptor goes to another process (SCM_RIGHTS) and is closed
+ * here: the socket lives on, so the close does not take it out of the
+ * set and its edges would still wake us. Take it out first.
+ */
+void
+poller_remove(struct poller *p, struct poller_item *it)
+{
+	if (it->added && epoll_ctl(p->epfd, EPOLL_CTL_DEL, it->fd, NULL) == -1)
+		log_warn("poller: epoll_ctl DEL");
+	it->added = it->out = 0;
+	poller_forget(p, it);
 }
 
 /* The owner is about to close the item's descriptor and free it. */

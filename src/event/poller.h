@@ -51,5 +51,6 @@ void		 poller_want_read(struct poller *, struct poller_item *);
 void		 poller_want_write(struct poller *, struct poller_item *);
 void		 poller_post(struct poller *, struct poller_item *);
 void		 poller_forget(struct poller *, struct poller_item *);
+void		 poller_remove(struct poller *, struct poller_item *);
 
 #endif

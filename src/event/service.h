@@ -8,10 +8,24 @@
 
 #include <sys/socket.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct event_base;
 struct server_conf;
 struct wserver;
+
+/*
+ * What travels with an idle connection handed to a worker of the serving
+ * generation (process/handover.c): enough to keep the promises made to
+ * the client, and nothing a request left behind (there is none).
+ */
+struct service_handoff {
+	int64_t			 deadline;	/* ms, CLOCK_MONOTONIC_COARSE */
+	uint8_t			 fresh;		/* no request yet */
+	uint8_t			 nodelay;	/* TCP_NODELAY is set */
+	uint16_t		 peerlen;
+	struct sockaddr_storage	 peer;
+};
 
 struct service {
 	const char	*name;
@@ -26,6 +40,9 @@ struct service {
 	void		 (*shutdown)(struct wserver *);
 	/* Optional: the master reopened this server's log file (USR1). */
 	void		 (*reopen)(struct wserver *, int);
+	/* Optional: take over an idle connection another worker handed on. */
+	void		 (*adopt)(struct wserver *, int,
+			     const struct service_handoff *);
 };
 
 /* One configured server inside a worker. */
@@ -37,11 +54,14 @@ struct wserver {
 	size_t				 nconns;
 	int				 draining;
 	int				 paused;	/* max_connections */
+	int				 handover;	/* drain hands idle on */
 };
 
 const struct service	*service_find(int);
 void			 service_conn_opened(struct wserver *);
 void			 service_conn_closed(struct wserver *);
+int			 service_handover(struct wserver *, int,
+			     const struct service_handoff *);
 
 extern const struct service	echo_service;
 extern const struct service	http_service;

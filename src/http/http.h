@@ -105,15 +105,17 @@ struct http_xchg {
 	struct http_header	 headers[];	/* limits.max_headers */
 };
 
-/* Timeout queues: one per duration, so each stays sorted by deadline. */
+/* Timeout queues: one per duration, so each stays sorted by deadline by
+ * appending; HTTP_TQ_HANDED is sorted on insertion (http_timeout_until). */
 enum http_tq {
 	HTTP_TQ_HEADER,		/* header_timeout: the request head */
 	HTTP_TQ_BODY,		/* body_timeout: between reads of a body */
 	HTTP_TQ_KEEPALIVE,	/* keepalive_timeout */
 	HTTP_TQ_SEND,		/* send_timeout */
 	HTTP_TQ_LINGER,		/* reading after our FIN */
-	HTTP_TQ_DRAIN,		/* idle keep-alive grace while draining */
+	HTTP_TQ_DRAIN,		/* idle, draining: to be handed on or closed */
 	HTTP_TQ_WAIT,		/* a handler's own event: no deadline here */
+	HTTP_TQ_HANDED,		/* idle, handed to us: the deadline it had */
 	HTTP_NTQ
 };
 
@@ -123,12 +125,15 @@ struct http_conn {
 	struct http_xchg	*x;		/* NULL while idle */
 	struct conn		 io;		/* the socket, its readiness */
 	int64_t			 deadline;	/* ms, http_timeout_now() */
+	int64_t			 idle_deadline;	/* in HTTP_TQ_DRAIN: the idle
+						 * timeout it had */
 	uint8_t			 state;		/* enum http_state */
 	uint8_t			 tq;		/* enum http_tq */
 	unsigned		 keep_alive:1;	/* after this response */
 	unsigned		 closing:1;	/* close once output is sent */
 	unsigned		 linger:1;	/* the client may still send */
 	unsigned		 nodelay:1;	/* TCP_NODELAY set */
+	unsigned		 fresh:1;	/* no request yet */
 	union {
 		struct sockaddr		 sa;
 		struct sockaddr_in	 sin;
@@ -153,6 +158,8 @@ struct http_server {
 	struct event			*ev_flush;	/* access log, 1 s */
 	int				*root_fds;	/* per location */
 	int				 draining;
+	int				 handover;	/* draining: idle ones go */
+	struct event			*ev_handover;	/* their next batch */
 	/* Exchanges of idle connections come back here for reuse. */
 	struct http_xchg		*free_x;
 	unsigned			 nfree_x;

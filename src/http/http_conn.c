@@ -164,7 +164,7 @@ http_conn_take_buffers(struct http_conn *c)
 }
 
 /* An idle connection with nothing buffered gives its exchange back. */
-static void
+void
 http_conn_release_buffers(struct http_conn *c)
 {
 	if (c->x != NULL) {
@@ -356,8 +356,11 @@ http_conn_go_idle(struct http_conn *c)
 	http_conn_want_read(c);
 	if (c->x == NULL || c->x->in_off == c->x->in_len) {
 		http_conn_release_buffers(c);
-		http_timeout(c, hs->draining ? HTTP_TQ_DRAIN :
-		    HTTP_TQ_KEEPALIVE);
+		if (hs->draining)
+			http_handover_idle(c, http_timeout_now() +
+			    hs->tq_ms[HTTP_TQ_KEEPALIVE]);
+		else
+			http_timeout(c, HTTP_TQ_KEEPALIVE);
 	}
 }
 
@@ -534,8 +537,11 @@ http_conn_timeout(struct http_conn *c)
 			http_conn_close(c, "send timeout");
 			return;
 		}
-		if (c->hs->draining) {
-			http_conn_linger(c);
+		/* Nothing of a next request is read: close() now, and
+		 * one that comes meets a reset (http_handover.c). */
+		if (c->tq == HTTP_TQ_DRAIN) {
+			STATS_ADD(drain_closed, 1);
+			http_conn_close(c, "drain: not handed over");
 			return;
 		}
 		http_conn_close(c, "keep-alive timeout");
@@ -712,6 +718,7 @@ http_conn_accept(struct wserver *sv, int fd, const struct sockaddr *sa,
 	if (salen > sizeof(c->peer))
 		salen = sizeof(c->peer);
 	memcpy(&c->peer, sa, salen);
+	c->fresh = 1;
 	c->tq = HTTP_TQ_HEADER;
 	TAILQ_INSERT_TAIL(&hs->tq[c->tq], c, tq_entry);
 	service_conn_opened(sv);

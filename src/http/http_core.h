@@ -8,6 +8,7 @@
 #ifndef DROVER_HTTP_CORE_H
 #define DROVER_HTTP_CORE_H
 
+#include "event/service.h"
 #include "http/http.h"
 
 #define HTTP_IN_DEFAULT		4096	/* input buffer to start with */
@@ -16,7 +17,7 @@
 #define HTTP_OUT_PIPELINE_MAX	(64 * 1024)	/* flush pipelined above */
 #define HTTP_POOL_MAX		256	/* pooled exchanges per server */
 #define HTTP_LINGER_SECONDS	2	/* reading after our FIN */
-#define HTTP_DRAIN_IDLE_MS	5000	/* idle keep-alive grace on drain */
+#define HTTP_DRAIN_IDLE_MS	5000	/* idle: a drain's grace to hand on */
 #define HTTP_PATH_MAX		8192
 
 enum http_io {
@@ -38,12 +39,17 @@ int		 http_conn_in_room(struct http_conn *);
 enum http_io	 http_conn_read(struct http_conn *);
 enum http_io	 http_conn_write(struct http_conn *);
 void		 http_conn_free_pool(struct http_server *);
+void		 http_conn_release_buffers(struct http_conn *);
 void		 http_conn_nodelay(struct http_conn *);
 void		 http_conn_accept(struct wserver *, int,
 		     const struct sockaddr *, socklen_t);
 
+/* A drain that cannot hand idle connections on closes them (once idle). */
+#define HTTP_DRAIN_CLOSES(hs)	((hs)->draining && !(hs)->handover)
+
 /* http_timeout.c */
 void		 http_timeout(struct http_conn *, enum http_tq);
+void		 http_timeout_until(struct http_conn *, enum http_tq, int64_t);
 void		 http_timeout_sweep_cb(evutil_socket_t, short, void *);
 
 /* http_request.c */
@@ -58,6 +64,13 @@ void		 http_request_cancel(struct http_conn *, const char *);
 void		 http_body_init(struct http_conn *);
 int		 http_body_discard(struct http_conn *);
 int		 http_body_finished(const struct http_conn *);
+
+/* http_handover.c */
+int		 http_handover_start(struct http_server *);
+void		 http_handover_idle(struct http_conn *, int64_t);
+void		 http_handover_free(struct http_server *);
+void		 http_handover_adopt(struct wserver *, int,
+		     const struct service_handoff *);
 
 /* http_log.c */
 void		 http_log_request(struct http_conn *);

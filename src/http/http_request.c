@@ -44,6 +44,7 @@ http_request_start(struct http_conn *c)
 	http_parser_init(&x->parser, &hs->limits);
 	http_request_init(&x->req, x->headers);
 	x->req_started = 1;
+	c->fresh = 0;
 	x->status = 0;
 	x->body_bytes = 0;
 	x->out_chunked = 0;
@@ -137,7 +138,7 @@ http_request_dispatch(struct http_conn *c)
 	 * send a stray CRLF after a body. */
 	c->linger = x->req.keep_alive || x->req.content_length > 0 ||
 	    x->req.chunked;
-	c->keep_alive = x->req.keep_alive && !c->hs->draining;
+	c->keep_alive = x->req.keep_alive && !HTTP_DRAIN_CLOSES(c->hs);
 	x->body_bytes = 0;
 	h = NULL;
 	if (x->req.method == HTTP_METHOD_UNKNOWN)

@@ -190,7 +190,7 @@ http_response_head(struct http_conn *c, int status, const char *ctype,
 	int			 i;
 
 	x->status = status;
-	if (c->hs->draining)
+	if (HTTP_DRAIN_CLOSES(c->hs))
 		c->keep_alive = 0;	/* a pending request ends the drain */
 	i = status / 100 - 1;
 	if (i >= 0 && i < STATS_NCLASSES)

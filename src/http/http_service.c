@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/conf.h"
+#include "core/log.h"
 #include "event/service.h"
 #include "http/accesslog.h"
 #include "http/http_core.h"
@@ -42,6 +43,7 @@ http_service_init(struct wserver *sv, char *err, size_t errlen)
 	hs->tq_ms[HTTP_TQ_LINGER] = HTTP_LINGER_SECONDS * 1000;
 	hs->tq_ms[HTTP_TQ_DRAIN] = HTTP_DRAIN_IDLE_MS;
 	hs->tq_ms[HTTP_TQ_WAIT] = -1;
+	hs->tq_ms[HTTP_TQ_HANDED] = -1;	/* each has its own deadline */
 	hs->ev_sweep = evtimer_new(sv->base, http_timeout_sweep_cb, hs);
 	if (hs->ev_sweep == NULL)
 		goto oom;
@@ -96,20 +98,28 @@ http_service_drain_queue(struct http_server *hs, enum http_tq q)
 		next = TAILQ_NEXT(c, tq_entry);
 		if (c->state == HTTP_IDLE && (c->x == NULL ||
 		    (!c->x->req_started && c->x->out_len == 0)))
-			http_timeout(c, HTTP_TQ_DRAIN);
+			http_handover_idle(c, c->deadline);
 	}
 }
 
-/* Stop taking new requests: answer what is in flight with Connection:
- * close, give idle keep-alive connections a moment, then close them. */
+/*
+ * Stop taking new requests. With a serving generation to take them, idle
+ * connections are handed on and busy ones once idle (http_handover.c);
+ * without (a stop), what is in flight is answered with Connection: close
+ * and idle connections get a moment's grace, then are closed.
+ */
 static void
 http_service_drain(struct wserver *sv)
 {
 	struct http_server	*hs = sv->svc_data;
 
 	hs->draining = 1;
-	/* Idle connections wait in these two (HEADER: no byte yet). */
+	if (http_handover_start(hs) == -1)
+		log_warnx("server %s: out of memory: idle connections are "
+		    "closed, not handed on", sv->conf->name);
+	/* Idle connections wait in these (HEADER: no byte yet). */
 	http_service_drain_queue(hs, HTTP_TQ_KEEPALIVE);
+	http_service_drain_queue(hs, HTTP_TQ_HANDED);
 	http_service_drain_queue(hs, HTTP_TQ_HEADER);
 }
 
@@ -127,6 +137,7 @@ http_service_shutdown(struct wserver *sv)
 		while ((c = TAILQ_FIRST(&hs->tq[q])) != NULL)
 			http_conn_close(c, "worker stopping");
 	http_conn_free_pool(hs);
+	http_handover_free(hs);
 	for (i = 0; hs->root_fds != NULL && i < hs->conf->nlocations; i++)
 		if (hs->root_fds[i] != -1)
 			close(hs->root_fds[i]);
@@ -164,4 +175,5 @@ const struct service http_service = {
 	.drain = http_service_drain,
 	.shutdown = http_service_shutdown,
 	.reopen = http_service_reopen,
+	.adopt = http_handover_adopt,
 };

@@ -3,11 +3,12 @@
  *
  * Not one libevent timer per connection: each kind of timeout has one
  * queue per server, kept in deadline order by appending (every entry of
- * a queue has the same duration), and one timer per server fires at the
- * earliest deadline. Re-arming on every request is then a move between
- * two lists, not two heap operations and a timer struct. Every
- * connection is in exactly one queue; HTTP_TQ_WAIT has no deadline (a
- * pending handler keeps time itself).
+ * a queue has the same duration; connections handed over from another
+ * worker are the exception, see http_timeout_until), and one timer per
+ * server fires at the earliest deadline. Re-arming on every request is
+ * then a move between two lists, not two heap operations and a timer
+ * struct. Every connection is in exactly one queue; HTTP_TQ_WAIT has no
+ * deadline (a pending handler keeps time itself).
  */
 #include "autoconf.h"
 
@@ -59,6 +60,32 @@ http_timeout(struct http_conn *c, enum http_tq q)
 	c->deadline = http_timeout_now() + hs->tq_ms[q];
 	if (hs->sweep_at == 0 || c->deadline < hs->sweep_at)
 		http_timeout_arm(hs, c->deadline);
+}
+
+/*
+ * Put the connection in queue q with a deadline of its own, in order: a
+ * connection handed over keeps the idle deadline it had. They come in
+ * about the order of their deadlines (each sender hands on its idle
+ * queue from the front), so the walk from the back is short.
+ */
+void
+http_timeout_until(struct http_conn *c, enum http_tq q, int64_t deadline)
+{
+	struct http_server	*hs = c->hs;
+	struct http_conn	*at;
+
+	TAILQ_REMOVE(&hs->tq[c->tq], c, tq_entry);
+	c->tq = (uint8_t)q;
+	c->deadline = deadline;
+	at = TAILQ_LAST(&hs->tq[q], http_conns);
+	while (at != NULL && at->deadline > deadline)
+		at = TAILQ_PREV(at, http_conns, tq_entry);
+	if (at == NULL)
+		TAILQ_INSERT_HEAD(&hs->tq[q], c, tq_entry);
+	else
+		TAILQ_INSERT_AFTER(&hs->tq[q], at, c, tq_entry);
+	if (hs->sweep_at == 0 || deadline < hs->sweep_at)
+		http_timeout_arm(hs, deadline);
 }
 
 /* The earliest deadline has come: expire what is due, re-arm. */

@@ -194,6 +194,8 @@ wproc_child(struct generation *gen, int slot, struct wproc *wp, int chan)
 	args.master = getppid();
 	args.detach_stdio = m.opts.detach;
 	args.stats_idx = wp->stats_idx;
+	args.handover_send = m.handover[0];
+	args.handover_recv = m.handover[1];
 	free(wp);
 	master_child_cleanup(gen);
 	worker_main(&args);
@@ -671,12 +673,17 @@ void
 gen_drain(struct generation *gen)
 {
 	struct wproc	*wp;
+	int		 handover;
 
 	if (gen->state == GEN_DRAINING)
 		return;
+	/* Its idle connections go to the generation that serves now, or
+	 * to the new master's after an upgrade (handover.c). */
+	handover = (m.current != NULL && m.current != gen && !m.stopping) ||
+	    m.upgraded;
 	gen_retire(gen);
 	TAILQ_FOREACH(wp, &gen->procs, entry)
-		wproc_send(wp, CHAN_DRAIN, -1, 0);
+		wproc_send(wp, CHAN_DRAIN, -1, handover);
 	if (!TAILQ_EMPTY(&gen->procs))
 		gen_timer_set(gen, gen_kill_cb, gen->conf->shutdown_timeout +
 		    MASTER_KILL_GRACE);

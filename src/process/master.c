@@ -31,6 +31,7 @@
 #include "core/pidfile.h"
 #include "core/proc.h"
 #include "core/stats.h"
+#include "process/handover.h"
 #include "process/master.h"
 #include "process/master_int.h"
 
@@ -351,6 +352,11 @@ master_main(struct config *conf, const struct master_opts *opts)
 			fatalx("cannot watch signal %d", sigs[i]);
 	}
 	m.upgrade_fd = -1;
+	if (handover_open(m.handover) == -1) {
+		log_warn("handover inbox: socketpair: idle connections will "
+		    "be closed on reloads, not handed on");
+		m.handover[0] = m.handover[1] = -1;
+	}
 	log_info("drover %s starting: %s, %d workers", PACKAGE_VERSION,
 	    opts->conf_path, conf->workers);
 	log_info("zero-downtime: each worker slot's listening socket is kept "

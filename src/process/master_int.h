@@ -115,6 +115,7 @@ struct master {
 	int			 upgraded;	/* it serves: we leave */
 	int			 oldbin;	/* PIDFILE.oldbin written */
 	struct timespec		 reload_start;	/* SIGHUP received */
+	int			 handover[2];	/* the inbox: send, receive */
 };
 
 /* master.c */

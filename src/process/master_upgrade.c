@@ -27,6 +27,7 @@
 #include "core/log.h"
 #include "core/pidfile.h"
 #include "process/master_int.h"
+#include "process/handover.h"
 #include "process/upgrade.h"
 
 static void
@@ -204,6 +205,7 @@ master_upgrade_child(const char *env, int readyfd)
 				fcntl(k->slot_fds[s], F_SETFD, 0);
 	}
 	setenv(UPGRADE_ENV, env, 1);
+	handover_exec_child(m.handover);
 	for (s = 1; s < NSIG; s++)
 		if (s != SIGKILL && s != SIGSTOP && s != SIGPIPE)
 			signal(s, SIG_DFL);

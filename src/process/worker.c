@@ -29,6 +29,7 @@
 #include <event2/event.h>
 
 #include "process/channel.h"
+#include "process/handover.h"
 #include "core/conf.h"
 #include "process/listener.h"
 #include "core/log.h"
@@ -75,7 +76,7 @@ static struct {
 	char			 exit_reason[CHAN_TEXT_MAX];
 } w;
 
-static void	worker_drain(const char *);
+static void	worker_drain(const char *, int);
 static void	worker_add_listener(struct wserver *, const struct listen_conf *,
 		    int);
 
@@ -106,7 +107,6 @@ service_conn_opened(struct wserver *sv)
 {
 	sv->nconns++;
 	w.nconns++;
-	STATS_ADD(accepted, 1);
 	STATS_ADD(active, 1);
 	if (sv->nconns >= (size_t)sv->conf->max_connections && !sv->paused) {
 		/* At the limit: leave new connections in the kernel's queue
@@ -135,6 +135,19 @@ service_conn_closed(struct wserver *sv)
 		snprintf(w.exit_reason, sizeof(w.exit_reason), "drained");
 		event_base_loopexit(w.base, NULL);
 	}
+}
+
+/* This worker's server of that name and protocol, or NULL. */
+struct wserver *
+worker_server_find(const char *name, int protocol)
+{
+	size_t	 i;
+
+	for (i = 0; i < w.nservers; i++)
+		if (strcmp(w.servers[i].conf->name, name) == 0 &&
+		    (int)w.servers[i].conf->protocol == protocol)
+			return (&w.servers[i]);
+	return (NULL);
 }
 
 const struct service *
@@ -260,6 +273,7 @@ worker_accept_cb(evutil_socket_t fd, short what, void *arg)
 			}
 		}
 		n++;
+		STATS_ADD(accepted, 1);
 		l->sv->svc->accept(l->sv, c, (struct sockaddr *)&ss, len);
 	}
 	if (i == l->batch)
@@ -291,9 +305,13 @@ worker_drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(w.base);
 }
 
-/* Stop accepting, let the services finish, exit when nothing is left. */
+/*
+ * Stop accepting, let the services finish, exit when nothing is left.
+ * With handover set, a serving generation reads the inbox: the services
+ * hand their idle connections on rather than close them (handover.c).
+ */
 static void
-worker_drain(const char *why)
+worker_drain(const char *why, int handover)
 {
 	struct timeval	 tv;
 	size_t		 i;
@@ -301,11 +319,15 @@ worker_drain(const char *why)
 	if (w.draining)
 		return;
 	w.draining = 1;
-	log_info("draining (%s): %zu connections open", why, w.nconns);
+	log_info("draining (%s): %zu connections open%s", why, w.nconns,
+	    handover ? "; idle ones are handed to the serving generation" :
+	    "");
 	worker_close_listeners();
+	handover_receive(0);
 	if (w.ev_accept_resume != NULL)
 		evtimer_del(w.ev_accept_resume);
 	for (i = 0; i < w.nservers; i++) {
+		w.servers[i].handover = handover;
 		w.servers[i].draining = 1;
 		w.servers[i].svc->drain(&w.servers[i]);
 	}
@@ -377,18 +399,18 @@ worker_chan_cb(evutil_socket_t fd, short what, void *arg)
 			return;
 		if (rc == 0) {
 			worker_chan_close();
-			worker_drain("the master is gone");
+			worker_drain("the master is gone", 0);
 			return;
 		}
 		if (rc == -1) {
 			log_warn("channel from the master");
 			worker_chan_close();
-			worker_drain("broken channel");
+			worker_drain("broken channel", 0);
 			return;
 		}
 		switch (m.type) {
 		case CHAN_DRAIN:
-			worker_drain("told by the master");
+			worker_drain("told by the master", m.arg == 1);
 			break;
 		case CHAN_LOG_FD:
 			if (passfd != -1)
@@ -423,7 +445,7 @@ worker_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	switch (sig) {
 	case SIGQUIT:
-		worker_drain("SIGQUIT");
+		worker_drain("SIGQUIT", 0);
 		break;
 	default:
 		snprintf(w.exit_reason, sizeof(w.exit_reason),
@@ -444,8 +466,11 @@ worker_ready_cb(evutil_socket_t fd, short what, void *arg)
 	m.pid = getpid();
 	if (channel_send(w.chan, &m, -1) == -1) {
 		log_warn("cannot tell the master this worker is ready");
-		worker_drain("the master is gone");
+		worker_drain("the master is gone", 0);
+		return;
 	}
+	if (!w.draining)
+		handover_receive(1);	/* serving: take idle ones too */
 }
 
 /*
@@ -671,6 +696,7 @@ worker_cleanup(void)
 	if (w.ev_chan != NULL)
 		event_free(w.ev_chan);
 	w.ev_chan = NULL;
+	handover_worker_free();
 	for (i = 0; i < w.nlisteners; i++)
 		free(w.listeners[i]);
 	free(w.listeners);
@@ -707,6 +733,9 @@ worker_main(struct worker_args *args)
 	if ((w.base = worker_event_base()) == NULL)
 		worker_fatalx("cannot create an event base");
 	worker_open_listeners();
+	if (handover_worker_init(w.base, args->handover_send,
+	    args->handover_recv) == -1)
+		worker_fatalx("cannot set up the handover inbox");
 	if (proc_drop_privileges(w.conf->user, w.conf->group, err,
 	    sizeof(err)) == -1)
 		worker_fatalx("%s", err);
@@ -725,7 +754,7 @@ worker_main(struct worker_args *args)
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (getppid() != w.master)
-		worker_drain("the master is gone");
+		worker_drain("the master is gone", 0);
 
 	log_debug("started: %zu listeners", w.nlisteners);
 	event_base_dispatch(w.base);

@@ -14,8 +14,13 @@ struct worker_args {
 	pid_t		 master;
 	int		 detach_stdio;	/* daemon: stdio to /dev/null */
 	int		 stats_idx;	/* record in the stats region, or -1 */
+	int		 handover_send;	/* the inbox (handover.c), or -1 */
+	int		 handover_recv;
 };
 
-void	 worker_main(struct worker_args *) __attribute__((noreturn));
+struct wserver;
+
+void		 worker_main(struct worker_args *) __attribute__((noreturn));
+struct wserver	*worker_server_find(const char *, int);
 
 #endif
