@@ -17,7 +17,11 @@
  * before each recvmsg(), so a descriptor attached to a message always
  * finds a slot: at the fd limit the kernel would otherwise close it
  * unseen. When the spare cannot be had again, the receiver stops reading
- * for a while and leaves the inbox to the other workers.
+ * for a while and leaves the inbox to the other workers. A connection
+ * that no worker had room for within HANDOVER_WAIT_MS is taken out by a
+ * worker without a free slot all the same: the kernel closes it, and as
+ * nothing of a request was read, a request racing with that close meets
+ * a reset (the close rule of http_handover.c).
  */
 #include "autoconf.h"
 
@@ -29,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -45,9 +50,11 @@
 #define HANDOVER_BATCH		4	/* per wake-up: spread among workers */
 #define HANDOVER_PAUSE_MS	200	/* out of descriptors: others read */
 #define HANDOVER_SNDBUF		(4 * 1024 * 1024)	/* asked, not got */
+#define HANDOVER_WAIT_MS	5000	/* in the inbox, then closed */
 
 struct handover_msg {
 	uint64_t		 magic;
+	int64_t			 sent;		/* ms, CLOCK_MONOTONIC */
 	int32_t			 protocol;
 	char			 server[HANDOVER_NAME_MAX];
 	struct service_handoff	 h;
@@ -156,6 +163,55 @@ handover_deliver(const struct handover_msg *msg, int fd)
 	sv->svc->adopt(sv, fd, &msg->h);
 }
 
+static int64_t
+handover_now(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+/*
+ * No descriptor slot free. A message that waited too long is taken out
+ * anyway: with no slot, the kernel closes its descriptor. 1 if one was,
+ * else 0 (the next is younger still, or there is none).
+ */
+static int
+handover_expire_one(void)
+{
+	struct handover_msg	 msg;
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct msghdr		 mh;
+	struct iovec		 iov = { &msg, sizeof(msg) };
+	struct cmsghdr		*c;
+	ssize_t			 n;
+
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cm.buf;
+	mh.msg_controllen = sizeof(cm.buf);
+	n = recvmsg(ho.recv_fd, &mh, MSG_DONTWAIT | MSG_PEEK |
+	    MSG_CMSG_CLOEXEC);
+	if (n != sizeof(msg) || msg.magic != HANDOVER_MAGIC ||
+	    handover_now() - msg.sent < HANDOVER_WAIT_MS)
+		return (0);
+	mh.msg_controllen = sizeof(cm.buf);
+	if (recvmsg(ho.recv_fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) == -1)
+		return (0);
+	/* A slot freed meanwhile: then it did come in. */
+	c = CMSG_FIRSTHDR(&mh);
+	if (c != NULL && c->cmsg_type == SCM_RIGHTS &&
+	    c->cmsg_len == CMSG_LEN(sizeof(int)))
+		close(*(int *)(void *)CMSG_DATA(c));
+	STATS_ADD(drain_closed, 1);
+	return (1);
+}
+
 /* One message: 1 taken, 0 none left, -1 stop reading for now. */
 static int
 handover_recv_one(void)
@@ -169,11 +225,18 @@ handover_recv_one(void)
 	} cm;
 	struct cmsghdr		*c;
 	ssize_t			 n;
-	int			 fd = -1;
+	int			 i, fd = -1;
 
 	if (ho.spare == -1 &&
-	    (ho.spare = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1)
+	    (ho.spare = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1) {
+		for (i = 0; i < HANDOVER_BATCH && handover_expire_one(); i++)
+			;
+		if (i > 0)
+			log_warnx("%d connections handed over waited %d ms for "
+			    "a worker with a free descriptor: closed (raise "
+			    "rlimit_nofile?)", i, HANDOVER_WAIT_MS);
 		return (-1);
+	}
 	close(ho.spare);	/* the slot the descriptor will take */
 	memset(&mh, 0, sizeof(mh));
 	mh.msg_iov = &iov;
@@ -285,6 +348,7 @@ service_handover(struct wserver *sv, int fd, const struct service_handoff *h)
 	}
 	memset(&msg, 0, sizeof(msg));
 	msg.magic = HANDOVER_MAGIC;
+	msg.sent = handover_now();
 	msg.protocol = sv->conf->protocol;
 	snprintf(msg.server, sizeof(msg.server), "%s", sv->conf->name);
 	msg.h = *h;
