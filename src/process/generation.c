@@ -467,9 +467,9 @@ gen_ready_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	struct generation	*gen = arg;
 	char			 why[256];
 
-	snprintf(why, sizeof(why), "generation %u: %d of %d workers ready "
-	    "after ready_timeout (%d s)", gen->id, gen->nready, gen->nslots,
-	    gen->conf->ready_timeout);
+	snprintf(why, sizeof(why), "generation %u: ready_timeout (%d s) "
+	    "reached with %d of %d workers ready", gen->id,
+	    gen->conf->ready_timeout, gen->nready, gen->nslots);
 	(void)gen_abort(gen, why);
 }
 

@@ -168,8 +168,8 @@ class ControlTest(DroverTest):
                      servers=HTTP % dict(hello="two"))
         r = self.ctl(d, "-s", "reload")
         self.assertEqual(r.returncode, 1, r.stdout)
-        self.assertIn("generation 2: 0 of 1 workers ready after "
-                      "ready_timeout (1 s)", r.stderr)
+        self.assertIn("generation 2: ready_timeout (1 s) reached with 0 of "
+                      "1 workers ready", r.stderr)
         self.assertEqual(self.hello(d), b"one")
         # Let the stuck worker go; it was told to drain: it leaves.
         wait_for(lambda: release(fifo), what="a worker blocked on the FIFO")
