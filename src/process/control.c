@@ -62,6 +62,7 @@ struct ctl_client {
 	struct event		*ev;		/* reading or writing */
 	enum ctl_state		 state;
 	unsigned		 want;		/* the reload outcome it waits for */
+	struct timespec		 accepted;	/* CLOCK_MONOTONIC */
 	char			 in[CONTROL_LINE_MAX];
 	size_t			 inlen;
 	char			*out;
@@ -335,10 +336,14 @@ static void
 control_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct ctl_client	*c = arg;
+	struct timespec		 now;
 	char			*nl;
 	ssize_t			 n;
 
-	if (what & EV_TIMEOUT) {
+	/* Silent for a while, or dribbling: the line has its time in all. */
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if ((what & EV_TIMEOUT) ||
+	    now.tv_sec - c->accepted.tv_sec > CONTROL_TIMEOUT) {
 		control_client_free(c);
 		return;
 	}
@@ -407,6 +412,7 @@ control_accept_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		c->fd = cfd;
 		c->state = CTL_READING;
+		clock_gettime(CLOCK_MONOTONIC, &c->accepted);
 		TAILQ_INSERT_TAIL(&ctl.clients, c, entry);
 		ctl.nclients++;
 		c->ev = event_new(m.base, cfd, EV_READ | EV_PERSIST,
