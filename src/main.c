@@ -1,7 +1,8 @@
 /*
  * main.c: drover's command line.
  *
- *   drover [-c FILE] [-f] [-t] [-s reload|quit|stop|reopen|upgrade] [-V] [-h]
+ *   drover [-c FILE] [-f] [-t] [-s reload|upgrade|status|quit|stop|reopen]
+ *          [-j] [-V] [-h]
  */
 #include "autoconf.h"
 
@@ -22,6 +23,7 @@
 #include "process/master.h"
 #include "core/pidfile.h"
 #include "core/proc.h"
+#include "process/control.h"
 #include "process/upgrade.h"
 
 #ifndef DROVER_CONF_PATH
@@ -43,6 +45,7 @@ static const struct {
 struct main_args {
 	const char	*conf_path;
 	const char	*sig;		/* -s NAME, or NULL */
+	int		 json;		/* -j: -s status as JSON */
 	int		 foreground;	/* -f */
 	int		 test;		/* -t */
 };
@@ -74,12 +77,16 @@ usage(int code)
 {
 	fprintf(code ? stderr : stdout,
 	    "usage: drover [-c FILE] [-f] [-t] "
-	    "[-s reload|quit|stop|reopen|upgrade] [-V] [-h]\n"
+	    "[-s reload|upgrade|status|quit|stop|reopen] [-j] [-V] [-h]\n"
 	    "  -c FILE  configuration file (default %s)\n"
 	    "  -f       stay in the foreground and log to stderr\n"
 	    "  -t       check the configuration and exit\n"
-	    "  -s SIG   signal the running master: reload (HUP), quit (QUIT),\n"
-	    "           stop (TERM), reopen (USR1), upgrade (USR2)\n"
+	    "  -s CMD   tell the running master: reload, upgrade (wait for the\n"
+	    "           verdict on its control socket: exit 0 once the new\n"
+	    "           generation or master serves, 1 with the reason if not),\n"
+	    "           status (its generations, workers, listeners), or signal\n"
+	    "           it: quit (QUIT), stop (TERM), reopen (USR1)\n"
+	    "  -j       with -s status: print it as one JSON object\n"
 	    "  -V       print the version and compiled-in features\n"
 	    "  -h       print this help\n", DROVER_CONF_PATH);
 	exit(code);
@@ -112,8 +119,8 @@ send_signal(const struct config *conf, const char *name)
 		if (strcmp(main_signals[i].name, name) == 0)
 			break;
 	if (i == sizeof(main_signals) / sizeof(main_signals[0])) {
-		fprintf(stderr, "drover: -s %s: unknown signal name (reload, "
-		    "quit, stop, reopen or upgrade)\n", name);
+		fprintf(stderr, "drover: -s %s: unknown command (reload, "
+		    "upgrade, status, quit, stop or reopen)\n", name);
 		return (1);
 	}
 	if (conf->pid_file == NULL) {
@@ -133,6 +140,102 @@ send_signal(const struct config *conf, const char *name)
 	return (0);
 }
 
+/* -s reload, upgrade and status go through the control socket. */
+static int
+main_is_control(const char *name)
+{
+	return (strcmp(name, "reload") == 0 || strcmp(name, "upgrade") == 0 ||
+	    strcmp(name, "status") == 0);
+}
+
+/* The master answered: "ok TEXT" (0) or "error REASON" (1), said. */
+static int
+main_control_answer(const char *path, char *reply)
+{
+	char	*body = strchr(reply, '\n');
+
+	if (body != NULL)
+		*body++ = '\0';
+	if (strncmp(reply, "ok", 2) == 0 && (reply[2] == '\0' ||
+	    reply[2] == ' ')) {
+		if (reply[2] == ' ')
+			printf("%s\n", reply + 3);
+		if (body != NULL)
+			fputs(body, stdout);
+		return (0);
+	}
+	if (strncmp(reply, "error ", 6) == 0)
+		fprintf(stderr, "drover: %s\n", reply + 6);
+	else if (reply[0] == '\0')
+		fprintf(stderr, "drover: the master closed %s without an "
+		    "answer\n", path);
+	else
+		fprintf(stderr, "drover: unexpected answer on %s: %s\n", path,
+		    reply);
+	return (1);
+}
+
+/* No master listens on the control socket: the pid file's, by signal. */
+static int
+main_control_fallback(const struct config *conf, const char *name)
+{
+	char	 err[1024];
+
+	if (conf->pid_file == NULL) {
+		fprintf(stderr, "drover: no master answers on the control "
+		    "socket (%s) and %s sets no pid_file: cannot find the "
+		    "running master\n", conf->control_socket ?
+		    conf->control_socket : "none set", conf->path);
+		return (1);
+	}
+	if (pidfile_running(conf->pid_file, err, sizeof(err)) == -1) {
+		fprintf(stderr, "drover: %s\n", err);
+		return (1);
+	}
+	if (strcmp(name, "status") == 0) {
+		fprintf(stderr, "drover: the running master answers on no "
+		    "control socket (%s): an older drover? no status\n",
+		    conf->control_socket ? conf->control_socket : "none set");
+		return (1);
+	}
+	fprintf(stderr, "drover: the running master answers on no control "
+	    "socket (%s): an older drover? sending the signal; no verdict is "
+	    "available (see the error log)\n",
+	    conf->control_socket ? conf->control_socket : "none set");
+	return (send_signal(conf, name));
+}
+
+/*
+ * -s reload|upgrade|status: ask the master on its control socket and wait
+ * for the answer: for a reload, the one running may end first (twice
+ * ready_timeout); an upgrade's new master has ready_timeout + 5 s.
+ */
+static int
+main_control(const struct config *conf, const char *name, int json)
+{
+	char	 err[1024], req[32], *reply = NULL;
+	int	 rc, timeout = 10;
+
+	if (conf->control_socket == NULL)
+		return (main_control_fallback(conf, name));
+	if (strcmp(name, "reload") == 0)
+		timeout = 2 * conf->ready_timeout + 5;
+	else if (strcmp(name, "upgrade") == 0)
+		timeout = 2 * conf->ready_timeout + 10;
+	snprintf(req, sizeof(req), "%s%s\n", name, json ? " json" : "");
+	rc = control_request(conf->control_socket, req, timeout, &reply, err,
+	    sizeof(err));
+	if (rc == CONTROL_NOBODY)
+		return (main_control_fallback(conf, name));
+	if (rc == -1) {
+		fprintf(stderr, "drover: %s\n", err);
+		return (1);
+	}
+	rc = main_control_answer(conf->control_socket, reply);
+	free(reply);
+	return (rc);
+}
+
 /* Read the options; -V, -h and mistakes end the program here. */
 static void
 main_parse_args(int argc, char *argv[], struct main_args *a)
@@ -141,13 +244,16 @@ main_parse_args(int argc, char *argv[], struct main_args *a)
 
 	memset(a, 0, sizeof(*a));
 	a->conf_path = DROVER_CONF_PATH;
-	while ((ch = getopt(argc, argv, "c:fts:Vh")) != -1) {
+	while ((ch = getopt(argc, argv, "c:fjts:Vh")) != -1) {
 		switch (ch) {
 		case 'c':
 			a->conf_path = optarg;
 			break;
 		case 'f':
 			a->foreground = 1;
+			break;
+		case 'j':
+			a->json = 1;
 			break;
 		case 't':
 			a->test = 1;
@@ -164,7 +270,8 @@ main_parse_args(int argc, char *argv[], struct main_args *a)
 			usage(1);
 		}
 	}
-	if (optind != argc)
+	if (optind != argc || (a->json && (a->sig == NULL ||
+	    strcmp(a->sig, "status") != 0)))
 		usage(1);
 }
 
@@ -329,7 +436,9 @@ main(int argc, char *argv[])
 	if ((conf = main_load(a.conf_path)) == NULL)
 		rc = 1;
 	else if (a.sig != NULL || a.test) {
-		if (a.sig != NULL)
+		if (a.sig != NULL && main_is_control(a.sig))
+			rc = main_control(conf, a.sig, a.json);
+		else if (a.sig != NULL)
 			rc = send_signal(conf, a.sig);
 		else
 			rc = main_test(conf, a.conf_path);

@@ -108,6 +108,7 @@ START_TEST(test_defaults)
 	ck_assert(c->daemon);
 	ck_assert_ptr_null(c->pid_file);
 	ck_assert_ptr_null(c->ports_file);
+	ck_assert_ptr_null(c->control_socket);	/* no pid_file to go by */
 	ck_assert_str_eq(c->error_log, "stderr");
 	ck_assert_int_eq(c->log_level, LOG_LEVEL_INFO);
 	ck_assert_ptr_null(c->user);
@@ -150,6 +151,8 @@ START_TEST(test_values_and_relative_paths)
 	ck_assert_str_eq(c->pid_file, want);
 	snprintf(want, sizeof(want), "%s/d.ports", dir);
 	ck_assert_str_eq(c->ports_file, want);
+	snprintf(want, sizeof(want), "%s/run/d.sock", dir);
+	ck_assert_str_eq(c->control_socket, want);	/* beside pid_file */
 	ck_assert_str_eq(c->error_log, "syslog");
 	ck_assert_int_eq(c->log_level, LOG_LEVEL_DEBUG);
 	ck_assert_str_eq(c->user, pw->pw_name);
@@ -162,6 +165,34 @@ START_TEST(test_values_and_relative_paths)
 	ck_assert_int_eq(c->servers[0].idle_timeout, 86400);
 	ck_assert_str_eq(c->servers[0].listens[0].text, "0.0.0.0:0");
 	ck_assert_str_eq(c->servers[1].name, "b");
+	conf_free(c);
+}
+END_TEST
+
+/* control_socket: as set (relative to the file), else beside pid_file. */
+START_TEST(test_control_socket)
+{
+	struct config	*c;
+	char		 err[1024], want[4200];
+
+	c = load("pid_file = \"/run/drover\"\ncontrol_socket = \"c/ctl\"\n"
+	    "server e {\n listen = {\"127.0.0.1:0\"}\n protocol = echo\n}\n",
+	    err, sizeof(err));
+	ck_assert_msg(c != NULL, "%s", err);
+	snprintf(want, sizeof(want), "%s/c/ctl", dir);
+	ck_assert_str_eq(c->control_socket, want);
+	conf_free(c);
+	c = load("pid_file = \"/run/drover\"\n"
+	    "server e {\n listen = {\"127.0.0.1:0\"}\n protocol = echo\n}\n",
+	    err, sizeof(err));
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_str_eq(c->control_socket, "/run/drover.sock");
+	conf_free(c);
+	c = load("pid_file = \"/run/d.pid.pid\"\n"
+	    "server e {\n listen = {\"127.0.0.1:0\"}\n protocol = echo\n}\n",
+	    err, sizeof(err));
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_str_eq(c->control_socket, "/run/d.pid.sock");
 	conf_free(c);
 }
 END_TEST
@@ -230,6 +261,7 @@ struct bad_case {
 
 #define ECHO(l)	"server e {\n listen = {" l "}\n protocol = echo\n}\n"
 #define OK_SERVER	ECHO("\"127.0.0.1:0\"")
+#define LONG_NAME	"012345678901234567890123456789012345678901234567890123456789"
 
 static const struct bad_case bad[] = {
 	{ "worker = 2\n" OK_SERVER, 1, "no such option 'worker'" },
@@ -346,6 +378,10 @@ static const struct bad_case bad[] = {
 	  "user \"no-such-user-drover\": no such user" },
 	{ "\n\ngroup = \"no-such-group-drover\"\n" OK_SERVER, 3,
 	  "group \"no-such-group-drover\": no such group" },
+	{ "\ncontrol_socket = \"\"\n" OK_SERVER, 2,
+	  "control_socket must not be empty" },
+	{ "\ncontrol_socket = \"/run/" LONG_NAME LONG_NAME "\"\n" OK_SERVER, 2,
+	  "longer than a unix socket path may be (107 bytes)" },
 };
 
 START_TEST(test_bad_files)
@@ -525,6 +561,7 @@ config_suite(void)
 	tcase_add_test(tc, test_example_means_what_it_says);
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_values_and_relative_paths);
+	tcase_add_test(tc, test_control_socket);
 	tcase_add_loop_test(tc, test_bad_files, 0, sizeof(bad) / sizeof(bad[0]));
 	tcase_add_test(tc, test_location_echo_body);
 	tcase_add_loop_test(tc, test_location_delay, 0,

@@ -102,6 +102,7 @@ static cfg_opt_t root_opts[] = {
 	CFG_BOOL("daemon", cfg_true, CFGF_NONE),
 	CFG_STR("pid_file", NULL, CFGF_NODEFAULT),
 	CFG_STR("ports_file", NULL, CFGF_NODEFAULT),
+	CFG_STR("control_socket", NULL, CFGF_NODEFAULT),
 	CFG_STR("error_log", "stderr", CFGF_NONE),
 	CFG_STR("log_level", "info", CFGF_NONE),
 	CFG_STR("user", NULL, CFGF_NODEFAULT),
@@ -146,6 +147,23 @@ conf_path(const char *conffile, const char *value)
 		return (strdup(value));
 	dirlen = (int)(slash - conffile);
 	if (asprintf(&out, "%.*s/%s", dirlen, conffile, value) == -1)
+		return (NULL);
+	return (out);
+}
+
+/* The control socket's default: beside the pid file, PIDFILE.pid -> .sock. */
+char *
+conf_control_default(const char *pid_file)
+{
+	size_t	 n;
+	char	*out;
+
+	if (pid_file == NULL)
+		return (NULL);
+	n = strlen(pid_file);
+	if (n > 4 && strcmp(pid_file + n - 4, ".pid") == 0)
+		n -= 4;
+	if (asprintf(&out, "%.*s.sock", (int)n, pid_file) == -1)
 		return (NULL);
 	return (out);
 }
@@ -307,6 +325,9 @@ conf_fill(cfg_t *cfg, const char *path, struct config *conf, char *err,
 	    cfg_getstr(cfg, "pid_file") : NULL);
 	conf->ports_file = conf_path(path, cfg_size(cfg, "ports_file") ?
 	    cfg_getstr(cfg, "ports_file") : NULL);
+	conf->control_socket = cfg_size(cfg, "control_socket") ?
+	    conf_path(path, cfg_getstr(cfg, "control_socket")) :
+	    conf_control_default(conf->pid_file);
 	conf->error_log = conf_path(path, cfg_getstr(cfg, "error_log"));
 	(void)log_level_parse(cfg_getstr(cfg, "log_level"), &conf->log_level);
 	conf->user = conf_strdup_opt(cfg, "user");
@@ -751,6 +772,7 @@ conf_free(struct config *conf)
 	free(conf->path);
 	free(conf->pid_file);
 	free(conf->ports_file);
+	free(conf->control_socket);
 	free(conf->error_log);
 	free(conf->user);
 	free(conf->group);

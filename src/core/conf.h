@@ -84,6 +84,7 @@ struct config {
 	int			 daemon;
 	char			*pid_file;		/* NULL: none */
 	char			*ports_file;		/* NULL: none */
+	char			*control_socket;	/* NULL: none */
 	char			*error_log;
 	enum log_level		 log_level;
 	char			*user;			/* NULL: keep */

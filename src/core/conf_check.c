@@ -10,6 +10,7 @@
 
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include <netinet/in.h>
 
@@ -121,6 +122,29 @@ conf_check_nonempty(cfg_t *cfg, cfg_opt_t *opt)
 		return (-1);
 	}
 	return (0);
+}
+
+/* control_socket = PATH: it must fit a unix socket address. */
+static int
+conf_check_control(cfg_t *cfg, cfg_opt_t *opt)
+{
+	struct sockaddr_un	 sun;
+	char			*p;
+	int			 rc = 0;
+
+	if (conf_check_nonempty(cfg, opt) == -1)
+		return (-1);
+	if ((p = conf_path(cfg->filename ? cfg->filename : "",
+	    cfg_opt_getnstr(opt, 0))) == NULL)
+		return (-1);
+	if (strlen(p) >= sizeof(sun.sun_path)) {
+		cfg_error(cfg, "control_socket \"%s\": longer than a unix "
+		    "socket path may be (%zu bytes)", p,
+		    sizeof(sun.sun_path) - 1);
+		rc = -1;
+	}
+	free(p);
+	return (rc);
 }
 
 /* user = NAME: the workers run as it, so it must exist now. */
@@ -575,6 +599,7 @@ conf_set_validators(cfg_t *cfg)
 	cfg_set_validate_func(cfg, "log_level", conf_check_log_level);
 	cfg_set_validate_func(cfg, "pid_file", conf_check_nonempty);
 	cfg_set_validate_func(cfg, "ports_file", conf_check_nonempty);
+	cfg_set_validate_func(cfg, "control_socket", conf_check_control);
 	cfg_set_validate_func(cfg, "error_log", conf_check_nonempty);
 	cfg_set_validate_func(cfg, "user", conf_check_user);
 	cfg_set_validate_func(cfg, "group", conf_check_group);

@@ -8,6 +8,7 @@
 
 /* conf.c */
 char	*conf_path(const char *, const char *);
+char	*conf_control_default(const char *);
 
 /* conf_check.c */
 void	 conf_set_validators(cfg_t *);

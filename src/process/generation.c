@@ -31,6 +31,7 @@
 #include "core/proc.h"
 #include "core/stats.h"
 #include "process/channel.h"
+#include "process/control.h"
 #include "process/master_int.h"
 #include "process/worker.h"
 
@@ -468,9 +469,9 @@ gen_ready_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	struct generation	*gen = arg;
 	char			 why[256];
 
-	snprintf(why, sizeof(why), "generation %u: %d of %d workers ready "
-	    "after ready_timeout (%d s)", gen->id, gen->nready, gen->nslots,
-	    gen->conf->ready_timeout);
+	snprintf(why, sizeof(why), "generation %u: ready_timeout (%d s) "
+	    "reached with %d of %d workers ready", gen->id,
+	    gen->conf->ready_timeout, gen->nready, gen->nslots);
 	(void)gen_abort(gen, why);
 }
 
@@ -514,6 +515,7 @@ gen_create(struct config *conf, char *err, size_t errlen)
 	gen->id = ++m.next_gen;
 	gen->conf = conf;
 	gen->state = GEN_STARTING;
+	clock_gettime(CLOCK_MONOTONIC, &gen->created);
 	TAILQ_INIT(&gen->procs);
 	TAILQ_INSERT_TAIL(&m.gens, gen, entry);
 	for (i = 0; i < conf->nservers; i++)
@@ -574,6 +576,7 @@ gen_abort(struct generation *gen, const char *why)
 	}
 	log_warnx("reload failed: %s; generation %u keeps serving", why,
 	    m.current != NULL ? m.current->id : 0);
+	control_reload_done(0, "%s", why);
 	m.pending = NULL;
 	keeper_adopt_strays(NULL);
 	gen_drain(gen);
@@ -615,6 +618,7 @@ gen_serving(struct generation *gen)
 		    "workers %ld ms after the signal; draining generation %u",
 		    gen->id, gen->nslots, elapsed_ms(&m.reload_start),
 		    old != NULL ? old->id : 0);
+		control_reload_done(1, "generation %u serves", gen->id);
 		proc_notify("READY=1");
 	}
 	if (old != NULL) {

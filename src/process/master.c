@@ -31,6 +31,7 @@
 #include "core/pidfile.h"
 #include "core/proc.h"
 #include "core/stats.h"
+#include "process/control.h"
 #include "process/handover.h"
 #include "process/master.h"
 #include "process/master_int.h"
@@ -92,6 +93,7 @@ master_child_cleanup(struct generation *keep)
 
 	/* A fresh backend first, so nothing below touches the master's. */
 	(void)event_reinit(m.base);
+	control_close(0);
 	/* The listeners this child inherits are its own now. */
 	keeper_child_keep(keep);
 	while ((g = TAILQ_FIRST(&m.gens)) != NULL) {
@@ -177,6 +179,7 @@ master_stop(int how)
 	if (m.stopping >= how)
 		return;
 	m.stopping = how;
+	control_stopping();
 	proc_notify("STOPPING=1");
 	if (how == 1)
 		log_notice("graceful stop: draining every worker");
@@ -220,31 +223,37 @@ master_reload(void)
 	if ((conf = conf_load(m.opts.conf_path, err, sizeof(err))) == NULL) {
 		log_warnx("reload failed: %s; generation %u keeps serving",
 		    err, m.current != NULL ? m.current->id : 0);
+		control_reload_done(0, "%s", err);
 		return;
 	}
 	if (proc_check_credentials(conf->user, conf->group, err,
 	    sizeof(err)) == -1) {
 		log_warnx("reload failed: %s: %s; generation %u keeps serving",
 		    m.opts.conf_path, err, m.current ? m.current->id : 0);
+		control_reload_done(0, "%s: %s", m.opts.conf_path, err);
 		conf_free(conf);
 		return;
 	}
 	if ((m.pid_file == NULL) != (conf->pid_file == NULL) ||
 	    (m.pid_file != NULL && strcmp(m.pid_file, conf->pid_file) != 0))
 		log_warnx("reload: pid_file changes only at restart");
+	control_reload_conf(conf);
 	if (!m.opts.log_stderr && m.current != NULL &&
 	    strcmp(conf->error_log, m.current->conf->error_log) != 0 &&
 	    log_open(conf->error_log, err, sizeof(err)) == -1) {
 		log_warnx("reload failed: %s; generation %u keeps serving",
 		    err, m.current->id);
+		control_reload_done(0, "%s", err);
 		conf_free(conf);
 		return;
 	}
 	log_set_level(conf->log_level);
 	proc_notify("RELOADING=1");
-	if ((m.pending = gen_create(conf, err, sizeof(err))) == NULL)
+	if ((m.pending = gen_create(conf, err, sizeof(err))) == NULL) {
 		log_warnx("reload failed: %s; generation %u keeps serving",
 		    err, m.current != NULL ? m.current->id : 0);
+		control_reload_done(0, "%s", err);
+	}
 }
 
 /* USR1: reopen the logs here and hand the new files to every worker. */
@@ -308,6 +317,7 @@ master_cleanup(void)
 			event_free(m.ev_sig[i]);
 	if (m.ev_stop != NULL)
 		event_free(m.ev_stop);
+	control_close(1);
 	event_base_free(m.base);
 	/* After an upgrade these files are the new master's. */
 	if (m.ports_file != NULL && !m.upgraded)
@@ -365,6 +375,12 @@ master_main(struct config *conf, const struct master_opts *opts)
 	    "or sysctl needed)");
 	if (opts->upgrade != NULL)
 		master_upgrade_adopt(opts->upgrade);
+	if (control_open(conf, opts->upgrade) == -1) {
+		m.exit_code = 1;
+		master_cleanup();
+		conf_free(conf);
+		return (1);
+	}
 	if ((m.pending = gen_create(conf, err, sizeof(err))) == NULL) {
 		log_warnx("start-up failed: %s", err);
 		m.exit_code = 1;

@@ -2,7 +2,7 @@
  * master_int.h: what the master's files share (tmux style, one section per
  * file): its state, the kept listen addresses, its generations of workers
  * and their process records. Nothing outside src/process/master*.c,
- * generation.c and keeper.c includes it.
+ * generation.c, keeper.c and control*.c includes it.
  */
 #ifndef DROVER_MASTER_INT_H
 #define DROVER_MASTER_INT_H
@@ -87,6 +87,7 @@ struct generation {
 	struct keeper		**keepers;
 	size_t			 nkeepers;
 	int			*served;	/* per keeper: slots accepted */
+	struct timespec		 created;	/* CLOCK_MONOTONIC */
 };
 
 /* The master's state; one master per process, as worker.c has its w. */

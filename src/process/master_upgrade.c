@@ -26,6 +26,7 @@
 #include "core/conf.h"
 #include "core/log.h"
 #include "core/pidfile.h"
+#include "process/control.h"
 #include "process/master_int.h"
 #include "process/handover.h"
 #include "process/upgrade.h"
@@ -97,6 +98,7 @@ master_upgrade_take_pid_file(void)
 {
 	char	 err[1024];
 
+	control_listen();
 	if (m.pid_file == NULL)
 		return;
 	if ((m.opts.pidfd = pidfile_acquire(m.pid_file, 1, err,
@@ -110,6 +112,7 @@ master_upgrade_failed(const char *why)
 {
 	log_warnx("binary upgrade failed: %s; this master (pid %ld) carries "
 	    "on", why, (long)getpid());
+	control_upgrade_done(0, "binary upgrade failed: %s", why);
 	master_upgrade_cleanup();
 	if (m.upgrade_pid > 0)
 		kill(m.upgrade_pid, SIGTERM);
@@ -138,6 +141,8 @@ master_upgrade_ready_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	log_notice("binary upgrade: the new master (pid %ld) serves; "
 	    "draining and exiting", (long)m.upgrade_pid);
+	control_upgrade_done(1, "binary upgrade done: the new master (pid %ld) "
+	    "serves", (long)m.upgrade_pid);
 	master_upgrade_cleanup();
 	m.upgraded = 1;
 	m.upgrade_pid = 0;	/* no longer ours to watch */
@@ -172,6 +177,7 @@ master_upgrade_env(int readyfd)
 
 	memset(&st, 0, sizeof(st));
 	st.readyfd = readyfd;
+	st.controlfd = control_fd();
 	TAILQ_FOREACH(k, &m.keepers, entry)
 		n++;
 	if ((st.ls = calloc(n + 1, sizeof(*st.ls))) == NULL)
@@ -198,6 +204,8 @@ master_upgrade_child(const char *env, int readyfd)
 	int		 s;
 
 	fcntl(readyfd, F_SETFD, 0);
+	if (control_fd() != -1)
+		fcntl(control_fd(), F_SETFD, 0);
 	TAILQ_FOREACH(k, &m.keepers, entry) {
 		fcntl(k->fd, F_SETFD, 0);
 		for (s = 0; s < k->nslot_fds; s++)

@@ -2,8 +2,10 @@
  * upgrade.c: the description of inherited sockets passed from an old
  * master to the new binary in the environment:
  *
- *   DROVER_UPGRADE=ready=FD;KEY=KEEPERFD,SLOT:FD,SLOT:FD;KEY=...
+ *   DROVER_UPGRADE=ready=FD[;control=FD];KEY=KEEPERFD,SLOT:FD,SLOT:FD;KEY=...
  *
+ * control=FD is the listening control socket (control.c), when there is
+ * one; a KEY never starts with "control=" (it holds no '=').
  * KEY is the listen address as configured ("127.0.0.1:0", "[::1]:8080"),
  * which holds no ';', '=' or ','.
  */
@@ -107,6 +109,7 @@ upgrade_parse(const char *env, struct upgrade_state *st, char *err,
 
 	memset(st, 0, sizeof(*st));
 	st->readyfd = -1;
+	st->controlfd = -1;
 	if ((copy = strdup(env)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return (-1);
@@ -119,6 +122,15 @@ upgrade_parse(const char *env, struct upgrade_state *st, char *err,
 		goto out;
 	}
 	while ((entry = strtok_r(NULL, ";", &save)) != NULL) {
+		if (strncmp(entry, "control=", 8) == 0) {
+			if (st->controlfd != -1 || (st->controlfd =
+			    upgrade_number(entry + 8, &p, 1 << 20)) == -1 ||
+			    *p != '\0' || !upgrade_is_socket(st->controlfd)) {
+				snprintf(err, errlen, "bad control descriptor");
+				goto out;
+			}
+			continue;
+		}
 		nl = realloc(st->ls, (st->n + 1) * sizeof(*nl));
 		if (nl == NULL) {
 			snprintf(err, errlen, "out of memory");
@@ -164,6 +176,8 @@ upgrade_format(const struct upgrade_state *st)
 	if ((f = open_memstream(&buf, &len)) == NULL)
 		return (NULL);
 	fprintf(f, "ready=%d", st->readyfd);
+	if (st->controlfd != -1)
+		fprintf(f, ";control=%d", st->controlfd);
 	for (i = 0; i < st->n; i++) {
 		fprintf(f, ";%s=%d", st->ls[i].key, st->ls[i].keeper_fd);
 		for (s = 0; s < st->ls[i].nslots; s++)

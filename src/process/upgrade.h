@@ -22,6 +22,7 @@ struct upgrade_listener {
 
 struct upgrade_state {
 	int			 readyfd;	/* write "1" once serving */
+	int			 controlfd;	/* control socket, or -1 */
 	struct upgrade_listener	*ls;
 	size_t			 n;
 };

@@ -148,8 +148,10 @@ class LifecycleFaultsTest(DroverTest):
         fifo = make_fifo(d)
         self.hung_reload(d, fifo, "ready_timeout = 1")
         d.signal(signal.SIGHUP)
-        d.wait_log(r"generation 2: 0 of 1 workers ready after ready_timeout")
-        d.wait_log(r"generation 3: 0 of 1 workers ready after ready_timeout")
+        d.wait_log(r"generation 2: ready_timeout \(1 s\) reached with 0 "
+                   r"of 1 workers ready")
+        d.wait_log(r"generation 3: ready_timeout \(1 s\) reached with 0 "
+                   r"of 1 workers ready")
         self.assertTrue(pid_alive(d.master))
         self.assert_serves(d)
         wait_for(lambda: release(fifo), what="a worker blocked on the FIFO")
