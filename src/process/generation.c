@@ -573,6 +573,7 @@ gen_abort(struct generation *gen, const char *why)
 	log_warnx("reload failed: %s; generation %u keeps serving", why,
 	    m.current != NULL ? m.current->id : 0);
 	m.pending = NULL;
+	master_notify_reloaded(0);
 	keeper_adopt_strays(NULL);
 	gen_drain(gen);
 	if (m.reload_again) {
@@ -603,17 +604,15 @@ gen_serving(struct generation *gen)
 		log_also_stderr(0);
 		if (m.opts.upgrade != NULL)
 			master_upgrade_take_pid_file();
+		master_notify_started();	/* before the old master goes */
 		proc_daemon_ready(m.opts.readyfd, m.opts.detach);
 		m.opts.readyfd = -1;
-		if (m.opts.upgrade != NULL)
-			proc_notify_mainpid();
-		proc_notify("READY=1");
 	} else {
 		log_notice("reload done: generation %u serves with %d "
 		    "workers %ld ms after the signal; draining generation %u",
 		    gen->id, gen->nslots, elapsed_ms(&m.reload_start),
 		    old != NULL ? old->id : 0);
-		proc_notify("READY=1");
+		master_notify_reloaded(1);
 	}
 	if (old != NULL) {
 		gen_drain(old);

@@ -105,6 +105,7 @@ master_child_cleanup(struct generation *keep)
 	if (m.ev_stop != NULL)
 		event_free(m.ev_stop);
 	master_upgrade_cleanup();
+	master_notify_forget();
 	event_base_free(m.base);
 	for (s = 1; s < NSIG; s++)
 		if (s != SIGKILL && s != SIGSTOP)
@@ -176,7 +177,7 @@ master_stop(int how)
 	if (m.stopping >= how)
 		return;
 	m.stopping = how;
-	proc_notify("STOPPING=1");
+	master_notify_stopping();
 	if (how == 1)
 		log_notice("graceful stop: draining every worker");
 	else {
@@ -216,9 +217,11 @@ master_reload(void)
 	}
 	log_notice("reload: reading %s", m.opts.conf_path);
 	clock_gettime(CLOCK_MONOTONIC, &m.reload_start);
+	master_notify_reloading();
 	if ((conf = conf_load(m.opts.conf_path, err, sizeof(err))) == NULL) {
 		log_warnx("reload failed: %s; generation %u keeps serving",
 		    err, m.current != NULL ? m.current->id : 0);
+		master_notify_reloaded(0);
 		return;
 	}
 	if (proc_check_credentials(conf->user, conf->group, err,
@@ -226,6 +229,7 @@ master_reload(void)
 		log_warnx("reload failed: %s: %s; generation %u keeps serving",
 		    m.opts.conf_path, err, m.current ? m.current->id : 0);
 		conf_free(conf);
+		master_notify_reloaded(0);
 		return;
 	}
 	if ((m.pid_file == NULL) != (conf->pid_file == NULL) ||
@@ -237,13 +241,15 @@ master_reload(void)
 		log_warnx("reload failed: %s; generation %u keeps serving",
 		    err, m.current->id);
 		conf_free(conf);
+		master_notify_reloaded(0);
 		return;
 	}
 	log_set_level(conf->log_level);
-	proc_notify("RELOADING=1");
-	if ((m.pending = gen_create(conf, err, sizeof(err))) == NULL)
+	if ((m.pending = gen_create(conf, err, sizeof(err))) == NULL) {
 		log_warnx("reload failed: %s; generation %u keeps serving",
 		    err, m.current != NULL ? m.current->id : 0);
+		master_notify_reloaded(0);
+	}
 }
 
 /* USR1: reopen the logs here and hand the new files to every worker. */
@@ -307,6 +313,7 @@ master_cleanup(void)
 			event_free(m.ev_sig[i]);
 	if (m.ev_stop != NULL)
 		event_free(m.ev_stop);
+	master_notify_cleanup();
 	event_base_free(m.base);
 	/* After an upgrade these files are the new master's. */
 	if (m.ports_file != NULL && !m.upgraded)
@@ -351,6 +358,7 @@ master_main(struct config *conf, const struct master_opts *opts)
 			fatalx("cannot watch signal %d", sigs[i]);
 	}
 	m.upgrade_fd = -1;
+	master_notify_init();
 	log_info("drover %s starting: %s, %d workers", PACKAGE_VERSION,
 	    opts->conf_path, conf->workers);
 	log_info("zero-downtime: each worker slot's listening socket is kept "

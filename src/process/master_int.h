@@ -151,6 +151,15 @@ void		 keeper_adopt_strays(struct wproc *);
 void		 keeper_lend(struct generation *, int);
 void		 keeper_offer(struct wproc *, const struct chan_msg *, int);
 
+/* master_notify.c */
+void	 master_notify_init(void);
+void	 master_notify_started(void);
+void	 master_notify_reloading(void);
+void	 master_notify_reloaded(int);
+void	 master_notify_stopping(void);
+void	 master_notify_cleanup(void);
+void	 master_notify_forget(void);
+
 /* master_upgrade.c */
 void	 master_upgrade_start(void);
 void	 master_upgrade_exited(int);
