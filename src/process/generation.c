@@ -173,6 +173,7 @@ wproc_chan_cb(evutil_socket_t fd, short what, void *arg)
 		wp->state = WPROC_READY;
 		log_debug("worker %ld ready (generation %u, slot %d)",
 		    (long)wp->pid, gen->id, wp->slot);
+		master_sibling_ready(wp);
 		if (gen->state == GEN_STARTING && ++gen->nready == gen->nslots)
 			gen_serving(gen);
 		else if (gen == m.current)

@@ -17,5 +17,6 @@ struct worker_args {
 };
 
 void	 worker_main(struct worker_args *) __attribute__((noreturn));
+void	 worker_adopt(int, int, int);
 
 #endif
