@@ -98,13 +98,8 @@ print_version(void)
 	printf("drover %s\n", PACKAGE_VERSION);
 	printf("libevent %s, libconfuse %s\n", event_get_version(),
 	    confuse_version);
-	printf("features: %clibsystemd\n",
-#ifdef HAVE_LIBSYSTEMD
-	    '+'
-#else
-	    '-'
-#endif
-	    );
+	/* The notify protocol is drover's own: no libsystemd to link. */
+	printf("features: sd_notify\n");
 }
 
 /* -s: signal the master named by the configured pid file. */

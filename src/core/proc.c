@@ -17,10 +17,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#ifdef HAVE_LIBSYSTEMD
-#include <systemd/sd-daemon.h>
-#endif
-
 #include "core/proc.h"
 
 /*
@@ -219,25 +215,4 @@ proc_set_nofile(long n, char *err, size_t errlen)
 		return (-1);
 	}
 	return (0);
-}
-
-/* After a binary upgrade: the service's main process is now this one. */
-void
-proc_notify_mainpid(void)
-{
-	char	 buf[64];
-
-	snprintf(buf, sizeof(buf), "MAINPID=%ld", (long)getpid());
-	proc_notify(buf);
-}
-
-/* Tell the service manager, where one is listening (NOTIFY_SOCKET). */
-void
-proc_notify(const char *state)
-{
-#ifdef HAVE_LIBSYSTEMD
-	(void)sd_notify(0, state);
-#else
-	(void)state;
-#endif
 }

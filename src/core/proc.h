@@ -1,4 +1,4 @@
-/* proc.h: process plumbing: daemonizing, privileges, limits, sd_notify. */
+/* proc.h: process plumbing: daemonizing, privileges, limits. */
 #ifndef DROVER_PROC_H
 #define DROVER_PROC_H
 
@@ -10,7 +10,5 @@ void	 proc_stdio_null(int);
 int	 proc_drop_privileges(const char *, const char *, char *, size_t);
 int	 proc_check_credentials(const char *, const char *, char *, size_t);
 int	 proc_set_nofile(long, char *, size_t);
-void	 proc_notify(const char *);
-void	 proc_notify_mainpid(void);
 
 #endif

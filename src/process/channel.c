@@ -49,6 +49,8 @@ channel_type_name(uint32_t type)
 		return ("listener");
 	case CHAN_ADOPT:
 		return ("adopt");
+	case CHAN_SIBLING:
+		return ("sibling");
 	default:
 		return ("unknown");
 	}

@@ -14,6 +14,8 @@ enum chan_type {
 	CHAN_ACCESS_LOG_FD,	/* M->W: server arg's reopened access log */
 	CHAN_LISTENER,		/* W->M: a copy of listener arg (fd attached) */
 	CHAN_ADOPT,		/* M->W: accept on this one too (fd attached) */
+	CHAN_SIBLING,		/* M->W: what to take over when sibling pid
+				   dies (a socket, see sibling.c) */
 	CHAN_TYPE_MAX
 };
 

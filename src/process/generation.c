@@ -174,6 +174,7 @@ wproc_chan_cb(evutil_socket_t fd, short what, void *arg)
 		wp->state = WPROC_READY;
 		log_debug("worker %ld ready (generation %u, slot %d)",
 		    (long)wp->pid, gen->id, wp->slot);
+		master_sibling_ready(wp);
 		if (gen->state == GEN_STARTING && ++gen->nready == gen->nslots)
 			gen_serving(gen);
 		else if (gen == m.current)
@@ -578,6 +579,7 @@ gen_abort(struct generation *gen, const char *why)
 	    m.current != NULL ? m.current->id : 0);
 	control_reload_done(0, "%s", why);
 	m.pending = NULL;
+	master_notify_reloaded(0);
 	keeper_adopt_strays(NULL);
 	gen_drain(gen);
 	if (m.reload_again) {
@@ -608,18 +610,16 @@ gen_serving(struct generation *gen)
 		log_also_stderr(0);
 		if (m.opts.upgrade != NULL)
 			master_upgrade_take_pid_file();
+		master_notify_started();	/* before the old master goes */
 		proc_daemon_ready(m.opts.readyfd, m.opts.detach);
 		m.opts.readyfd = -1;
-		if (m.opts.upgrade != NULL)
-			proc_notify_mainpid();
-		proc_notify("READY=1");
 	} else {
 		log_notice("reload done: generation %u serves with %d "
 		    "workers %ld ms after the signal; draining generation %u",
 		    gen->id, gen->nslots, elapsed_ms(&m.reload_start),
 		    old != NULL ? old->id : 0);
 		control_reload_done(1, "generation %u serves", gen->id);
-		proc_notify("READY=1");
+		master_notify_reloaded(1);
 	}
 	if (old != NULL) {
 		gen_drain(old);

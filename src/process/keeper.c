@@ -19,7 +19,9 @@
  *     slots s (beyond its generation's count) with s mod nslots == slot
  *     (keeper_set_inherit());
  *   - the listeners of a dead worker are lent to a live worker of its
- *     generation until its replacement runs (keeper_lend());
+ *     generation until its replacement runs (keeper_lend()), and its
+ *     siblings are given copies to take them over even before the
+ *     master notices (keeper_send_slot(), master_sibling.c);
  *   - those a failed reload leaves behind are adopted by the serving
  *     generation (keeper_adopt_strays()), and a listener a worker offers
  *     is kept or closed by the same measure (keeper_offer());
@@ -291,21 +293,20 @@ keeper_trim(void)
 		keeper_close_slots(k, keeper_slots_in_use(k));
 }
 
-/* Send CHAN_ADOPT: the listener fd of listener index for slot. */
-static void
-keeper_lend_one(struct wproc *wp, int fd, int index, int slot)
+/* Send CHAN_ADOPT on chan: the listener fd of listener index for slot. */
+static int
+keeper_lend_one(int chan, const struct generation *gen, int fd, int index,
+    int slot)
 {
 	struct chan_msg	 msg;
 
-	if (wp->chan == -1)
-		return;
+	if (chan == -1)
+		return (-1);
 	channel_msg_init(&msg, CHAN_ADOPT);
-	msg.generation = wp->gen->id;
+	msg.generation = gen->id;
 	msg.slot = slot;
 	msg.arg = index;
-	if (channel_send(wp->chan, &msg, fd) == -1)
-		log_warn("worker %ld: cannot lend slot %d's listener",
-		    (long)wp->pid, slot);
+	return (channel_send(chan, &msg, fd));
 }
 
 /*
@@ -347,13 +348,49 @@ keeper_adopt_strays(struct wproc *to)
 				if (dst == NULL)
 					dst = wp;
 			}
-			if (dst != NULL && (to == NULL || dst == to))
-				keeper_lend_one(dst, kp->slot_fds[s], (int)k,
-				    s);
+			if (dst != NULL && (to == NULL || dst == to) &&
+			    keeper_lend_one(dst->chan, cur, kp->slot_fds[s],
+			    (int)k, s) == -1)
+				log_warn("worker %ld: cannot lend slot %d's "
+				    "listener", (long)dst->pid, s);
 		}
 		if (kp->nslot_fds > cur->served[k])
 			cur->served[k] = kp->nslot_fds;
 	}
+}
+
+/*
+ * Send on chan, as CHAN_ADOPT messages, a copy of every listener the
+ * worker of slot in gen accepts on: to a worker to accept on them now, or
+ * to be kept until that worker dies (master_sibling.c). -1 if one could
+ * not be sent.
+ */
+int
+keeper_send_slot(const struct generation *gen, int chan, int slot)
+{
+	struct keeper	*kp;
+	size_t		 k;
+	int		 fd, s;
+
+	for (k = 0; k < gen->nkeepers; k++) {
+		kp = gen->keepers[k];
+		/*
+		 * The slot's own listener, and those of retired slots it
+		 * adopted (s mod nslots == slot, see keeper_set_inherit()):
+		 * lending only its own left what queued in the adopted ones
+		 * stranded for the whole backoff, up to 30 s.
+		 */
+		for (s = 0; s < kp->nslot_fds; s++) {
+			if (s != slot && (s < gen->nslots ||
+			    s % gen->nslots != slot))
+				continue;
+			if ((fd = keeper_slot_fd(kp, s)) == -1)
+				continue;
+			if (keeper_lend_one(chan, gen, fd, (int)k, s) == -1)
+				return (-1);
+		}
+	}
+	return (0);
 }
 
 /*
@@ -365,31 +402,14 @@ void
 keeper_lend(struct generation *gen, int slot)
 {
 	struct wproc	*wp;
-	struct keeper	*kp;
-	size_t		 k;
-	int		 fd, s;
 
 	TAILQ_FOREACH(wp, &gen->procs, entry) {
-		if (wp->state != WPROC_READY || wp->slot == slot)
+		if (wp->state != WPROC_READY || wp->slot == slot ||
+		    wp->chan == -1)
 			continue;
-		for (k = 0; k < gen->nkeepers; k++) {
-			kp = gen->keepers[k];
-			/*
-			 * The dead slot's own listener, and those of retired
-			 * slots it adopted (s mod nslots == slot, see
-			 * keeper_set_inherit()): lending only its own left
-			 * what queued in the adopted ones stranded for the
-			 * whole backoff, up to 30 s.
-			 */
-			for (s = 0; s < kp->nslot_fds; s++) {
-				if (s != slot && (s < gen->nslots ||
-				    s % gen->nslots != slot))
-					continue;
-				if ((fd = keeper_slot_fd(kp, s)) == -1)
-					continue;
-				keeper_lend_one(wp, fd, (int)k, s);
-			}
-		}
+		if (keeper_send_slot(gen, wp->chan, slot) == -1)
+			log_warn("worker %ld: cannot lend slot %d's listeners",
+			    (long)wp->pid, slot);
 		return;
 	}
 }

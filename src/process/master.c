@@ -108,6 +108,7 @@ master_child_cleanup(struct generation *keep)
 	if (m.ev_stop != NULL)
 		event_free(m.ev_stop);
 	master_upgrade_cleanup();
+	master_notify_forget();
 	event_base_free(m.base);
 	for (s = 1; s < NSIG; s++)
 		if (s != SIGKILL && s != SIGSTOP)
@@ -180,7 +181,7 @@ master_stop(int how)
 		return;
 	m.stopping = how;
 	control_stopping();
-	proc_notify("STOPPING=1");
+	master_notify_stopping();
 	if (how == 1)
 		log_notice("graceful stop: draining every worker");
 	else {
@@ -220,10 +221,12 @@ master_reload(void)
 	}
 	log_notice("reload: reading %s", m.opts.conf_path);
 	clock_gettime(CLOCK_MONOTONIC, &m.reload_start);
+	master_notify_reloading();
 	if ((conf = conf_load(m.opts.conf_path, err, sizeof(err))) == NULL) {
 		log_warnx("reload failed: %s; generation %u keeps serving",
 		    err, m.current != NULL ? m.current->id : 0);
 		control_reload_done(0, "%s", err);
+		master_notify_reloaded(0);
 		return;
 	}
 	if (proc_check_credentials(conf->user, conf->group, err,
@@ -232,6 +235,7 @@ master_reload(void)
 		    m.opts.conf_path, err, m.current ? m.current->id : 0);
 		control_reload_done(0, "%s: %s", m.opts.conf_path, err);
 		conf_free(conf);
+		master_notify_reloaded(0);
 		return;
 	}
 	if ((m.pid_file == NULL) != (conf->pid_file == NULL) ||
@@ -245,14 +249,15 @@ master_reload(void)
 		    err, m.current->id);
 		control_reload_done(0, "%s", err);
 		conf_free(conf);
+		master_notify_reloaded(0);
 		return;
 	}
 	log_set_level(conf->log_level);
-	proc_notify("RELOADING=1");
 	if ((m.pending = gen_create(conf, err, sizeof(err))) == NULL) {
 		log_warnx("reload failed: %s; generation %u keeps serving",
 		    err, m.current != NULL ? m.current->id : 0);
 		control_reload_done(0, "%s", err);
+		master_notify_reloaded(0);
 	}
 }
 
@@ -318,6 +323,7 @@ master_cleanup(void)
 	if (m.ev_stop != NULL)
 		event_free(m.ev_stop);
 	control_close(1);
+	master_notify_cleanup();
 	event_base_free(m.base);
 	/* After an upgrade these files are the new master's. */
 	if (m.ports_file != NULL && !m.upgraded)
@@ -367,6 +373,7 @@ master_main(struct config *conf, const struct master_opts *opts)
 		    "be closed on reloads, not handed on");
 		m.handover[0] = m.handover[1] = -1;
 	}
+	master_notify_init();
 	log_info("drover %s starting: %s, %d workers", PACKAGE_VERSION,
 	    opts->conf_path, conf->workers);
 	log_info("zero-downtime: each worker slot's listening socket is kept "

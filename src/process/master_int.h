@@ -151,7 +151,20 @@ void		 keeper_clear_inherit(struct generation *);
 void		 keeper_trim(void);
 void		 keeper_adopt_strays(struct wproc *);
 void		 keeper_lend(struct generation *, int);
+int		 keeper_send_slot(const struct generation *, int, int);
 void		 keeper_offer(struct wproc *, const struct chan_msg *, int);
+
+/* master_notify.c */
+void	 master_notify_init(void);
+void	 master_notify_started(void);
+void	 master_notify_reloading(void);
+void	 master_notify_reloaded(int);
+void	 master_notify_stopping(void);
+void	 master_notify_cleanup(void);
+void	 master_notify_forget(void);
+
+/* master_sibling.c */
+void	 master_sibling_ready(struct wproc *);
 
 /* master_upgrade.c */
 void	 master_upgrade_start(void);

@@ -25,6 +25,7 @@
 
 #include "core/conf.h"
 #include "core/log.h"
+#include "core/notify.h"
 #include "core/pidfile.h"
 #include "process/control.h"
 #include "process/master_int.h"
@@ -214,6 +215,7 @@ master_upgrade_child(const char *env, int readyfd)
 	}
 	setenv(UPGRADE_ENV, env, 1);
 	handover_exec_child(m.handover);
+	notify_watchdog_handover();
 	for (s = 1; s < NSIG; s++)
 		if (s != SIGKILL && s != SIGSTOP && s != SIGPIPE)
 			signal(s, SIG_DFL);

@@ -36,6 +36,7 @@
 #include "core/proc.h"
 #include "event/service.h"
 #include "core/stats.h"
+#include "process/sibling.h"
 #include "process/worker.h"
 
 #define WORKER_ACCEPT_BATCH	64	/* most accepts per wake-up and listener */
@@ -324,6 +325,7 @@ worker_drain(const char *why, int handover)
 	    "");
 	worker_close_listeners();
 	handover_receive(0);
+	sibling_close_all();
 	if (w.ev_accept_resume != NULL)
 		evtimer_del(w.ev_accept_resume);
 	for (i = 0; i < w.nservers; i++) {
@@ -345,9 +347,10 @@ worker_drain(const char *why, int handover)
 
 /*
  * The master lends us the listener of a slot whose worker died and waits
- * to be replaced: accept on it too, so what queues there is not stranded.
+ * to be replaced (or a sibling died, sibling.c): accept on it too, so what
+ * queues there is not stranded.
  */
-static void
+void
 worker_adopt(int fd, int index, int slot)
 {
 	struct stat	 st;
@@ -419,6 +422,9 @@ worker_chan_cb(evutil_socket_t fd, short what, void *arg)
 		case CHAN_ADOPT:
 			if (passfd != -1)
 				worker_adopt(passfd, m.arg, m.slot);
+			break;
+		case CHAN_SIBLING:
+			sibling_message(w.base, &m, passfd);
 			break;
 		case CHAN_ACCESS_LOG_FD:
 			if (passfd == -1)
@@ -686,6 +692,7 @@ worker_cleanup(void)
 		if (w.servers[i].svc != NULL && w.servers[i].svc_data != NULL)
 			w.servers[i].svc->shutdown(&w.servers[i]);
 	worker_close_listeners();
+	sibling_close_all();
 	for (i = 0; i < sizeof(w.ev_sig) / sizeof(w.ev_sig[0]); i++)
 		if (w.ev_sig[i] != NULL)
 			event_free(w.ev_sig[i]);

@@ -22,5 +22,6 @@ struct wserver;
 
 void		 worker_main(struct worker_args *) __attribute__((noreturn));
 struct wserver	*worker_server_find(const char *, int);
+void		 worker_adopt(int, int, int);
 
 #endif

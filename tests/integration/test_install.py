@@ -81,6 +81,14 @@ class InstallTest(unittest.TestCase):
                           unit)
             self.assertIn("\nExecStart=%s -f -c %s\n" % (drover, conf_path),
                           unit)
+            self.assertIn("\nExecReload=%s -c %s -s reload\n"
+                          % (drover, conf_path), unit)
+            for line in ("Type=notify", "NotifyAccess=all", "WatchdogSec=",
+                         "LimitNOFILE=", "NoNewPrivileges=yes",
+                         "ProtectSystem=", "RestrictAddressFamilies=AF_UNIX "
+                         "AF_INET AF_INET6", "CapabilityBoundingSet="
+                         "CAP_NET_BIND_SERVICE"):
+                self.assertIn("\n" + line, unit)
 
         # Uninstall takes everything but the edited configuration.
         self.make("uninstall")
