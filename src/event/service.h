@@ -11,6 +11,7 @@
 
 struct event_base;
 struct server_conf;
+struct stats_counters;
 struct wserver;
 
 struct service {
@@ -37,6 +38,7 @@ struct wserver {
 	size_t				 nconns;
 	int				 draining;
 	int				 paused;	/* max_connections */
+	struct stats_counters		*st;	/* its series, or NULL */
 };
 
 const struct service	*service_find(int);

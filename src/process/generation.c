@@ -199,6 +199,21 @@ wproc_child(struct generation *gen, int slot, struct wproc *wp, int chan)
 	worker_main(&args);
 }
 
+/* The slot's series, one per server (created once, then counted on by
+ * each worker of the slot); -1 if the table is full. */
+static int
+gen_stats_series(struct generation *gen, int slot)
+{
+	size_t	 i;
+	int	 rc = 0;
+
+	for (i = 0; m.stats != NULL && i < gen->conf->nservers; i++)
+		if (stats_series_get(m.stats, gen->conf->servers[i].name,
+		    gen->id, slot) == -1)
+			rc = -1;
+	return (rc);
+}
+
 /* Fork one worker for a slot of a generation. */
 static int
 wproc_spawn(struct generation *gen, int slot)
@@ -219,7 +234,8 @@ wproc_spawn(struct generation *gen, int slot)
 	}
 	keeper_set_inherit(gen, slot);
 	wp->stats_idx = stats_alloc(m.stats, gen->id, slot);
-	if (wp->stats_idx == -1 && !m.stats_full_warned) {
+	if ((wp->stats_idx == -1 || gen_stats_series(gen, slot) == -1) &&
+	    !m.stats_full_warned) {
 		log_warnx("no free stats record: this worker is not counted");
 		m.stats_full_warned = 1;
 	}
@@ -509,7 +525,7 @@ gen_create(struct config *conf, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return (NULL);
 	}
-	gen->id = ++m.next_gen;
+	gen->id = m.next_gen = stats_generation_next(m.stats, m.next_gen);
 	gen->conf = conf;
 	gen->state = GEN_STARTING;
 	TAILQ_INIT(&gen->procs);
@@ -658,8 +674,10 @@ gen_retire(struct generation *gen)
 		event_free(gen->ev_timer);
 		gen->ev_timer = NULL;
 	}
-	TAILQ_FOREACH(wp, &gen->procs, entry)
+	TAILQ_FOREACH(wp, &gen->procs, entry) {
 		wp->state = WPROC_DRAINING;
+		stats_set_draining(m.stats, wp->stats_idx);
+	}
 	keeper_trim();
 }
 
@@ -689,6 +707,7 @@ gen_check_end(struct generation *gen)
 	if (gen->state != GEN_DRAINING || !TAILQ_EMPTY(&gen->procs))
 		return (0);
 	log_info("generation %u has ended", gen->id);
+	stats_series_end(m.stats, gen->id);	/* into the servers' totals */
 	gen_free(gen);
 	return (1);
 }

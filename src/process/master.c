@@ -337,7 +337,8 @@ master_main(struct config *conf, const struct master_opts *opts)
 	TAILQ_INIT(&m.gens);
 	TAILQ_INIT(&m.keepers);
 	log_set_role("master");
-	if ((m.stats = stats_create()) == NULL)
+	/* After an upgrade: the old master's region, so totals carry on. */
+	if ((m.stats = stats_open(opts->upgrade != NULL)) == NULL)
 		log_warn("stats: mmap (no counters)");
 	if (conf->pid_file != NULL)
 		m.pid_file = strdup(conf->pid_file);

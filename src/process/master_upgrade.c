@@ -26,6 +26,7 @@
 #include "core/conf.h"
 #include "core/log.h"
 #include "core/pidfile.h"
+#include "core/stats.h"
 #include "process/master_int.h"
 #include "process/upgrade.h"
 
@@ -204,6 +205,7 @@ master_upgrade_child(const char *env, int readyfd)
 				fcntl(k->slot_fds[s], F_SETFD, 0);
 	}
 	setenv(UPGRADE_ENV, env, 1);
+	(void)stats_pass_on();	/* the counters carry on */
 	for (s = 1; s < NSIG; s++)
 		if (s != SIGKILL && s != SIGSTOP && s != SIGPIPE)
 			signal(s, SIG_DFL);

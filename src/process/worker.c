@@ -106,8 +106,8 @@ service_conn_opened(struct wserver *sv)
 {
 	sv->nconns++;
 	w.nconns++;
-	STATS_ADD(accepted, 1);
-	STATS_ADD(active, 1);
+	STATS_ADD(sv->st, accepted, 1);
+	STATS_ADD(sv->st, active, 1);
 	if (sv->nconns >= (size_t)sv->conf->max_connections && !sv->paused) {
 		/* At the limit: leave new connections in the kernel's queue
 		 * (or to other workers) instead of refusing anyone. */
@@ -123,7 +123,7 @@ service_conn_closed(struct wserver *sv)
 {
 	sv->nconns--;
 	w.nconns--;
-	STATS_SUB(active, 1);
+	STATS_SUB(sv->st, active, 1);
 	if (sv->paused && sv->nconns < (size_t)sv->conf->max_connections) {
 		sv->paused = 0;
 		if (!w.draining && !w.accept_paused)
@@ -585,6 +585,8 @@ worker_open_listeners(void)
 		w.servers[i].conf = sc;
 		w.servers[i].base = w.base;
 		w.servers[i].svc = service_find(sc->protocol);
+		w.servers[i].st = stats_series_find(stats_region, sc->name,
+		    w.generation, w.slot);
 		if (w.servers[i].svc == NULL)
 			worker_fatalx("server %s: no service for protocol %d",
 			    sc->name, sc->protocol);
