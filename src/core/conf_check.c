@@ -55,6 +55,16 @@ fn(cfg_t *cfg, cfg_opt_t *opt)					\
 
 RANGE_VALIDATOR(conf_check_timeout, 1, 86400)
 RANGE_VALIDATOR(conf_check_ready, 1, 3600)
+
+/* worker_hang_timeout: 0 (off) or at least 2 s, since heartbeats come a
+ * second apart in whole seconds: 1 would kill workers that are fine. */
+static int
+conf_check_hang(cfg_t *cfg, cfg_opt_t *opt)
+{
+	if (cfg_opt_size(opt) > 0 && cfg_opt_getnint(opt, 0) == 0)
+		return (0);
+	return (conf_int_range(cfg, opt, 2, 86400));
+}
 RANGE_VALIDATOR(conf_check_nofile, 0, 1048576)
 RANGE_VALIDATOR(conf_check_backlog, 1, 65535)
 RANGE_VALIDATOR(conf_check_maxconn, 1, 1000000)
@@ -580,6 +590,7 @@ conf_set_validators(cfg_t *cfg)
 	cfg_set_validate_func(cfg, "group", conf_check_group);
 	cfg_set_validate_func(cfg, "shutdown_timeout", conf_check_timeout);
 	cfg_set_validate_func(cfg, "ready_timeout", conf_check_ready);
+	cfg_set_validate_func(cfg, "worker_hang_timeout", conf_check_hang);
 	cfg_set_validate_func(cfg, "rlimit_nofile", conf_check_nofile);
 	cfg_set_validate_func(cfg, "server", conf_check_server);
 	cfg_set_validate_func(cfg, "server|listen", conf_check_listen);

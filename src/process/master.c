@@ -105,6 +105,7 @@ master_child_cleanup(struct generation *keep)
 	if (m.ev_stop != NULL)
 		event_free(m.ev_stop);
 	master_upgrade_cleanup();
+	master_hang_stop();
 	event_base_free(m.base);
 	for (s = 1; s < NSIG; s++)
 		if (s != SIGKILL && s != SIGSTOP)
@@ -307,6 +308,7 @@ master_cleanup(void)
 			event_free(m.ev_sig[i]);
 	if (m.ev_stop != NULL)
 		event_free(m.ev_stop);
+	master_hang_stop();
 	event_base_free(m.base);
 	/* After an upgrade these files are the new master's. */
 	if (m.ports_file != NULL && !m.upgraded)
@@ -352,6 +354,7 @@ master_main(struct config *conf, const struct master_opts *opts)
 			fatalx("cannot watch signal %d", sigs[i]);
 	}
 	m.upgrade_fd = -1;
+	master_hang_start();
 	log_info("drover %s starting: %s, %d workers", PACKAGE_VERSION,
 	    opts->conf_path, conf->workers);
 	log_info("zero-downtime: each worker slot's listening socket is kept "

@@ -29,6 +29,7 @@
 #include <event2/event.h>
 
 #include "process/channel.h"
+#include "process/heartbeat.h"
 #include "core/conf.h"
 #include "process/listener.h"
 #include "core/log.h"
@@ -670,6 +671,7 @@ worker_cleanup(void)
 		event_free(w.ev_drain_timer);
 	if (w.ev_accept_resume != NULL)
 		event_free(w.ev_accept_resume);
+	heartbeat_stop();
 	if (w.ev_chan != NULL)
 		event_free(w.ev_chan);
 	w.ev_chan = NULL;
@@ -720,7 +722,7 @@ worker_main(struct worker_args *args)
 	    worker_chan_cb, NULL);
 	w.ev_accept_resume = evtimer_new(w.base, worker_accept_resume_cb, NULL);
 	if (w.ev_chan == NULL || event_add(w.ev_chan, NULL) == -1 ||
-	    w.ev_accept_resume == NULL ||
+	    w.ev_accept_resume == NULL || heartbeat_start(w.base) == -1 ||
 	    event_base_once(w.base, -1, EV_TIMEOUT, worker_ready_cb, NULL,
 	    &zero) == -1)
 		worker_fatalx("cannot set up the event loop");
