@@ -61,14 +61,18 @@ stats_inherit(void)
 		return (NULL);
 	errno = 0;
 	fd = strtol(env, &end, 10);
-	unsetenv(STATS_ENV);
 	if (*env == '\0' || *end != '\0' || errno != 0 || fd < 0 ||
-	    fd > 1 << 20)
+	    fd > 1 << 20) {
+		log_warnx("stats: %s=%s: not a descriptor: counting from zero",
+		    STATS_ENV, env);
+		unsetenv(STATS_ENV);
 		return (NULL);
+	}
+	unsetenv(STATS_ENV);
+	/* Left open if it is not ours: it may be something else inherited. */
 	if ((shm = stats_map((int)fd, 0)) == NULL) {
-		log_warnx("stats: the old master's counters are of another "
-		    "layout: starting from zero");
-		close((int)fd);
+		log_warnx("stats: descriptor %ld is no counters region of this "
+		    "version (another layout?): counting from zero", fd);
 		return (NULL);
 	}
 	fcntl((int)fd, F_SETFD, FD_CLOEXEC);
