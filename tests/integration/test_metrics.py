@@ -15,8 +15,9 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from droverlib import (DROVER, DroverTest, free_port, main,  # noqa: E402
-                       pid_alive, ss_connection_pids, wait_for)
+from droverlib import (DROVER, DroverTest, echo_roundtrip,  # noqa: E402
+                       free_port, main, pid_alive, ss_connection_pids,
+                       wait_for)
 from httplib_raw import Conn, get, request  # noqa: E402
 
 SERVERS = """
@@ -31,6 +32,10 @@ server other {
     listen = {"127.0.0.1:%d"}
     protocol = http
     location "/" { return = "200 other" }
+}
+server echo {
+    listen = {"127.0.0.1:%d"}
+    protocol = echo
 }
 """
 
@@ -48,8 +53,8 @@ class MetricsTest(DroverTest):
     def start(self, workers=2, extra="", copy=False):
         """drover with the two servers; with copy, from a copy of the
         binary, which a binary upgrade then execs again."""
-        d = self.drover(workers=workers, servers=SERVERS % free_port(),
-                        extra=extra)
+        d = self.drover(workers=workers, extra=extra,
+                        servers=SERVERS % (free_port(), free_port()))
         if not copy:
             d.start(preexec=no_core)
         else:
@@ -67,6 +72,7 @@ class MetricsTest(DroverTest):
         self.d = d
         self.web = d.port("web")
         self.other = d.port("other")
+        self.echo = d.port("echo")
         return d
 
     def req(self, path, addr=None):
@@ -145,7 +151,7 @@ class MetricsTest(DroverTest):
                     want.add("class")
                 self.assertEqual(set(lb), want, name)
         self.assertEqual(self.series(samples),
-                         {(s, "1", str(i)) for s in ("web", "other")
+                         {(s, "1", str(i)) for s in ("web", "other", "echo")
                           for i in range(2)})
         for name in ("drover_handoff_out_total", "drover_handoff_in_total",
                      "drover_drain_closed_total", "drover_reloads_total",
@@ -159,6 +165,12 @@ class MetricsTest(DroverTest):
         self.assertEqual(other["responses"]["2xx"], 7)
         self.assertEqual(other["accepted"], 7)
         self.assertEqual(st["servers"]["web"]["requests"], 3)
+        self.assertEqual(echo_roundtrip(*self.echo, payload=b"12345"),
+                         b"12345")
+        st = self.status()
+        echo = st["servers"]["echo"]
+        self.assertEqual((echo["accepted"], echo["bytes_in"],
+                          echo["bytes_out"], echo["requests"]), (1, 5, 5, 0))
         for key in ("handoff_out", "handoff_in", "drain_closed"):
             self.assertIn(key, st["total"])
             self.assertIn(key, st["series"][0])
@@ -190,7 +202,7 @@ class MetricsTest(DroverTest):
             self.assertEqual({g for _, g, _ in live},
                              {str(i + 1), "retired"})
         # One live generation of 2 slots and a retired series, per server.
-        self.assertEqual(counts, [6] * 10)
+        self.assertEqual(counts, [9] * 10)
         self.assertEqual(self.status()["servers"]["other"]["requests"], 10)
 
     def test_worker_crash_keeps_its_series(self):
