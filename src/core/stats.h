@@ -40,7 +40,7 @@ struct stats_counters {
 	uint64_t	 bytes_out;
 	uint64_t	 handoff_out;	/* idle connections handed on (drain) */
 	uint64_t	 handoff_in;	/* idle connections taken over */
-	uint64_t	 drain_closed;	/* closed by a drain: no one took them */
+	uint64_t	 drain_closed;	/* a drain closed: no one took them */
 };
 
 /* One worker process (in_use: 0 free, 1 taken; CAS between masters). */
@@ -50,7 +50,7 @@ struct stats_worker {
 	uint32_t		 generation;
 	int32_t			 slot;
 	int64_t			 started;	/* unix time */
-	int64_t			 heartbeat;	/* CLOCK_MONOTONIC s, loop turned */
+	int64_t			 heartbeat;	/* CLOCK_MONOTONIC s */
 	int32_t			 master;	/* pid of its master */
 	uint32_t		 draining;
 };
@@ -76,10 +76,10 @@ struct stats_shm {
 	uint64_t		 size;		/* of this struct: the layout */
 	int64_t			 started;	/* first master's start */
 	uint32_t		 last_generation; /* shared by both masters */
-	uint32_t		 folding;	/* folds under way (readers wait) */
+	uint32_t		 folding;	/* folds running */
 	uint64_t		 folds;		/* folds done */
 	uint64_t		 retired_workers;
-	uint64_t		 reloads_ok;	/* reloads and upgrades, by outcome */
+	uint64_t		 reloads_ok;	/* reloads, upgrades: outcome */
 	uint64_t		 reloads_failed;
 	struct stats_worker	 workers[STATS_MAX_WORKERS];
 	struct stats_series	 series[STATS_MAX_SERIES];

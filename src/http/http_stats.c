@@ -320,6 +320,18 @@ prom_generations(FILE *f, const struct stats_view *v)
 	}
 }
 
+/* A series' labels: server, generation, slot (never a pid). */
+static void
+prom_labels(char *buf, size_t len, const struct stats_series *s)
+{
+	if (s->slot < 0)
+		snprintf(buf, len, "server=\"%s\",generation=\"retired\","
+		    "slot=\"retired\"", s->server);
+	else
+		snprintf(buf, len, "server=\"%s\",generation=\"%u\","
+		    "slot=\"%d\"", s->server, s->generation, s->slot);
+}
+
 /* Prometheus text format. generation="retired" carries the ended
  * generations, so a sum over a server's series never goes backwards. */
 static void
@@ -339,14 +351,7 @@ stats_prometheus(FILE *f, const struct stats_view *v)
 			s = &v->series[i];
 			if (s->slot < 0 && !counter)
 				continue;	/* retired: nothing open */
-			if (s->slot < 0)
-				snprintf(labels, sizeof(labels), "server=\"%s\","
-				    "generation=\"retired\",slot=\"retired\"",
-				    s->server);
-			else
-				snprintf(labels, sizeof(labels), "server=\"%s\","
-				    "generation=\"%u\",slot=\"%d\"", s->server,
-				    s->generation, s->slot);
+			prom_labels(labels, sizeof(labels), s);
 			prom_sample(f, pm, &s->c, labels);
 		}
 	}
