@@ -55,6 +55,13 @@ fn(cfg_t *cfg, cfg_opt_t *opt)					\
 
 RANGE_VALIDATOR(conf_check_timeout, 1, 86400)
 RANGE_VALIDATOR(conf_check_ready, 1, 3600)
+RANGE_VALIDATOR(conf_check_nofile, 0, 1048576)
+RANGE_VALIDATOR(conf_check_backlog, 1, 65535)
+RANGE_VALIDATOR(conf_check_maxconn, 1, 1000000)
+RANGE_VALIDATOR(conf_check_request_line, 64, 65536)
+RANGE_VALIDATOR(conf_check_header_size, 256, 1048576)
+RANGE_VALIDATOR(conf_check_max_headers, 1, 256)
+RANGE_VALIDATOR(conf_check_max_body, 0, CONF_MAX_BODY_LIMIT)
 
 /* worker_hang_timeout: 0 (off) or at least 2 s, since heartbeats come a
  * second apart in whole seconds: 1 would kill workers that are fine. */
@@ -65,13 +72,6 @@ conf_check_hang(cfg_t *cfg, cfg_opt_t *opt)
 		return (0);
 	return (conf_int_range(cfg, opt, 2, 86400));
 }
-RANGE_VALIDATOR(conf_check_nofile, 0, 1048576)
-RANGE_VALIDATOR(conf_check_backlog, 1, 65535)
-RANGE_VALIDATOR(conf_check_maxconn, 1, 1000000)
-RANGE_VALIDATOR(conf_check_request_line, 64, 65536)
-RANGE_VALIDATOR(conf_check_header_size, 256, 1048576)
-RANGE_VALIDATOR(conf_check_max_headers, 1, 256)
-RANGE_VALIDATOR(conf_check_max_body, 0, CONF_MAX_BODY_LIMIT)
 
 /* workers = auto | N: 0 for auto; -1 if out of range. */
 int

@@ -236,7 +236,8 @@ wproc_spawn(struct generation *gen, int slot)
 	wp->stats_idx = stats_alloc(m.stats, gen->id, slot);
 	if ((wp->stats_idx == -1 || gen_stats_series(gen, slot) == -1) &&
 	    !m.stats_full_warned) {
-		log_warnx("no free stats record: this worker is not counted");
+		log_warnx("no free stats record or series: this worker is "
+		    "not (fully) counted");
 		m.stats_full_warned = 1;
 	}
 	sigfillset(&all);
