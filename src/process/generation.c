@@ -707,8 +707,8 @@ gen_check_end(struct generation *gen)
 {
 	if (gen->state != GEN_DRAINING || !TAILQ_EMPTY(&gen->procs))
 		return (0);
-	log_info("generation %u has ended", gen->id);
 	stats_series_end(m.stats, gen->id);	/* into the servers' totals */
+	log_info("generation %u has ended", gen->id);
 	gen_free(gen);
 	return (1);
 }
