@@ -115,6 +115,7 @@ START_TEST(test_defaults)
 	ck_assert_ptr_null(c->group);
 	ck_assert_int_eq(c->shutdown_timeout, 30);
 	ck_assert_int_eq(c->ready_timeout, 10);
+	ck_assert_int_eq(c->worker_hang_timeout, 30);
 	ck_assert_int_eq(c->rlimit_nofile, 0);
 	ck_assert_int_eq(c->servers[0].backlog, 511);
 	ck_assert_int_eq(c->servers[0].idle_timeout, 60);
@@ -137,7 +138,7 @@ START_TEST(test_values_and_relative_paths)
 	    "ports_file = \"d.ports\"\nerror_log = \"syslog\"\n"
 	    "log_level = debug\nuser = \"%s\"\ngroup = \"%s\"\n"
 	    "shutdown_timeout = 1\nready_timeout = 3600\n"
-	    "rlimit_nofile = 65536\n"
+	    "worker_hang_timeout = 0\nrlimit_nofile = 65536\n"
 	    "server a {\n listen = {\"*:0\"}\n protocol = echo\n"
 	    " backlog = 1\n idle_timeout = 86400\n}\n"
 	    "server b {\n listen = {\"[::]:0\"}\n protocol = echo\n}\n",
@@ -159,6 +160,7 @@ START_TEST(test_values_and_relative_paths)
 	ck_assert_str_eq(c->group, gr->gr_name);
 	ck_assert_int_eq(c->shutdown_timeout, 1);
 	ck_assert_int_eq(c->ready_timeout, 3600);
+	ck_assert_int_eq(c->worker_hang_timeout, 0);
 	ck_assert_int_eq(c->rlimit_nofile, 65536);
 	ck_assert_uint_eq(c->nservers, 2);
 	ck_assert_int_eq(c->servers[0].backlog, 1);
@@ -279,6 +281,10 @@ static const struct bad_case bad[] = {
 	{ "shutdown_timeout = 0\n" OK_SERVER, 1, "out of range (1 to 86400)" },
 	{ "shutdown_timeout = 86401\n" OK_SERVER, 1, "out of range" },
 	{ "ready_timeout = 0\n" OK_SERVER, 1, "out of range" },
+	{ "\nworker_hang_timeout = 1\n" OK_SERVER, 2,
+	  "worker_hang_timeout = 1 is out of range (2 to 86400)" },
+	{ "worker_hang_timeout = -1\n" OK_SERVER, 1, "out of range" },
+	{ "worker_hang_timeout = 86401\n" OK_SERVER, 1, "out of range" },
 	{ "rlimit_nofile = -1\n" OK_SERVER, 1, "out of range" },
 	{ "daemon = perhaps\n" OK_SERVER, 1, "daemon" },
 	{ "pid_file = \"\"\n" OK_SERVER, 1, "must not be empty" },

@@ -27,6 +27,7 @@
 #define CONF_DEFAULT_IDLE		60
 #define CONF_DEFAULT_SHUTDOWN		30
 #define CONF_DEFAULT_READY		10
+#define CONF_DEFAULT_HANG		30
 #define CONF_FILE_MAX			(16 * 1024 * 1024)
 #define CONF_DEFAULT_MAXCONN		10000
 #define CONF_DEFAULT_HEADER_TIMEOUT	10
@@ -109,6 +110,7 @@ static cfg_opt_t root_opts[] = {
 	CFG_STR("group", NULL, CFGF_NODEFAULT),
 	CFG_INT("shutdown_timeout", CONF_DEFAULT_SHUTDOWN, CFGF_NONE),
 	CFG_INT("ready_timeout", CONF_DEFAULT_READY, CFGF_NONE),
+	CFG_INT("worker_hang_timeout", CONF_DEFAULT_HANG, CFGF_NONE),
 	CFG_INT("rlimit_nofile", 0, CFGF_NONE),
 	CFG_STR("mime_types", "/etc/mime.types", CFGF_NONE),
 	CFG_SEC("server", server_opts,
@@ -334,6 +336,8 @@ conf_fill(cfg_t *cfg, const char *path, struct config *conf, char *err,
 	conf->group = conf_strdup_opt(cfg, "group");
 	conf->shutdown_timeout = (int)cfg_getint(cfg, "shutdown_timeout");
 	conf->ready_timeout = (int)cfg_getint(cfg, "ready_timeout");
+	conf->worker_hang_timeout = (int)cfg_getint(cfg,
+	    "worker_hang_timeout");
 	conf->rlimit_nofile = cfg_getint(cfg, "rlimit_nofile");
 	conf->mime_types = conf_path(path, cfg_getstr(cfg, "mime_types"));
 	if (conf->path == NULL || conf->error_log == NULL ||

@@ -91,6 +91,7 @@ struct config {
 	char			*group;			/* NULL: keep */
 	int			 shutdown_timeout;	/* seconds */
 	int			 ready_timeout;		/* seconds */
+	int			 worker_hang_timeout;	/* seconds, 0: off */
 	long			 rlimit_nofile;		/* 0: keep */
 	char			*mime_types;
 	struct server_conf	*servers;

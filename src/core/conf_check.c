@@ -64,6 +64,16 @@ RANGE_VALIDATOR(conf_check_header_size, 256, 1048576)
 RANGE_VALIDATOR(conf_check_max_headers, 1, 256)
 RANGE_VALIDATOR(conf_check_max_body, 0, CONF_MAX_BODY_LIMIT)
 
+/* worker_hang_timeout: 0 (off) or at least 2 s, since heartbeats come a
+ * second apart in whole seconds: 1 would kill workers that are fine. */
+static int
+conf_check_hang(cfg_t *cfg, cfg_opt_t *opt)
+{
+	if (cfg_opt_size(opt) > 0 && cfg_opt_getnint(opt, 0) == 0)
+		return (0);
+	return (conf_int_range(cfg, opt, 2, 86400));
+}
+
 /* workers = auto | N: 0 for auto; -1 if out of range. */
 int
 conf_parse_workers(const char *s, int *out)
@@ -605,6 +615,7 @@ conf_set_validators(cfg_t *cfg)
 	cfg_set_validate_func(cfg, "group", conf_check_group);
 	cfg_set_validate_func(cfg, "shutdown_timeout", conf_check_timeout);
 	cfg_set_validate_func(cfg, "ready_timeout", conf_check_ready);
+	cfg_set_validate_func(cfg, "worker_hang_timeout", conf_check_hang);
 	cfg_set_validate_func(cfg, "rlimit_nofile", conf_check_nofile);
 	cfg_set_validate_func(cfg, "server", conf_check_server);
 	cfg_set_validate_func(cfg, "server|listen", conf_check_listen);

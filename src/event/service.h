@@ -12,6 +12,7 @@
 
 struct event_base;
 struct server_conf;
+struct stats_counters;
 struct wserver;
 
 /*
@@ -55,6 +56,7 @@ struct wserver {
 	int				 draining;
 	int				 paused;	/* max_connections */
 	int				 handover;	/* drain hands idle on */
+	struct stats_counters		*st;	/* its series, or NULL */
 };
 
 const struct service	*service_find(int);

@@ -251,7 +251,7 @@ http_conn_read(struct http_conn *c)
 	n = conn_recv(&c->io, x->in + x->in_len, x->in_cap - x->in_len);
 	if (n > 0) {
 		x->in_len += (uint32_t)n;
-		STATS_ADD(bytes_in, (uint64_t)n);
+		STATS_ADD(c->hs->sv->st, bytes_in, (uint64_t)n);
 		return (HTTP_IO_DONE);
 	}
 	if (n == 0)
@@ -290,7 +290,7 @@ http_conn_write(struct http_conn *c)
 			return (http_conn_write_errno());
 		}
 		x->out_sent += (size_t)n;
-		STATS_ADD(bytes_out, (uint64_t)n);
+		STATS_ADD(c->hs->sv->st, bytes_out, (uint64_t)n);
 	}
 	x->out_len = x->out_sent = 0;
 	while (x->file_fd != -1 && x->file_off < x->file_end) {
@@ -305,7 +305,7 @@ http_conn_write(struct http_conn *c)
 		}
 		if (n == 0)
 			return (HTTP_IO_ERROR);	/* the file shrank */
-		STATS_ADD(bytes_out, (uint64_t)n);
+		STATS_ADD(c->hs->sv->st, bytes_out, (uint64_t)n);
 	}
 	if (x->file_fd != -1) {
 		http_conn_file_done(c);
@@ -540,7 +540,7 @@ http_conn_timeout(struct http_conn *c)
 		/* Nothing of a next request is read: close() now, and
 		 * one that comes meets a reset (http_handover.c). */
 		if (c->tq == HTTP_TQ_DRAIN) {
-			STATS_ADD(drain_closed, 1);
+			STATS_ADD(c->hs->sv->st, drain_closed, 1);
 			http_conn_close(c, "drain: not handed over");
 			return;
 		}
@@ -581,7 +581,8 @@ http_conn_linger_read(struct http_conn *c)
 	for (i = 0; i < HTTP_LINGER_READS; i++) {
 		if ((n = conn_recv(&c->io, sink, sizeof(sink))) <= 0)
 			break;
-		STATS_ADD(bytes_in, (uint64_t)n);	/* read, not served */
+		/* read, not served */
+		STATS_ADD(c->hs->sv->st, bytes_in, (uint64_t)n);
 	}
 	if (i == HTTP_LINGER_READS || (n == -1 && errno == EINTR))
 		poller_post(c->hs->poller, &c->io.pi);

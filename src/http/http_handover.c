@@ -79,7 +79,7 @@ http_handover_send(struct http_conn *c)
 	/* The other worker has it: out of our poller, then our copy. */
 	fd = conn_detach(&c->io, hs->poller);
 	close(fd);
-	STATS_ADD(handoff_out, 1);
+	STATS_ADD(hs->sv->st, handoff_out, 1);
 	http_conn_close(c, "handed over");
 	return (1);
 }
@@ -156,7 +156,7 @@ http_handover_adopt(struct wserver *sv, int fd, const struct service_handoff *h)
 		log_warnx("server %s: out of memory: a connection handed "
 		    "over is closed", sv->conf->name);
 		close(fd);	/* nothing of it was read */
-		STATS_ADD(drain_closed, 1);
+		STATS_ADD(sv->st, drain_closed, 1);
 		return;
 	}
 	c->hs = hs;
@@ -169,7 +169,7 @@ http_handover_adopt(struct wserver *sv, int fd, const struct service_handoff *h)
 	c->tq = HTTP_TQ_HANDED;
 	TAILQ_INSERT_TAIL(&hs->tq[c->tq], c, tq_entry);
 	service_conn_opened(sv);
-	STATS_ADD(handoff_in, 1);
+	STATS_ADD(sv->st, handoff_in, 1);
 	/* Its idle time runs on, and not past what this config allows. */
 	limit = http_timeout_now() + hs->tq_ms[h->fresh ? HTTP_TQ_HEADER :
 	    HTTP_TQ_KEEPALIVE];

@@ -132,7 +132,7 @@ http_request_dispatch(struct http_conn *c)
 	char				 path[HTTP_PATH_MAX];
 	int				 len, status;
 
-	STATS_ADD(requests, 1);
+	STATS_ADD(c->hs->sv->st, requests, 1);
 	/* A client that asked to close sends nothing more after the
 	 * request, so its connection needs no lingering close; but some
 	 * send a stray CRLF after a body. */

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/stats.h"
+#include "event/service.h"
 #include "http/http_core.h"
 #include "http/http_date.h"
 
@@ -194,7 +195,7 @@ http_response_head(struct http_conn *c, int status, const char *ctype,
 		c->keep_alive = 0;	/* a pending request ends the drain */
 	i = status / 100 - 1;
 	if (i >= 0 && i < STATS_NCLASSES)
-		STATS_ADD(responses[i], 1);
+		STATS_ADD(c->hs->sv->st, responses[i], 1);
 	if (status < 100 || status > 999)
 		status = 500;
 	if (http_response_reserve(c, 192 + tlen + clen_ct) == -1) {

@@ -76,17 +76,12 @@ control_wproc_state(enum wproc_state s)
 	}
 }
 
-/* A worker's open connections, from its stats record (0 if it has none). */
+/* A worker's open connections: its slot's series (0 if it has none). */
 static unsigned long long
 control_active(const struct wproc *wp)
 {
-	struct stats_counters	 c;
-
-	if (m.stats == NULL || wp->stats_idx < 0 ||
-	    wp->stats_idx >= STATS_MAX_WORKERS)
-		return (0);
-	stats_read(&m.stats->workers[wp->stats_idx].c, &c);
-	return ((unsigned long long)c.active);
+	return ((unsigned long long)stats_series_active(m.stats, wp->gen->id,
+	    wp->slot));
 }
 
 /* s as a JSON string. */

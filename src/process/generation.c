@@ -203,6 +203,21 @@ wproc_child(struct generation *gen, int slot, struct wproc *wp, int chan)
 	worker_main(&args);
 }
 
+/* The slot's series, one per server (created once, then counted on by
+ * each worker of the slot); -1 if the table is full. */
+static int
+gen_stats_series(struct generation *gen, int slot)
+{
+	size_t	 i;
+	int	 rc = 0;
+
+	for (i = 0; m.stats != NULL && i < gen->conf->nservers; i++)
+		if (stats_series_get(m.stats, gen->conf->servers[i].name,
+		    gen->id, slot) == -1)
+			rc = -1;
+	return (rc);
+}
+
 /* Fork one worker for a slot of a generation. */
 static int
 wproc_spawn(struct generation *gen, int slot)
@@ -223,8 +238,10 @@ wproc_spawn(struct generation *gen, int slot)
 	}
 	keeper_set_inherit(gen, slot);
 	wp->stats_idx = stats_alloc(m.stats, gen->id, slot);
-	if (wp->stats_idx == -1 && !m.stats_full_warned) {
-		log_warnx("no free stats record: this worker is not counted");
+	if ((wp->stats_idx == -1 || gen_stats_series(gen, slot) == -1) &&
+	    !m.stats_full_warned) {
+		log_warnx("no free stats record or series: this worker is "
+		    "not (fully) counted");
 		m.stats_full_warned = 1;
 	}
 	sigfillset(&all);
@@ -513,7 +530,7 @@ gen_create(struct config *conf, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return (NULL);
 	}
-	gen->id = ++m.next_gen;
+	gen->id = m.next_gen = stats_generation_next(m.stats, m.next_gen);
 	gen->conf = conf;
 	gen->state = GEN_STARTING;
 	clock_gettime(CLOCK_MONOTONIC, &gen->created);
@@ -664,8 +681,10 @@ gen_retire(struct generation *gen)
 		event_free(gen->ev_timer);
 		gen->ev_timer = NULL;
 	}
-	TAILQ_FOREACH(wp, &gen->procs, entry)
+	TAILQ_FOREACH(wp, &gen->procs, entry) {
 		wp->state = WPROC_DRAINING;
+		stats_set_draining(m.stats, wp->stats_idx);
+	}
 	keeper_trim();
 }
 
@@ -699,6 +718,7 @@ gen_check_end(struct generation *gen)
 {
 	if (gen->state != GEN_DRAINING || !TAILQ_EMPTY(&gen->procs))
 		return (0);
+	stats_series_end(m.stats, gen->id);	/* into the servers' totals */
 	log_info("generation %u has ended", gen->id);
 	gen_free(gen);
 	return (1);

@@ -146,6 +146,18 @@ handover_pause(void)
 	evtimer_add(ho.ev_resume, &tv);
 }
 
+/* A connection handed over and closed unread: a drain closed it. */
+static void
+handover_count_closed(const struct handover_msg *msg)
+{
+	struct wserver	*sv;
+
+	if ((sv = worker_server_find(msg->server, msg->protocol)) != NULL)
+		STATS_ADD(sv->st, drain_closed, 1);
+	else
+		stats_series_drain_closed(stats_region, msg->server);
+}
+
 /* The connection goes to our server of that name, or is closed unread. */
 static void
 handover_deliver(const struct handover_msg *msg, int fd)
@@ -157,7 +169,7 @@ handover_deliver(const struct handover_msg *msg, int fd)
 		log_notice("a connection handed over for server %s, which "
 		    "this configuration does not have: closed", msg->server);
 		close(fd);
-		STATS_ADD(drain_closed, 1);
+		handover_count_closed(msg);
 		return;
 	}
 	sv->svc->adopt(sv, fd, &msg->h);
@@ -208,7 +220,8 @@ handover_expire_one(void)
 	if (c != NULL && c->cmsg_type == SCM_RIGHTS &&
 	    c->cmsg_len == CMSG_LEN(sizeof(int)))
 		close(*(int *)(void *)CMSG_DATA(c));
-	STATS_ADD(drain_closed, 1);
+	msg.server[sizeof(msg.server) - 1] = '\0';
+	handover_count_closed(&msg);
 	return (1);
 }
 

@@ -109,6 +109,7 @@ master_child_cleanup(struct generation *keep)
 		event_free(m.ev_stop);
 	master_upgrade_cleanup();
 	master_notify_forget();
+	master_hang_stop();
 	event_base_free(m.base);
 	for (s = 1; s < NSIG; s++)
 		if (s != SIGKILL && s != SIGSTOP)
@@ -324,6 +325,7 @@ master_cleanup(void)
 		event_free(m.ev_stop);
 	control_close(1);
 	master_notify_cleanup();
+	master_hang_stop();
 	event_base_free(m.base);
 	/* After an upgrade these files are the new master's. */
 	if (m.ports_file != NULL && !m.upgraded)
@@ -354,7 +356,8 @@ master_main(struct config *conf, const struct master_opts *opts)
 	TAILQ_INIT(&m.gens);
 	TAILQ_INIT(&m.keepers);
 	log_set_role("master");
-	if ((m.stats = stats_create()) == NULL)
+	/* After an upgrade: the old master's region, so totals carry on. */
+	if ((m.stats = stats_open(opts->upgrade != NULL)) == NULL)
 		log_warn("stats: mmap (no counters)");
 	if (conf->pid_file != NULL)
 		m.pid_file = strdup(conf->pid_file);
@@ -374,6 +377,7 @@ master_main(struct config *conf, const struct master_opts *opts)
 		m.handover[0] = m.handover[1] = -1;
 	}
 	master_notify_init();
+	master_hang_start();
 	log_info("drover %s starting: %s, %d workers", PACKAGE_VERSION,
 	    opts->conf_path, conf->workers);
 	log_info("zero-downtime: each worker slot's listening socket is kept "

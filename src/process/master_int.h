@@ -174,4 +174,8 @@ void	 master_upgrade_unlink_oldbin(void);
 void	 master_upgrade_take_pid_file(void);
 void	 master_upgrade_adopt(const struct upgrade_state *);
 
+/* master_hang.c */
+void	 master_hang_start(void);
+void	 master_hang_stop(void);
+
 #endif

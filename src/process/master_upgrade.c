@@ -28,6 +28,7 @@
 #include "core/notify.h"
 #include "core/pidfile.h"
 #include "process/control.h"
+#include "core/stats.h"
 #include "process/master_int.h"
 #include "process/handover.h"
 #include "process/upgrade.h"
@@ -216,6 +217,7 @@ master_upgrade_child(const char *env, int readyfd)
 	setenv(UPGRADE_ENV, env, 1);
 	handover_exec_child(m.handover);
 	notify_watchdog_handover();
+	(void)stats_pass_on();	/* the counters carry on */
 	for (s = 1; s < NSIG; s++)
 		if (s != SIGKILL && s != SIGSTOP && s != SIGPIPE)
 			signal(s, SIG_DFL);

@@ -30,6 +30,7 @@
 
 #include "process/channel.h"
 #include "process/handover.h"
+#include "process/heartbeat.h"
 #include "core/conf.h"
 #include "process/listener.h"
 #include "core/log.h"
@@ -108,7 +109,7 @@ service_conn_opened(struct wserver *sv)
 {
 	sv->nconns++;
 	w.nconns++;
-	STATS_ADD(active, 1);
+	STATS_ADD(sv->st, active, 1);
 	if (sv->nconns >= (size_t)sv->conf->max_connections && !sv->paused) {
 		/* At the limit: leave new connections in the kernel's queue
 		 * (or to other workers) instead of refusing anyone. */
@@ -124,7 +125,7 @@ service_conn_closed(struct wserver *sv)
 {
 	sv->nconns--;
 	w.nconns--;
-	STATS_SUB(active, 1);
+	STATS_SUB(sv->st, active, 1);
 	if (sv->paused && sv->nconns < (size_t)sv->conf->max_connections) {
 		sv->paused = 0;
 		if (!w.draining && !w.accept_paused)
@@ -274,7 +275,7 @@ worker_accept_cb(evutil_socket_t fd, short what, void *arg)
 			}
 		}
 		n++;
-		STATS_ADD(accepted, 1);
+		STATS_ADD(l->sv->st, accepted, 1);
 		l->sv->svc->accept(l->sv, c, (struct sockaddr *)&ss, len);
 	}
 	if (i == l->batch)
@@ -616,6 +617,8 @@ worker_open_listeners(void)
 		w.servers[i].conf = sc;
 		w.servers[i].base = w.base;
 		w.servers[i].svc = service_find(sc->protocol);
+		w.servers[i].st = stats_series_find(stats_region, sc->name,
+		    w.generation, w.slot);
 		if (w.servers[i].svc == NULL)
 			worker_fatalx("server %s: no service for protocol %d",
 			    sc->name, sc->protocol);
@@ -700,6 +703,7 @@ worker_cleanup(void)
 		event_free(w.ev_drain_timer);
 	if (w.ev_accept_resume != NULL)
 		event_free(w.ev_accept_resume);
+	heartbeat_stop();
 	if (w.ev_chan != NULL)
 		event_free(w.ev_chan);
 	w.ev_chan = NULL;
@@ -754,7 +758,7 @@ worker_main(struct worker_args *args)
 	    worker_chan_cb, NULL);
 	w.ev_accept_resume = evtimer_new(w.base, worker_accept_resume_cb, NULL);
 	if (w.ev_chan == NULL || event_add(w.ev_chan, NULL) == -1 ||
-	    w.ev_accept_resume == NULL ||
+	    w.ev_accept_resume == NULL || heartbeat_start(w.base) == -1 ||
 	    event_base_once(w.base, -1, EV_TIMEOUT, worker_ready_cb, NULL,
 	    &zero) == -1)
 		worker_fatalx("cannot set up the event loop");

@@ -29,6 +29,7 @@
 
 #include "core/conf.h"
 #include "core/log.h"
+#include "core/stats.h"
 #include "event/conn.h"
 #include "event/poller.h"
 #include "event/service.h"
@@ -131,6 +132,7 @@ echo_write(struct echo_conn *c)
 		return (0);
 	n = conn_send(&c->io, c->buf + c->off, c->len - c->off, 0);
 	if (n > 0) {
+		STATS_ADD(c->es->sv->st, bytes_out, (uint64_t)n);
 		c->off += (size_t)n;
 		if (c->off == c->len)
 			c->off = c->len = 0;	/* all of it is free again */
@@ -154,6 +156,7 @@ echo_read(struct echo_conn *c)
 		return (-2);
 	n = conn_recv(&c->io, c->buf + c->len, ECHO_BUF_SIZE - c->len);
 	if (n > 0) {
+		STATS_ADD(c->es->sv->st, bytes_in, (uint64_t)n);
 		c->len += (size_t)n;
 		return (1);
 	}

@@ -389,7 +389,7 @@ class LifecycleFaultsTest(DroverTest):
                            what="the new master to serve")
             d.started_pids.add(new)
             # The old worker has closed its listener: it only drains conn.
-            d.wait_log(r"worker 1\.0\[%d\]: draining \(told by the "
+            d.wait_log(r"worker \d+\.0\[%d\]: draining \(told by the "
                        r"master\): 1 connections open" % old_worker)
             self.assertEqual(echo_roundtrip(host, port, b"x"), b"x")
             self.assertEqual(conn.send(b"y"), 1)
