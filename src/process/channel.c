@@ -51,6 +51,8 @@ channel_type_name(uint32_t type)
 		return ("adopt");
 	case CHAN_SIBLING:
 		return ("sibling");
+	case CHAN_UNLISTENED:
+		return ("unlistened");
 	default:
 		return ("unknown");
 	}

@@ -16,6 +16,7 @@ enum chan_type {
 	CHAN_ADOPT,		/* M->W: accept on this one too (fd attached) */
 	CHAN_SIBLING,		/* M->W: what to take over when sibling pid
 				   dies (a socket, see sibling.c) */
+	CHAN_UNLISTENED,	/* W->M: draining, it accepts no more */
 	CHAN_TYPE_MAX
 };
 

@@ -52,6 +52,7 @@ enum ctl_state {
 	CTL_READING,
 	CTL_WAIT_RELOAD,
 	CTL_WAIT_UPGRADE,
+	CTL_SETTLING,		/* "ok" held until the old stop accepting */
 	CTL_WRITING,
 };
 
@@ -152,9 +153,9 @@ control_send(struct ctl_client *c, char *buf, size_t len)
 	control_flush(c);
 }
 
-/* Answer a client with one line: "ok TEXT" or "error REASON". */
-static void __attribute__((format(printf, 2, 3)))
-control_reply(struct ctl_client *c, const char *fmt, ...)
+/* One line: "ok TEXT" or "error REASON"; held (not sent) if hold. */
+static void __attribute__((format(printf, 3, 4)))
+control_reply_line(struct ctl_client *c, int hold, const char *fmt, ...)
 {
 	va_list	 ap;
 	char	*buf;
@@ -172,7 +173,52 @@ control_reply(struct ctl_client *c, const char *fmt, ...)
 		if ((unsigned char)buf[i] < ' ')
 			buf[i] = ' ';
 	buf[n] = '\n';	/* over the terminating NUL: the reply is n + 1 */
-	control_send(c, buf, (size_t)n + 1);
+	if (!hold) {
+		control_send(c, buf, (size_t)n + 1);
+		return;
+	}
+	c->out = buf;
+	c->outlen = (size_t)n + 1;
+	c->state = CTL_SETTLING;
+}
+
+#define control_reply(c, ...)	control_reply_line((c), 0, __VA_ARGS__)
+
+/* Whether a worker told to drain may still accept a connection. */
+static int
+control_old_accepting(void)
+{
+	struct generation	*g;
+	struct wproc		*wp;
+
+	TAILQ_FOREACH(g, &m.gens, entry) {
+		if (g->state != GEN_DRAINING)
+			continue;
+		TAILQ_FOREACH(wp, &g->procs, entry)
+			if (!wp->unlistened && wp->chan != -1)
+				return (1);
+	}
+	return (0);
+}
+
+/*
+ * Send the "ok" verdicts held until every worker told to drain has
+ * closed its listeners (CHAN_UNLISTENED, or it is gone): whoever reads
+ * "ok" and connects then reaches the new generation, never the old.
+ * Called whenever that may have changed.
+ */
+void
+control_settle(void)
+{
+	struct ctl_client	*c, *next;
+
+	if (control_old_accepting())
+		return;
+	for (c = TAILQ_FIRST(&ctl.clients); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (c->state == CTL_SETTLING)
+			control_send(c, c->out, c->outlen);
+	}
 }
 
 /* Count an outcome in the stats region that /status and /metrics read. */
@@ -199,7 +245,7 @@ control_verdict(enum ctl_state state, unsigned n, int ok, const char *text)
 		if (c->state != state ||
 		    (state == CTL_WAIT_RELOAD && c->want > n))
 			continue;
-		control_reply(c, "%s %s", ok ? "ok" : "error", text);
+		control_reply_line(c, ok, "%s %s", ok ? "ok" : "error", text);
 	}
 }
 

@@ -30,6 +30,7 @@ void	 control_reload_done(int, const char *, ...)
 void	 control_upgrade_done(int, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 void	 control_stopping(void);
+void	 control_settle(void);
 
 /* control_status.c: the report for "status" and "status json" */
 char	*control_status(int, const struct timespec *, size_t *);

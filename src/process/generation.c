@@ -113,6 +113,10 @@ wproc_note(struct wproc *wp, const struct chan_msg *msg, int fd)
 	case CHAN_LISTENER:
 		keeper_offer(wp, msg, fd);
 		return (1);
+	case CHAN_UNLISTENED:
+		wp->unlistened = 1;
+		control_settle();
+		break;
 	default:
 		if (fd != -1)
 			close(fd);
@@ -330,6 +334,7 @@ wproc_exited(struct wproc *wp, int status)
 	TAILQ_REMOVE(&gen->procs, wp, entry);
 	wproc_close_chan(wp);
 	stats_retire(m.stats, wp->stats_idx);
+	control_settle();
 
 	if (expected && clean)
 		log_info("%s", why);
@@ -642,6 +647,7 @@ gen_serving(struct generation *gen)
 		gen_drain(old);
 		(void)gen_check_end(old);
 	}
+	control_settle();	/* "ok" once the old accept no more */
 	if (m.reload_again) {
 		m.reload_again = 0;
 		master_reload();

@@ -55,6 +55,7 @@ struct wproc {
 	int			 chan;
 	struct event		*ev_chan;
 	enum wproc_state	 state;
+	int			 unlistened;	/* draining: accepts no more */
 	int			 stats_idx;
 	struct timespec		 started;
 	char			 reason[CHAN_TEXT_MAX];

@@ -149,6 +149,7 @@ master_upgrade_ready_cb(evutil_socket_t fd, short what, void *arg)
 	m.upgraded = 1;
 	m.upgrade_pid = 0;	/* no longer ours to watch */
 	master_stop(1);
+	control_settle();	/* "ok" once our workers accept no more */
 }
 
 /* The new master was reaped: a failure unless it served already. */

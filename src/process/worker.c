@@ -282,6 +282,23 @@ worker_accept_cb(evutil_socket_t fd, short what, void *arg)
 		worker_accept_learn(l, n, 0);
 }
 
+/* A message to the master, if it still listens. */
+static int
+worker_tell(enum chan_type type, const char *text)
+{
+	struct chan_msg	 m;
+
+	if (w.chan == -1)
+		return (-1);
+	channel_msg_init(&m, type);
+	m.generation = w.generation;
+	m.slot = w.slot;
+	m.pid = getpid();
+	if (text != NULL)
+		snprintf(m.text, sizeof(m.text), "%s", text);
+	return (channel_send(w.chan, &m, -1));
+}
+
 static void
 worker_close_listeners(void)
 {
@@ -327,6 +344,7 @@ worker_drain(const char *why, int handover)
 	worker_close_listeners();
 	handover_receive(0);
 	sibling_close_all();
+	worker_tell(CHAN_UNLISTENED, NULL);	/* a verdict waits for it */
 	if (w.ev_accept_resume != NULL)
 		evtimer_del(w.ev_accept_resume);
 	for (i = 0; i < w.nservers; i++) {
@@ -465,13 +483,7 @@ worker_signal_cb(evutil_socket_t sig, short what, void *arg)
 static void
 worker_ready_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct chan_msg	 m;
-
-	channel_msg_init(&m, CHAN_READY);
-	m.generation = w.generation;
-	m.slot = w.slot;
-	m.pid = getpid();
-	if (channel_send(w.chan, &m, -1) == -1) {
+	if (worker_tell(CHAN_READY, NULL) == -1) {
 		log_warn("cannot tell the master this worker is ready");
 		worker_drain("the master is gone", 0);
 		return;
@@ -721,7 +733,6 @@ void
 worker_main(struct worker_args *args)
 {
 	struct timeval	 zero = { 0, 0 };
-	struct chan_msg	 m;
 	char		 role[32], err[512];
 	sigset_t	 none;
 
@@ -773,14 +784,7 @@ worker_main(struct worker_args *args)
 	if (w.exit_reason[0] == '\0')
 		snprintf(w.exit_reason, sizeof(w.exit_reason), "loop ended");
 	log_debug("exiting: %s", w.exit_reason);
-	if (w.chan != -1) {
-		channel_msg_init(&m, CHAN_DRAINED);
-		m.generation = w.generation;
-		m.slot = w.slot;
-		m.pid = getpid();
-		snprintf(m.text, sizeof(m.text), "%s", w.exit_reason);
-		(void)channel_send(w.chan, &m, -1);
-	}
+	(void)worker_tell(CHAN_DRAINED, w.exit_reason);
 	worker_cleanup();
 	worker_chan_close();
 	exit(0);

@@ -99,6 +99,18 @@ class ControlTest(DroverTest):
 
     # -- reload verdicts ---------------------------------------------------
 
+    def test_after_ok_no_new_connection_reaches_the_old_generation(self):
+        """"ok" waits until the old workers have closed their listeners:
+        every connection made after it gets the new configuration."""
+        d = self.start(workers=2)
+        for i in range(8):
+            text = "v%d" % i
+            d.write_conf(servers=HTTP % dict(hello=text))
+            r = self.ctl(d, "-s", "reload")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            for _ in range(6):
+                self.assertEqual(self.hello(d), text.encode())
+
     def test_reload_ok_waits_until_the_new_generation_serves(self):
         d = self.start()
         self.assertEqual(self.hello(d), b"one")
