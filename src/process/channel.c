@@ -58,9 +58,12 @@ channel_type_name(uint32_t type)
 	}
 }
 
-/* Send one message, with fd attached when passfd >= 0. */
+/*
+ * One whole datagram of len bytes out, without waiting, with descriptor
+ * passfd attached (SCM_RIGHTS) when it is not -1: 0, or -1 with errno.
+ */
 int
-channel_send(int fd, const struct chan_msg *m, int passfd)
+channel_sendfd(int sock, const void *buf, size_t len, int passfd)
 {
 	struct msghdr	 mh;
 	struct iovec	 iov;
@@ -72,8 +75,8 @@ channel_send(int fd, const struct chan_msg *m, int passfd)
 	ssize_t		 n;
 
 	memset(&mh, 0, sizeof(mh));
-	iov.iov_base = (void *)(uintptr_t)m;
-	iov.iov_len = sizeof(*m);
+	iov.iov_base = (void *)(uintptr_t)buf;
+	iov.iov_len = len;
 	mh.msg_iov = &iov;
 	mh.msg_iovlen = 1;
 	if (passfd >= 0) {
@@ -87,15 +90,63 @@ channel_send(int fd, const struct chan_msg *m, int passfd)
 		memcpy(CMSG_DATA(c), &passfd, sizeof(int));
 	}
 	do {
-		n = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		n = sendmsg(sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 	} while (n == -1 && errno == EINTR);
 	if (n == -1)
 		return (-1);
-	if ((size_t)n != sizeof(*m)) {
+	if ((size_t)n != len) {
 		errno = EMSGSIZE;
 		return (-1);
 	}
 	return (0);
+}
+
+/*
+ * One datagram in, without waiting (flags may add MSG_PEEK): its length,
+ * 0 at end of file, -1 with errno. A descriptor that came with it is
+ * stored in *passfd (else -1), the message's flags (MSG_TRUNC,
+ * MSG_CTRUNC: one came but found no free slot) in *mflags.
+ */
+ssize_t
+channel_recvfd(int sock, void *buf, size_t len, int flags, int *passfd,
+    int *mflags)
+{
+	struct msghdr	 mh;
+	struct iovec	 iov;
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct cmsghdr	*c;
+	ssize_t		 n;
+
+	*passfd = -1;
+	*mflags = 0;
+	memset(&mh, 0, sizeof(mh));
+	iov.iov_base = buf;
+	iov.iov_len = len;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cm.buf;
+	mh.msg_controllen = sizeof(cm.buf);
+	do {
+		n = recvmsg(sock, &mh, flags | MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	} while (n == -1 && errno == EINTR);
+	if (n == -1)
+		return (-1);
+	for (c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+		    c->cmsg_len == CMSG_LEN(sizeof(int)))
+			memcpy(passfd, CMSG_DATA(c), sizeof(int));
+	*mflags = mh.msg_flags;
+	return (n);
+}
+
+/* Send one message, with fd attached when passfd >= 0. */
+int
+channel_send(int fd, const struct chan_msg *m, int passfd)
+{
+	return (channel_sendfd(fd, m, sizeof(*m), passfd));
 }
 
 /*
@@ -106,40 +157,22 @@ channel_send(int fd, const struct chan_msg *m, int passfd)
 int
 channel_recv(int fd, struct chan_msg *m, int *passfd)
 {
-	struct msghdr	 mh;
-	struct iovec	 iov;
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct cmsghdr	*c;
 	ssize_t		 n;
-	int		 got = -1;
+	int		 got, mflags;
 
-	memset(&mh, 0, sizeof(mh));
-	iov.iov_base = m;
-	iov.iov_len = sizeof(*m);
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = cm.buf;
-	mh.msg_controllen = sizeof(cm.buf);
-	do {
-		n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-	} while (n == -1 && errno == EINTR);
+	n = channel_recvfd(fd, m, sizeof(*m), 0, &got, &mflags);
 	if (n == -1)
 		return (-1);
-	if (n == 0)
+	if (n == 0) {
+		if (got != -1)
+			close(got);
 		return (0);
-	for (c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-		    c->cmsg_len == CMSG_LEN(sizeof(int)))
-			memcpy(&got, CMSG_DATA(c), sizeof(int));
 	}
 	if (passfd != NULL)
 		*passfd = got;
 	else if (got != -1)
 		close(got);
-	if ((size_t)n != sizeof(*m) || (mh.msg_flags & MSG_TRUNC) ||
+	if ((size_t)n != sizeof(*m) || (mflags & MSG_TRUNC) ||
 	    m->type == 0 || m->type >= CHAN_TYPE_MAX) {
 		if (passfd != NULL && got != -1) {
 			close(got);

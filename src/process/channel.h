@@ -33,6 +33,8 @@ struct chan_msg {
 };
 
 int		 channel_pair(int [2]);
+int		 channel_sendfd(int, const void *, size_t, int);
+ssize_t		 channel_recvfd(int, void *, size_t, int, int *, int *);
 int		 channel_send(int, const struct chan_msg *, int);
 int		 channel_recv(int, struct chan_msg *, int *);
 void		 channel_msg_init(struct chan_msg *, enum chan_type);

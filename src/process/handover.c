@@ -26,7 +26,6 @@
 #include "autoconf.h"
 
 #include <sys/socket.h>
-#include <sys/uio.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,6 +41,7 @@
 #include "core/log.h"
 #include "core/stats.h"
 #include "event/service.h"
+#include "process/channel.h"
 #include "process/handover.h"
 #include "process/worker.h"
 
@@ -193,33 +193,21 @@ static int
 handover_expire_one(void)
 {
 	struct handover_msg	 msg;
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct msghdr		 mh;
-	struct iovec		 iov = { &msg, sizeof(msg) };
-	struct cmsghdr		*c;
 	ssize_t			 n;
+	int			 fd, mflags;
 
-	memset(&mh, 0, sizeof(mh));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = cm.buf;
-	mh.msg_controllen = sizeof(cm.buf);
-	n = recvmsg(ho.recv_fd, &mh, MSG_DONTWAIT | MSG_PEEK |
-	    MSG_CMSG_CLOEXEC);
-	if (n != sizeof(msg) || msg.magic != HANDOVER_MAGIC ||
-	    handover_now() - msg.sent < HANDOVER_WAIT_MS)
+	n = channel_recvfd(ho.recv_fd, &msg, sizeof(msg), MSG_PEEK, &fd,
+	    &mflags);
+	if (fd != -1)
+		close(fd);	/* a slot came free: the next turn takes it */
+	if (n != (ssize_t)sizeof(msg) || msg.magic != HANDOVER_MAGIC ||
+	    fd != -1 || handover_now() - msg.sent < HANDOVER_WAIT_MS)
 		return (0);
-	mh.msg_controllen = sizeof(cm.buf);
-	if (recvmsg(ho.recv_fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) == -1)
+	if (channel_recvfd(ho.recv_fd, &msg, sizeof(msg), 0, &fd,
+	    &mflags) == -1)
 		return (0);
-	/* A slot freed meanwhile: then it did come in. */
-	c = CMSG_FIRSTHDR(&mh);
-	if (c != NULL && c->cmsg_type == SCM_RIGHTS &&
-	    c->cmsg_len == CMSG_LEN(sizeof(int)))
-		close(*(int *)(void *)CMSG_DATA(c));
+	if (fd != -1)
+		close(fd);
 	msg.server[sizeof(msg.server) - 1] = '\0';
 	handover_count_closed(&msg);
 	return (1);
@@ -230,15 +218,8 @@ static int
 handover_recv_one(void)
 {
 	struct handover_msg	 msg;
-	struct msghdr		 mh;
-	struct iovec		 iov = { &msg, sizeof(msg) };
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct cmsghdr		*c;
 	ssize_t			 n;
-	int			 i, fd = -1;
+	int			 i, fd, mflags;
 
 	if (ho.spare == -1 &&
 	    (ho.spare = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1) {
@@ -251,21 +232,12 @@ handover_recv_one(void)
 		return (-1);
 	}
 	close(ho.spare);	/* the slot the descriptor will take */
-	memset(&mh, 0, sizeof(mh));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = cm.buf;
-	mh.msg_controllen = sizeof(cm.buf);
-	n = recvmsg(ho.recv_fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	n = channel_recvfd(ho.recv_fd, &msg, sizeof(msg), 0, &fd, &mflags);
 	ho.spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (n == -1)
-		return (errno == EINTR ? 1 : 0);
-	for (c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-		    c->cmsg_len == CMSG_LEN(sizeof(int)))
-			memcpy(&fd, CMSG_DATA(c), sizeof(int));
-	if ((size_t)n != sizeof(msg) || msg.magic != HANDOVER_MAGIC ||
-	    fd == -1 || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+		return (0);
+	if (n != (ssize_t)sizeof(msg) || msg.magic != HANDOVER_MAGIC ||
+	    fd == -1 || (mflags & (MSG_TRUNC | MSG_CTRUNC))) {
 		log_warnx("handover: a malformed message (%zd bytes%s): "
 		    "dropped", n, fd == -1 ? ", no descriptor" : "");
 		if (fd != -1)
@@ -345,14 +317,6 @@ int
 service_handover(struct wserver *sv, int fd, const struct service_handoff *h)
 {
 	struct handover_msg	 msg;
-	struct msghdr		 mh;
-	struct iovec		 iov = { &msg, sizeof(msg) };
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct cmsghdr		*c;
-	ssize_t			 n;
 
 	if (ho.send_fd == -1 ||
 	    strlen(sv->conf->name) >= sizeof(msg.server)) {
@@ -365,23 +329,5 @@ service_handover(struct wserver *sv, int fd, const struct service_handoff *h)
 	msg.protocol = sv->conf->protocol;
 	snprintf(msg.server, sizeof(msg.server), "%s", sv->conf->name);
 	msg.h = *h;
-	memset(&mh, 0, sizeof(mh));
-	memset(&cm, 0, sizeof(cm));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = cm.buf;
-	mh.msg_controllen = sizeof(cm.buf);
-	c = CMSG_FIRSTHDR(&mh);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	n = sendmsg(ho.send_fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-	if (n == -1)
-		return (-1);
-	if ((size_t)n != sizeof(msg)) {
-		errno = EMSGSIZE;
-		return (-1);
-	}
-	return (0);
+	return (channel_sendfd(ho.send_fd, &msg, sizeof(msg), fd));
 }
