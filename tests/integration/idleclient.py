@@ -7,9 +7,14 @@ while it was idle shows up as a failed request.
 A failure is any error sending or receiving, an EOF or a reset before
 the whole response, no whole response within `timeout`, or a status
 other than 200. A connection that failed, or whose response said
-"Connection: close", is replaced by a new one before its next request:
-a reconnect. A server that never closes a healthy connection because of
-a reload gives 0 failures and 0 reconnects.
+"Connection: close", is replaced by a new one: a reconnect. By default
+(eager) at once, so that the pool always holds n connections and every
+request is sent on one that has idled; lazy replaces it only when its
+next request is due, as a pool that opens connections on demand does
+(the new one is then used before it can idle, which hides some of what
+a reload does to idle connections). A server that never closes a
+healthy connection because of a reload gives 0 failures and 0
+reconnects either way.
 
 Shared by tests/integration/test_handover.py and contrib/bench/idle, so
 that make check and the bench count the same things. Standard library
@@ -97,8 +102,9 @@ class Pool:
     (lo, hi)) between requests for path."""
 
     def __init__(self, addr, n, idle=(0.0, 8.0), path="/ok", timeout=5.0,
-                 seed=None, host="idle"):
+                 seed=None, host="idle", lazy=False):
         self.addr, self.n, self.idle, self.timeout = addr, n, idle, timeout
+        self.lazy = lazy
         self.req = ("GET %s HTTP/1.1\r\nHost: %s\r\n\r\n"
                     % (path, host)).encode()
         self.rng = random.Random(seed)
@@ -140,11 +146,14 @@ class Pool:
         return self.result
 
     def close(self):
+        """Close every connection (once stopped); may be called again."""
         for c in self.conns:
             if c.sock is not None:
                 c.sock.close()
                 c.sock = None
-        self.sel.close()
+        if self.sel is not None:
+            self.sel.close()
+            self.sel = None
 
     def all_done_since(self, t):
         """Every connection has ended a request it began after t
@@ -257,14 +266,26 @@ class Pool:
         r.answered_bytes += len(self.req)
         if close:
             r.server_closes += 1
-            self._drop(c)
+            self._replace(c)
         self._idle(c, now)
 
     def _fail(self, c, kind, now, err=None):
         self.result.failures[kind] += 1
         self._note(kind, err, now - c.started)
-        self._drop(c)
+        self._replace(c)
         self._idle(c, now)
+
+    def _replace(self, c):
+        """Drop the connection; open its successor now unless lazy (if
+        that fails, the next request tries again)."""
+        self._drop(c)
+        if self.lazy:
+            return
+        try:
+            c.sock = self._connect()
+        except OSError:
+            return
+        self.result.reconnects += 1
 
     def _note(self, kind, err, after=0.0):
         if len(self.result.first_errors) < 5:
