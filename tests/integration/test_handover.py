@@ -124,7 +124,7 @@ class HandoverTest(DroverTest):
         masters = [d.master]
 
         def fire(i):
-            os.kill(d.read_pid(), signal.SIGUSR2)
+            os.kill(masters[-1], signal.SIGUSR2)
 
         def settled(n):
             if not d.upgraded(n):
