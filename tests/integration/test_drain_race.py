@@ -244,13 +244,22 @@ class DrainRaceTest(DroverTest):
     def test_keepalive_timeout_discards_nothing(self):
         d = self.start(keepalive=1)
         ledger = Ledger()
-        socks = self.warm(d, CONNS * 2, ledger)
+        socks = [socket.create_connection(d.port("web"), timeout=TIMEOUT)
+                 for _ in range(CONNS * 2)]
         inodes = server_inodes(d.port("web")[1], socks)
         worker = d.workers()
         rng = random.Random()
+        first_failed = []
 
         def client(s, seed):
+            # Each connection's idle time counts from its own response,
+            # as the server's keep-alive timeout does.
             r = random.Random(seed)
+            ok = exchange(s, REQ, TIMEOUT)
+            ledger.add(ok, len(REQ))
+            if not ok:
+                first_failed.append(s)
+                return
             for _ in range(ATTEMPTS):
                 time.sleep(r.uniform(0.8, 1.2))     # the workload: idle
                 ok = exchange(s, REQ, TIMEOUT / 3)
@@ -263,8 +272,9 @@ class DrainRaceTest(DroverTest):
         for t in threads:
             t.start()
         for t in threads:
-            t.join(ATTEMPTS * (1.2 + TIMEOUT))
+            t.join(TIMEOUT + ATTEMPTS * (1.2 + TIMEOUT))
             self.assertFalse(t.is_alive(), "a client hangs")
+        self.assertEqual(first_failed, [], "a first request failed")
         for s in socks:
             s.close()
         wait_for(lambda: all_closed(worker, inodes),
