@@ -11,8 +11,12 @@ is a request the server read and never answered.
 
 Cases: (a) a graceful stop (SIGQUIT: a drain with no next generation,
 idle connections get a grace and are then closed), requests in the 1 s
-around the moment the grace ends; (b) the keep-alive timeout
-(keepalive_timeout = 1), requests after 0.8-1.2 s of idle."""
+around the moment the grace ends. That moment is measured first (SIGQUIT
+to the close of an idle connection); three drovers then stop side by
+side. The /status request that reads the counters is begun before the
+stop and finished after the race, so the stopping worker answers it as a
+request in flight. (b) The keep-alive timeout (keepalive_timeout = 1),
+requests after 0.8-1.2 s of idle."""
 
 import json
 import os
