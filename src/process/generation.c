@@ -597,11 +597,8 @@ gen_abort(struct generation *gen, const char *why)
 		master_stop(2);
 		return (gone);
 	}
-	log_warnx("reload failed: %s; generation %u keeps serving", why,
-	    m.current != NULL ? m.current->id : 0);
-	control_reload_done(0, "%s", why);
+	master_reload_failed("%s", why);
 	m.pending = NULL;
-	master_notify_reloaded(0);
 	keeper_adopt_strays(NULL);
 	gen_drain(gen);
 	if (m.reload_again) {

@@ -18,6 +18,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,6 +206,25 @@ master_stop(int how)
 	master_check_done();
 }
 
+/*
+ * A reload that cannot go on: the reason goes to the log, to the clients
+ * waiting for a verdict and to systemd; the serving generation carries on.
+ */
+void
+master_reload_failed(const char *fmt, ...)
+{
+	char	 why[1024];
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	log_warnx("reload failed: %s; generation %u keeps serving", why,
+	    m.current != NULL ? m.current->id : 0);
+	control_reload_done(0, "%s", why);
+	master_notify_reloaded(0);
+}
+
 /* SIGHUP: a new generation with the new configuration, or nothing. */
 void
 master_reload(void)
@@ -224,19 +244,13 @@ master_reload(void)
 	clock_gettime(CLOCK_MONOTONIC, &m.reload_start);
 	master_notify_reloading();
 	if ((conf = conf_load(m.opts.conf_path, err, sizeof(err))) == NULL) {
-		log_warnx("reload failed: %s; generation %u keeps serving",
-		    err, m.current != NULL ? m.current->id : 0);
-		control_reload_done(0, "%s", err);
-		master_notify_reloaded(0);
+		master_reload_failed("%s", err);
 		return;
 	}
 	if (proc_check_credentials(conf->user, conf->group, err,
 	    sizeof(err)) == -1) {
-		log_warnx("reload failed: %s: %s; generation %u keeps serving",
-		    m.opts.conf_path, err, m.current ? m.current->id : 0);
-		control_reload_done(0, "%s: %s", m.opts.conf_path, err);
+		master_reload_failed("%s: %s", m.opts.conf_path, err);
 		conf_free(conf);
-		master_notify_reloaded(0);
 		return;
 	}
 	if ((m.pid_file == NULL) != (conf->pid_file == NULL) ||
@@ -246,20 +260,13 @@ master_reload(void)
 	if (!m.opts.log_stderr && m.current != NULL &&
 	    strcmp(conf->error_log, m.current->conf->error_log) != 0 &&
 	    log_open(conf->error_log, err, sizeof(err)) == -1) {
-		log_warnx("reload failed: %s; generation %u keeps serving",
-		    err, m.current->id);
-		control_reload_done(0, "%s", err);
+		master_reload_failed("%s", err);
 		conf_free(conf);
-		master_notify_reloaded(0);
 		return;
 	}
 	log_set_level(conf->log_level);
-	if ((m.pending = gen_create(conf, err, sizeof(err))) == NULL) {
-		log_warnx("reload failed: %s; generation %u keeps serving",
-		    err, m.current != NULL ? m.current->id : 0);
-		control_reload_done(0, "%s", err);
-		master_notify_reloaded(0);
-	}
+	if ((m.pending = gen_create(conf, err, sizeof(err))) == NULL)
+		master_reload_failed("%s", err);
 }
 
 /* USR1: reopen the logs here and hand the new files to every worker. */

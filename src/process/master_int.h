@@ -125,6 +125,8 @@ extern struct master m;
 
 void	 master_stop(int);
 void	 master_reload(void);
+void	 master_reload_failed(const char *, ...)
+	    __attribute__((format(printf, 1, 2)));
 void	 master_check_done(void);
 void	 master_write_ports(const struct config *);
 void	 master_child_cleanup(struct generation *);
