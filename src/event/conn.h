@@ -42,6 +42,7 @@ struct conn {
 };
 
 void	conn_socket_init(struct conn *, int);
+void	conn_socket_adopt(struct conn *, int);
 
 static inline ssize_t
 conn_recv(struct conn *c, void *buf, size_t len)

@@ -69,11 +69,15 @@ conn_socket_shutdown(struct conn *c)
 	return (shutdown(c->pi.fd, SHUT_WR));
 }
 
-/* No epoll_ctl(DEL): the close removes the socket from the set. */
+/* No epoll_ctl(DEL): the close removes the socket from the set, unless
+ * another process may still hold it (poller.c). */
 static void
 conn_socket_close(struct conn *c, struct poller *p)
 {
-	poller_forget(p, &c->pi);
+	if (c->pi.shared && c->pi.fd != -1)
+		poller_remove(p, &c->pi);
+	else
+		poller_forget(p, &c->pi);
 	if (c->pi.fd != -1)		/* -1: detached, handed on */
 		close(c->pi.fd);
 	c->pi.fd = -1;
@@ -105,4 +109,13 @@ conn_socket_init(struct conn *c, int fd)
 {
 	c->ops = &conn_socket_ops;
 	poller_item_init(&c->pi, fd);
+}
+
+/* A socket handed over by another worker, which may not have closed its
+ * copy yet. */
+void
+conn_socket_adopt(struct conn *c, int fd)
+{
+	conn_socket_init(c, fd);
+	c->pi.shared = 1;
 }

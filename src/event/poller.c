@@ -17,9 +17,12 @@
  * EPOLLOUT edge of a fresh socket costs anything. An item is never
  * removed: its owner closes the descriptor, and the kernel drops it from
  * the set with the last reference to the socket. A worker never forks
- * nor duplicates a connection's descriptor, so that is the close; the
- * one exception, a connection handed to another worker, is removed
- * (poller_remove).
+ * nor duplicates a connection's descriptor, so that is the close. The
+ * exception is a connection handed from worker to worker (SCM_RIGHTS):
+ * for a moment both hold it, and a close by either leaves the socket in
+ * the closer's set, with its edges pointing at freed memory. So the
+ * sender removes it before it lets go (poller_remove), and the receiver
+ * marks it shared and removes it before every close of its own.
  */
 #include "autoconf.h"
 
@@ -174,6 +177,7 @@ poller_item_init(struct poller_item *it, int fd)
 	it->fd = fd;
 	it->error = 0;
 	it->rready = it->rdhup = it->added = it->out = it->posted = 0;
+	it->shared = 0;
 	it->wready = 1;
 }
 

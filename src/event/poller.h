@@ -35,6 +35,7 @@ struct poller_item {
 	unsigned	 added:1;	/* in the epoll set */
 	unsigned	 out:1;		/* ... with EPOLLOUT */
 	unsigned	 posted:1;
+	unsigned	 shared:1;	/* came by SCM_RIGHTS: DEL before close */
 };
 
 /* The struct an item is embedded in, from the item. */

@@ -160,7 +160,7 @@ http_handover_adopt(struct wserver *sv, int fd, const struct service_handoff *h)
 		return;
 	}
 	c->hs = hs;
-	conn_socket_init(&c->io, fd);
+	conn_socket_adopt(&c->io, fd);
 	c->state = HTTP_IDLE;
 	memcpy(&c->peer, &h->peer, h->peerlen < sizeof(c->peer) ?
 	    h->peerlen : sizeof(c->peer));

@@ -234,8 +234,12 @@ handover_recv_one(void)
 	close(ho.spare);	/* the slot the descriptor will take */
 	n = channel_recvfd(ho.recv_fd, &msg, sizeof(msg), 0, &fd, &mflags);
 	ho.spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (n == -1)
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return (0);
+	if (n == -1) {
+		log_warn("handover inbox");	/* a pause, not a spin */
+		return (-1);
+	}
 	if (n != (ssize_t)sizeof(msg) || msg.magic != HANDOVER_MAGIC ||
 	    fd == -1 || (mflags & (MSG_TRUNC | MSG_CTRUNC))) {
 		log_warnx("handover: a malformed message (%zd bytes%s): "

@@ -28,6 +28,7 @@
 #include <event2/event.h>
 
 #include "core/log.h"
+#include "core/stats.h"
 #include "process/channel.h"
 #include "process/sibling.h"
 #include "process/worker.h"
@@ -70,6 +71,13 @@ sibling_exited_cb(evutil_socket_t fd, short what, void *arg)
 	struct chan_msg	 msg;
 	int		 lfd, n = 0;
 
+	/* A drain begun (the master marks it before it tells us): the
+	 * sibling drained too, and its listeners are not ours to take. */
+	if (stats_self != NULL &&
+	    __atomic_load_n(&stats_self->draining, __ATOMIC_RELAXED)) {
+		sibling_free(sb);
+		return;
+	}
 	while (channel_recv(sb->park, &msg, &lfd) > 0) {
 		if (msg.type == CHAN_ADOPT && lfd != -1) {
 			worker_adopt(lfd, msg.arg, msg.slot);
