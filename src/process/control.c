@@ -249,19 +249,27 @@ control_verdict(enum ctl_state state, unsigned n, int ok, const char *text)
 	}
 }
 
+/* An outcome: counted, and told to the clients waiting in state. */
+static void
+control_done(enum ctl_state state, unsigned n, int ok, const char *fmt,
+    va_list ap)
+{
+	char	 text[1024];
+
+	vsnprintf(text, sizeof(text), fmt, ap);
+	control_count(ok);
+	control_verdict(state, n, ok, text);
+}
+
 /* A reload has served (ok) or failed; text says how, or why. */
 void
 control_reload_done(int ok, const char *fmt, ...)
 {
-	char	 text[1024];
 	va_list	 ap;
 
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
+	control_done(CTL_WAIT_RELOAD, ++ctl.reloads, ok, fmt, ap);
 	va_end(ap);
-	ctl.reloads++;
-	control_count(ok);
-	control_verdict(CTL_WAIT_RELOAD, ctl.reloads, ok, text);
 }
 
 /* Stop accepting: the new master of an upgrade owns the socket now. */
@@ -284,15 +292,12 @@ control_unlisten(void)
 void
 control_upgrade_done(int ok, const char *fmt, ...)
 {
-	char	 text[1024];
 	va_list	 ap;
 
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
 	ctl.upgrades++;
-	control_count(ok);
-	control_verdict(CTL_WAIT_UPGRADE, 0, ok, text);
+	control_done(CTL_WAIT_UPGRADE, 0, ok, fmt, ap);
+	va_end(ap);
 	if (ok)
 		control_unlisten();
 }
