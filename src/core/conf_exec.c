@@ -350,6 +350,7 @@ conf_exec_fill(cfg_t *sec, const char *path, int workers,
 {
 	struct exec_conf	*ec;
 	const char		*rp;
+	size_t			 len;
 
 	if ((ec = calloc(1, sizeof(*ec))) == NULL)
 		goto oom;
@@ -378,6 +379,9 @@ conf_exec_fill(cfg_t *sec, const char *path, int workers,
 	    cfg_getstr(sec, "directory") : "/");
 	if (ec->directory == NULL)
 		goto oom;
+	len = strlen(ec->directory);
+	if (len > 2 && strcmp(ec->directory + len - 2, "/.") == 0)
+		ec->directory[len - 2] = '\0';	/* "." in the file */
 	if (cfg_size(sec, "output_log") > 0 && (ec->output_log =
 	    conf_path(path, cfg_getstr(sec, "output_log"))) == NULL)
 		goto oom;

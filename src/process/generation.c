@@ -41,6 +41,7 @@
 static int	gen_abort(struct generation *, const char *);
 static void	gen_serving(struct generation *);
 static void	gen_slots_init(struct generation *);
+static const char *gen_procs_text(const struct generation *);
 
 /* Milliseconds since a CLOCK_MONOTONIC time, for the log. */
 static long
@@ -385,9 +386,11 @@ wproc_exited(struct wproc *wp, int status)
 		if (delay > MASTER_RESPAWN_ALONE_MS && !gen_has_ready(gen, gs))
 			delay = MASTER_RESPAWN_ALONE_MS;
 		if (delay > 0)
-			log_warnx("slot %d of generation %u died %d times in a "
-			    "row: respawning in %ld ms", wp->slot, gen->id,
-			    gs->backoff.failures, delay);
+			log_warnx("%s%s%s slot %d of generation %u died %d "
+			    "times in a row: respawning in %ld ms",
+			    gs->sc != NULL ? "server " : "", gs->sc != NULL ?
+			    gs->sc->name : "", gs->sc != NULL ? "" : "worker",
+			    wp->slot, gen->id, gs->backoff.failures, delay);
 		tv.tv_sec = delay / 1000;
 		tv.tv_usec = (delay % 1000) * 1000;
 		evtimer_add(gs->ev_respawn, &tv);
@@ -617,9 +620,26 @@ gen_create(struct config *conf, char *err, size_t errlen)
 			return (NULL);
 		}
 	}
-	log_info("generation %u starting with %d workers and %d exec "
-	    "processes", gen->id, gen->nslots, gen->ngslots - gen->nslots);
+	log_info("generation %u starting with %s", gen->id,
+	    gen_procs_text(gen));
 	return (gen);
+}
+
+/* "N workers", "N exec processes" or both: for the log. */
+static const char *
+gen_procs_text(const struct generation *gen)
+{
+	static char	 text[64];
+	int		 nx = gen->ngslots - gen->nslots;
+
+	if (nx == 0)
+		snprintf(text, sizeof(text), "%d workers", gen->nslots);
+	else if (gen->nslots == 0)
+		snprintf(text, sizeof(text), "%d exec processes", nx);
+	else
+		snprintf(text, sizeof(text), "%d workers and %d exec processes",
+		    gen->nslots, nx);
+	return (text);
 }
 
 /* The slots of gen: nslots workers, then each exec server's processes. */
@@ -692,9 +712,8 @@ gen_serving(struct generation *gen)
 	master_write_ports(gen->conf);
 	if (!m.started) {
 		m.started = 1;
-		log_notice("serving: generation %u, %d workers, %d exec "
-		    "processes", gen->id, gen->nslots,
-		    gen->ngslots - gen->nslots);
+		log_notice("serving: generation %u, %s", gen->id,
+		    gen_procs_text(gen));
 		log_also_stderr(0);
 		if (m.opts.upgrade != NULL)
 			master_upgrade_take_pid_file();
@@ -702,10 +721,9 @@ gen_serving(struct generation *gen)
 		proc_daemon_ready(m.opts.readyfd, m.opts.detach);
 		m.opts.readyfd = -1;
 	} else {
-		log_notice("reload done: generation %u serves with %d "
-		    "workers and %d exec processes %ld ms after the signal; "
-		    "draining generation %u", gen->id, gen->nslots,
-		    gen->ngslots - gen->nslots, elapsed_ms(&m.reload_start),
+		log_notice("reload done: generation %u serves with %s %ld ms "
+		    "after the signal; draining generation %u", gen->id,
+		    gen_procs_text(gen), elapsed_ms(&m.reload_start),
 		    old != NULL ? old->id : 0);
 		control_reload_done(1, "generation %u serves", gen->id);
 		master_notify_reloaded(1);
