@@ -28,15 +28,22 @@
 #include "core/log.h"
 #include "process/master_int.h"
 
+/* Stop watching a descriptor of a process's, and close it. */
+void
+exec_fd_close(struct event **ev, int *fd)
+{
+	if (*ev != NULL)
+		event_free(*ev);
+	*ev = NULL;
+	if (*fd != -1)
+		close(*fd);
+	*fd = -1;
+}
+
 static void
 exec_err_close(struct xproc *x)
 {
-	if (x->ev_err != NULL)
-		event_free(x->ev_err);
-	x->ev_err = NULL;
-	if (x->err_fd != -1)
-		close(x->err_fd);
-	x->err_fd = -1;
+	exec_fd_close(&x->ev_err, &x->err_fd);
 }
 
 /*

@@ -166,12 +166,7 @@ exec_notify_open(struct wproc *wp, char *addr, size_t len)
 void
 exec_notify_close(struct xproc *x)
 {
-	if (x->ev_notify != NULL)
-		event_free(x->ev_notify);
-	x->ev_notify = NULL;
-	if (x->notify_fd != -1)
-		close(x->notify_fd);
-	x->notify_fd = -1;
+	exec_fd_close(&x->ev_notify, &x->notify_fd);
 }
 
 /*

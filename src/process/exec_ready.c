@@ -58,12 +58,7 @@ exec_probe_addr(const struct addr *listen, struct addr *to)
 static void
 exec_probe_close(struct xproc *x)
 {
-	if (x->ev_probe != NULL)
-		event_free(x->ev_probe);
-	x->ev_probe = NULL;
-	if (x->probe_fd != -1)
-		close(x->probe_fd);
-	x->probe_fd = -1;
+	exec_fd_close(&x->ev_probe, &x->probe_fd);
 	x->probe_len = 0;
 }
 

@@ -181,6 +181,7 @@ int	 exec_spawn(struct generation *, struct gslot *);
 void	 exec_stop(struct wproc *, int);
 void	 exec_exited(struct wproc *, const char *, char *, size_t);
 void	 exec_free(struct wproc *);
+void	 exec_fd_close(struct event **, int *);
 
 /* exec_child.c: what a new process of an exec server is given. */
 struct exec_child {
