@@ -6,6 +6,7 @@
 #include <check.h>
 #include <grp.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,6 +266,9 @@ struct bad_case {
 #define OK_SERVER	ECHO("\"127.0.0.1:0\"")
 #define LONG_NAME	"012345678901234567890123456789012345678901234567890123456789"
 
+#define EXEC(keys)	"server x {\n listen = {\"127.0.0.1:0\"}\n" keys \
+			" protocol = exec\n}\n"
+
 static const struct bad_case bad[] = {
 	{ "worker = 2\n" OK_SERVER, 1, "no such option 'worker'" },
 	{ OK_SERVER "server f {\n listen = {\"127.0.0.1:1\"}\n"
@@ -388,6 +392,38 @@ static const struct bad_case bad[] = {
 	  "control_socket must not be empty" },
 	{ "\ncontrol_socket = \"/run/" LONG_NAME LONG_NAME "\"\n" OK_SERVER, 2,
 	  "longer than a unix socket path may be (107 bytes)" },
+	/* protocol = exec (conf_exec.c). */
+	{ EXEC("") , 4, "protocol = exec needs a command" },
+	{ EXEC(" command = {}\n"), 5, "protocol = exec needs a command" },
+	{ EXEC(" command = {\"/nonexistent/drover-app\"}\n"), 3,
+	  "command \"/nonexistent/drover-app\": No such file or directory" },
+	{ EXEC(" command = {\"drover-no-such-app\"}\n"), 3,
+	  "(looked in PATH)" },
+	{ EXEC(" command = {\"/etc/passwd\"}\n"), 3, "Permission denied" },
+	{ EXEC(" command = {\"/bin\"}\n"), 3, "Is a directory" },
+	{ EXEC(" command = {\"/bin/sh\"}\n directory = \"/nonexistent\"\n"),
+	  4, "directory \"/nonexistent\": No such file" },
+	{ EXEC(" command = {\"/bin/sh\"}\n directory = \"/etc/passwd\"\n"),
+	  4, "not a directory" },
+	{ EXEC(" command = {\"/bin/sh\"}\n stop_signal = STOP\n"), 4,
+	  "stop_signal = \"STOP\"" },
+	{ EXEC(" command = {\"/bin/sh\"}\n ready = \"http:healthz\"\n"), 4,
+	  "expected notify, started or \"http:/PATH\"" },
+	{ EXEC(" command = {\"/bin/sh\"}\n ready = sometimes\n"), 4,
+	  "ready = \"sometimes\"" },
+	{ EXEC(" command = {\"/bin/sh\"}\n processes = 0\n"), 4,
+	  "processes = 0 is out of range" },
+	{ EXEC(" command = {\"/bin/sh\"}\n environment = {\"A\"}\n"), 4,
+	  "environment \"A\": expected NAME=VALUE" },
+	{ EXEC(" command = {\"/bin/sh\"}\n environment = {\"LISTEN_FDS=3\"}\n"),
+	  4, "drover sets LISTEN_FDS itself" },
+	{ EXEC(" command = {\"/bin/sh\"}\n output_log = \"\"\n"), 4,
+	  "output_log is empty" },
+	{ EXEC(" command = {\"/bin/sh\"}\n location \"/\" { return = 200 }\n"),
+	  6, "location applies to protocol = http only" },
+	{ OK_SERVER "server h {\n listen = {\"127.0.0.1:1\"}\n protocol = http\n"
+	  " command = {\"/bin/sh\"}\n}\n", 9,
+	  "command applies to protocol = exec only" },
 };
 
 START_TEST(test_bad_files)
@@ -408,6 +444,57 @@ START_TEST(test_bad_files)
 		    "case %d: \"%s\" does not name the file", _i, err);
 	ck_assert_msg(strstr(err, b->error) != NULL,
 	    "case %d: \"%s\" lacks \"%s\"", _i, err, b->error);
+}
+END_TEST
+
+/* An exec server as it is kept; and drover's workers serve only others. */
+START_TEST(test_exec_server)
+{
+	struct config		*c;
+	struct exec_conf	*ec;
+	char			 err[1024];
+
+	c = load("workers = 3\n"
+	    "server app {\n listen = {\"127.0.0.1:0\"}\n protocol = exec\n"
+	    " command = {\"sh\", \"-c\", \"exit 0\"}\n directory = \".\"\n"
+	    " ready = \"http:/healthz?x=1\"\n stop_signal = SIGQUIT\n"
+	    " environment = {\"A=1\", \"B=x=y\"}\n output_log = \"app.log\"\n}\n"
+	    "server plain {\n listen = {\"127.0.0.2:0\"}\n protocol = exec\n"
+	    " command = {\"/bin/sh\"}\n processes = 5\n}\n", err, sizeof(err));
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_int_eq(c->nworker_servers, 0);
+	ec = c->servers[0].exec;
+	ck_assert_ptr_nonnull(ec);
+	ck_assert_str_eq(ec->argv[0], "sh");
+	ck_assert_str_eq(ec->argv[2], "exit 0");
+	ck_assert_ptr_null(ec->argv[3]);
+	ck_assert_msg(ec->path[0] == '/' && strstr(ec->path, "/sh") != NULL,
+	    "sh resolved to %s", ec->path);
+	ck_assert_str_eq(ec->directory, dir);
+	ck_assert_int_eq(ec->processes, 3);	/* the global workers */
+	ck_assert_int_eq(ec->ready, EXEC_READY_HTTP);
+	ck_assert_str_eq(ec->ready_path, "/healthz?x=1");
+	ck_assert_int_eq(ec->stop_signal, SIGQUIT);
+	ck_assert_str_eq(ec->env[1], "B=x=y");
+	ck_assert_ptr_null(ec->env[2]);
+	ck_assert_msg(strncmp(ec->output_log, dir, strlen(dir)) == 0,
+	    "output_log %s is not in %s", ec->output_log, dir);
+	ec = c->servers[1].exec;
+	ck_assert_int_eq(ec->processes, 5);
+	ck_assert_int_eq(ec->ready, EXEC_READY_STARTED);
+	ck_assert_int_eq(ec->stop_signal, SIGTERM);
+	ck_assert_str_eq(ec->directory, "/");
+	ck_assert_ptr_null(ec->output_log);
+	ck_assert_ptr_null(ec->env[0]);
+	conf_free(c);
+
+	c = load(OK_SERVER "server app {\n listen = {\"127.0.0.2:0\"}\n"
+	    " protocol = exec\n command = {\"/bin/sh\"}\n}\n", err,
+	    sizeof(err));
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_int_eq(c->nworker_servers, 1);
+	ck_assert_ptr_null(c->servers[0].exec);
+	conf_free(c);
 }
 END_TEST
 
@@ -581,6 +668,7 @@ config_suite(void)
 	tcase_add_test(tc, test_repeats_that_are_fine);
 	tcase_add_test(tc, test_missing_file);
 	tcase_add_test(tc, test_unreadable_file);
+	tcase_add_test(tc, test_exec_server);
 	suite_add_tcase(s, tc);
 	return (s);
 }

@@ -93,6 +93,13 @@ static cfg_opt_t server_opts[] = {
 	CFG_INT("max_headers", 0, CFGF_NODEFAULT),
 	CFG_INT("max_body_size", 0, CFGF_NODEFAULT),
 	CFG_STR("access_log", NULL, CFGF_NODEFAULT),
+	CFG_STR_LIST("command", NULL, CFGF_NODEFAULT),
+	CFG_INT("processes", 0, CFGF_NODEFAULT),
+	CFG_STR("ready", NULL, CFGF_NODEFAULT),
+	CFG_STR("stop_signal", NULL, CFGF_NODEFAULT),
+	CFG_STR_LIST("environment", NULL, CFGF_NODEFAULT),
+	CFG_STR("directory", NULL, CFGF_NODEFAULT),
+	CFG_STR("output_log", NULL, CFGF_NODEFAULT),
 	CFG_SEC("location", location_opts,
 	    CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
 	CFG_END()
@@ -256,8 +263,8 @@ oom:
 }
 
 static int
-conf_fill_server(cfg_t *sec, const char *path, struct server_conf *srv,
-    char *err, size_t errlen)
+conf_fill_server(cfg_t *sec, const char *path, int workers,
+    struct server_conf *srv, char *err, size_t errlen)
 {
 	unsigned int	 i;
 
@@ -293,6 +300,9 @@ conf_fill_server(cfg_t *sec, const char *path, struct server_conf *srv,
 		    "access_log"));
 	srv->access_log_fd = -1;
 	if (conf_fill_locations(sec, path, srv, err, errlen) == -1)
+		return (-1);
+	if (srv->protocol == PROTO_EXEC &&
+	    conf_exec_fill(sec, path, workers, srv, err, errlen) == -1)
 		return (-1);
 	srv->nlistens = cfg_size(sec, "listen");
 	srv->listens = calloc(srv->nlistens, sizeof(*srv->listens));
@@ -360,8 +370,10 @@ conf_fill(cfg_t *cfg, const char *path, struct config *conf, char *err,
 	for (i = 0; i < conf->nservers; i++) {
 		conf->servers[i].mime_types = conf->mime_types;
 		if (conf_fill_server(cfg_getnsec(cfg, "server", i), path,
-		    &conf->servers[i], err, errlen) == -1)
+		    conf->workers, &conf->servers[i], err, errlen) == -1)
 			return (-1);
+		if (conf->servers[i].protocol != PROTO_EXEC)
+			conf->nworker_servers++;
 	}
 	return (0);
 }
@@ -768,6 +780,7 @@ conf_free(struct config *conf)
 		}
 		free(sc->locations);
 		free(sc->access_log);
+		conf_exec_free(sc->exec);
 		for (j = 0; j < sc->nlistens; j++)
 			free(sc->listens[j].adopt_fds);
 		free(sc->listens);

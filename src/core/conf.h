@@ -14,6 +14,26 @@
 enum protocol {
 	PROTO_ECHO = 1,
 	PROTO_HTTP,
+	PROTO_EXEC,		/* a program of the user's, not a service */
+};
+
+enum exec_ready {
+	EXEC_READY_STARTED = 1,	/* once exec() succeeded */
+	EXEC_READY_NOTIFY,	/* READY=1 on its NOTIFY_SOCKET */
+	EXEC_READY_HTTP,	/* a GET on its listener answers 2xx */
+};
+
+/* protocol = exec: the program run as the server's processes. */
+struct exec_conf {
+	char			**argv;		/* as written, NULL-ended */
+	char			 *path;		/* argv[0] resolved */
+	int			  processes;	/* per generation */
+	enum exec_ready		  ready;
+	char			 *ready_path;	/* http: "/healthz" */
+	int			  stop_signal;
+	char			**env;		/* "K=V", NULL-ended */
+	char			 *directory;
+	char			 *output_log;	/* NULL: the error_log */
 };
 
 enum location_handler {
@@ -75,11 +95,14 @@ struct server_conf {
 	const char		*mime_types;	/* the global setting */
 	struct location_conf	*locations;	/* longest prefix first */
 	size_t			 nlocations;
+
+	struct exec_conf	*exec;		/* protocol = exec, or NULL */
 };
 
 struct config {
 	char			*path;
 	int			 workers;		/* resolved count */
+	int			 nworker_servers;	/* not exec */
 	int			 workers_auto;
 	int			 daemon;
 	char			*pid_file;		/* NULL: none */
@@ -102,5 +125,6 @@ struct config	*conf_load(const char *, char *, size_t);
 void		 conf_free(struct config *);
 const char	*conf_protocol_name(enum protocol);
 int		 conf_online_cpus(void);
+const char	*conf_signal_name(int);
 
 #endif

@@ -199,6 +199,10 @@ conf_protocol_parse(const char *s, enum protocol *p)
 		*p = PROTO_HTTP;
 		return (0);
 	}
+	if (strcmp(s, "exec") == 0) {
+		*p = PROTO_EXEC;
+		return (0);
+	}
 	return (-1);
 }
 
@@ -210,6 +214,8 @@ conf_protocol_name(enum protocol p)
 		return ("echo");
 	case PROTO_HTTP:
 		return ("http");
+	case PROTO_EXEC:
+		return ("exec");
 	}
 	return ("unknown");
 }
@@ -222,7 +228,7 @@ conf_check_protocol(cfg_t *cfg, cfg_opt_t *opt)
 
 	if (s == NULL || conf_protocol_parse(s, &p) == -1) {
 		cfg_error(cfg, "protocol = \"%s\": unknown protocol "
-		    "(known: echo, http)", s ? s : "");
+		    "(known: echo, http, exec)", s ? s : "");
 		return (-1);
 	}
 	return (0);
@@ -526,6 +532,8 @@ conf_check_protocol_keys(cfg_t *cfg, cfg_t *sec)
 			return (-1);
 		}
 	}
+	if (conf_exec_check_server(cfg, sec, p) == -1)
+		return (-1);
 	if (p != PROTO_ECHO && cfg_size(sec, "idle_timeout") > 0) {
 		cfg_error(cfg, "server %s: idle_timeout applies to protocol = "
 		    "echo only (http has header_timeout and "
@@ -565,7 +573,7 @@ conf_check_server(cfg_t *cfg, cfg_opt_t *opt)
 		return (-1);
 	}
 	if (cfg_size(sec, "protocol") == 0) {
-		cfg_error(cfg, "server %s: no protocol (echo or http)",
+		cfg_error(cfg, "server %s: no protocol (echo, http or exec)",
 		    cfg_title(sec));
 		return (-1);
 	}
@@ -647,4 +655,5 @@ conf_set_validators(cfg_t *cfg)
 	cfg_set_validate_func(cfg, "server|location|return",
 	    conf_check_return);
 	cfg_set_validate_func(cfg, "mime_types", conf_check_nonempty);
+	conf_exec_set_validators(cfg);
 }

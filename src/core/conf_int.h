@@ -17,4 +17,12 @@ int	 conf_protocol_parse(const char *, enum protocol *);
 int	 conf_parse_return(const char *, int *, const char **);
 int	 conf_stats_parse(const char *, enum stats_format *);
 
+/* conf_exec.c */
+void	 conf_exec_set_validators(cfg_t *);
+int	 conf_exec_check_server(cfg_t *, cfg_t *, enum protocol);
+int	 conf_exec_fill(cfg_t *, const char *, int, struct server_conf *,
+	    char *, size_t);
+void	 conf_exec_free(struct exec_conf *);
+void	 conf_exec_strv_free(char **);
+
 #endif

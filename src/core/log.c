@@ -258,6 +258,40 @@ out:
 	errno = saved;
 }
 
+/*
+ * A line a program run by drover wrote (exec_output.c), tagged with who
+ * wrote it: to fd, or with fd -1 where the log goes. Never filtered by
+ * log_level: it is the program's, not ours.
+ */
+void
+log_output(int fd, const char *who, long pid, const char *text, size_t len)
+{
+	char		 line[4352], ts[32];
+	struct timespec	 now;
+	struct tm	 tm;
+	int		 n;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	n = snprintf(line, sizeof(line), "%s [output] %s[%ld]: %.*s\n", ts,
+	    who, pid, (int)len, text);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line))
+		n = sizeof(line) - 1;
+	if (fd != -1) {
+		log_write_all(fd, line, (size_t)n);
+		return;
+	}
+	if (log_dest == LOG_DEST_SYSLOG)
+		syslog(LOG_INFO, "%s[%ld]: %.*s", who, pid, (int)len, text);
+	else if (log_fd != -1)
+		log_write_all(log_fd, line, (size_t)n);
+	if (log_tee_stderr && log_fd != STDERR_FILENO)
+		log_write_all(STDERR_FILENO, line, (size_t)n);
+}
+
 #define LOG_FN(name, level, witherr)				\
 void								\
 name(const char *fmt, ...)					\

@@ -3,6 +3,7 @@
 #define DROVER_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 enum log_level {
 	LOG_LEVEL_ERROR = 0,
@@ -31,6 +32,7 @@ int		 log_get_fd(void);
 const char	*log_target(void);
 void		 log_also_stderr(int);
 void		 log_close(void);
+void		 log_output(int, const char *, long, const char *, size_t);
 
 void		 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
 void		 log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));

@@ -155,11 +155,22 @@ control_text(FILE *f, const struct ctl_totals *t)
 		    control_gen_state(g->state), n, control_age(&g->created));
 	}
 	TAILQ_FOREACH(g, &m.gens, entry)
-		TAILQ_FOREACH(wp, &g->procs, entry)
+		TAILQ_FOREACH(wp, &g->procs, entry) {
+			if (wp->x != NULL) {
+				fprintf(f, "process     pid %ld, server %s, "
+				    "generation %u, slot %d, %s, up %ld s%s%s"
+				    "\n", (long)wp->pid, wp->x->sc->name, g->id,
+				    wp->slot, control_wproc_state(wp->state),
+				    control_age(&wp->started),
+				    wp->x->status[0] ? ", status: " : "",
+				    wp->x->status);
+				continue;
+			}
 			fprintf(f, "worker      pid %ld, generation %u, slot %d, "
 			    "%s, up %ld s, %llu connections\n", (long)wp->pid,
 			    g->id, wp->slot, control_wproc_state(wp->state),
 			    control_age(&wp->started), control_active(wp));
+		}
 	control_listeners(f, 0);
 	fprintf(f, "connections %llu active, %llu accepted, %llu requests\n",
 	    (unsigned long long)t->c.active,
@@ -193,12 +204,21 @@ control_json(FILE *f, const struct ctl_totals *t)
 	fprintf(f, "],\"workers\":[");
 	sep = 0;
 	TAILQ_FOREACH(g, &m.gens, entry)
-		TAILQ_FOREACH(wp, &g->procs, entry)
+		TAILQ_FOREACH(wp, &g->procs, entry) {
 			fprintf(f, "%s{\"pid\":%ld,\"generation\":%u,\"slot\":%d,"
-			    "\"state\":\"%s\",\"uptime\":%ld,\"active\":%llu}",
+			    "\"state\":\"%s\",\"uptime\":%ld,\"active\":%llu",
 			    sep++ ? "," : "", (long)wp->pid, g->id, wp->slot,
 			    control_wproc_state(wp->state),
-			    control_age(&wp->started), control_active(wp));
+			    control_age(&wp->started), wp->x != NULL ? 0 :
+			    control_active(wp));
+			if (wp->x != NULL) {
+				fprintf(f, ",\"server\":");
+				control_json_str(f, wp->x->sc->name);
+				fprintf(f, ",\"status\":");
+				control_json_str(f, wp->x->status);
+			}
+			fputc('}', f);
+		}
 	fprintf(f, "],\"listeners\":[");
 	control_listeners(f, 1);
 	fprintf(f, "],\"connections\":{\"active\":%llu,\"accepted\":%llu,"

@@ -40,6 +40,8 @@
 
 static int	gen_abort(struct generation *, const char *);
 static void	gen_serving(struct generation *);
+static void	gen_slots_init(struct generation *);
+static const char *gen_procs_text(const struct generation *);
 
 /* Milliseconds since a CLOCK_MONOTONIC time, for the log. */
 static long
@@ -148,7 +150,6 @@ static void
 wproc_chan_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct wproc		*wp = arg;
-	struct generation	*gen = wp->gen;
 	struct chan_msg		 msg;
 	int			 rc, passfd;
 
@@ -173,17 +174,31 @@ wproc_chan_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		if (passfd != -1)
 			close(passfd);
-		if (wp->state != WPROC_STARTING)
-			continue;
-		wp->state = WPROC_READY;
-		log_debug("worker %ld ready (generation %u, slot %d)",
-		    (long)wp->pid, gen->id, wp->slot);
-		master_sibling_ready(wp);
-		if (gen->state == GEN_STARTING && ++gen->nready == gen->nslots)
-			gen_serving(gen);
-		else if (gen == m.current)
-			keeper_adopt_strays(wp);	/* a respawn */
+		gen_proc_ready(wp);
 	}
+}
+
+/*
+ * A worker, or an exec server's process, is ready: its generation serves
+ * once all are. The generation may be freed (gen_serving() drains the
+ * old one, never this one).
+ */
+void
+gen_proc_ready(struct wproc *wp)
+{
+	struct generation	*gen = wp->gen;
+
+	if (wp->state != WPROC_STARTING)
+		return;
+	wp->state = WPROC_READY;
+	log_debug("%s %ld ready (generation %u, slot %d)", wp->x != NULL ?
+	    "process" : "worker", (long)wp->pid, gen->id, wp->slot);
+	if (wp->x == NULL)
+		master_sibling_ready(wp);
+	if (gen->state == GEN_STARTING && ++gen->nready == gen->ngslots)
+		gen_serving(gen);
+	else if (gen == m.current && wp->x == NULL)
+		keeper_adopt_strays(wp);	/* a respawn */
 }
 
 /* In a new child: drop the master's state and run as slot's worker. */
@@ -270,20 +285,28 @@ wproc_spawn(struct generation *gen, int slot)
 	close(fds[1]);
 	if (fcntl(fds[0], F_SETFL, O_NONBLOCK) == -1)
 		log_warn("channel: O_NONBLOCK");
-	wp->gen = gen;
 	wp->pid = pid;
 	wp->slot = slot;
+	wp->gslot = slot;
 	wp->chan = fds[0];
-	wp->state = WPROC_STARTING;
-	clock_gettime(CLOCK_MONOTONIC, &wp->started);
 	wp->ev_chan = event_new(m.base, wp->chan, EV_READ | EV_PERSIST,
 	    wproc_chan_cb, wp);
 	if (wp->ev_chan != NULL)
 		event_add(wp->ev_chan, NULL);
-	TAILQ_INSERT_TAIL(&gen->procs, wp, entry);
-	log_debug("worker %ld started (generation %u, slot %d)", (long)pid,
-	    gen->id, slot);
+	gen_proc_add(gen, wp);
 	return (0);
+}
+
+/* A process just forked (pid, slots and channel set) joins gen. */
+void
+gen_proc_add(struct generation *gen, struct wproc *wp)
+{
+	wp->gen = gen;
+	wp->state = WPROC_STARTING;
+	clock_gettime(CLOCK_MONOTONIC, &wp->started);
+	TAILQ_INSERT_TAIL(&gen->procs, wp, entry);
+	log_debug("%s %ld started (generation %u, slot %d)", wp->x != NULL ?
+	    "process" : "worker", (long)wp->pid, gen->id, wp->slot);
 }
 
 /* The record of the worker with this pid, in any generation. */
@@ -300,14 +323,15 @@ wproc_find(pid_t pid)
 	return (NULL);
 }
 
-/* Whether any worker of gen has reported ready. */
+/* Whether a process of gen for the same server as gs is ready. */
 static int
-gen_has_ready(const struct generation *gen)
+gen_has_ready(const struct generation *gen, const struct gslot *gs)
 {
 	const struct wproc	*wp;
 
 	TAILQ_FOREACH(wp, &gen->procs, entry)
-		if (wp->state == WPROC_READY)
+		if (wp->state == WPROC_READY &&
+		    gen->slots[wp->gslot].sc == gs->sc)
 			return (1);
 	return (0);
 }
@@ -326,11 +350,16 @@ wproc_exited(struct wproc *wp, int status)
 	wproc_read_last(wp);
 	master_describe_status(status, how, sizeof(how));
 	uptime = elapsed_ms(&wp->started);
-	clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
 	expected = wp->state == WPROC_DRAINING || m.stopping;
-	snprintf(why, sizeof(why), "worker %ld (generation %u, slot %d) %s%s%s",
-	    (long)wp->pid, gen->id, wp->slot, how, wp->reason[0] ? ": " : "",
-	    wp->reason);
+	clean = (WIFEXITED(status) && WEXITSTATUS(status) == 0) ||
+	    (expected && wp->x != NULL && WIFSIGNALED(status) &&
+	    WTERMSIG(status) == wp->x->sc->exec->stop_signal);
+	if (wp->x != NULL)
+		exec_exited(wp, how, why, sizeof(why));
+	else
+		snprintf(why, sizeof(why), "worker %ld (generation %u, slot "
+		    "%d) %s%s%s", (long)wp->pid, gen->id, wp->slot, how,
+		    wp->reason[0] ? ": " : "", wp->reason);
 	TAILQ_REMOVE(&gen->procs, wp, entry);
 	wproc_close_chan(wp);
 	stats_retire(m.stats, wp->stats_idx);
@@ -345,24 +374,28 @@ wproc_exited(struct wproc *wp, int status)
 	if (!expected && gen->state == GEN_STARTING)
 		gone = gen_abort(gen, why);
 	else if (!expected && gen->state == GEN_SERVING && !m.stopping) {
-		keeper_lend(gen, wp->slot);
-		gs = &gen->slots[wp->slot];
+		if (wp->x == NULL)
+			keeper_lend(gen, wp->slot);
+		gs = &gen->slots[wp->gslot];
 		delay = backoff_next(&gs->backoff, uptime);
 		/*
 		 * The backoff must not leave the generation with nobody to
 		 * accept: connections queued in the kept listeners would
 		 * wait for as long. With no other worker up, a second.
 		 */
-		if (delay > MASTER_RESPAWN_ALONE_MS && !gen_has_ready(gen))
+		if (delay > MASTER_RESPAWN_ALONE_MS && !gen_has_ready(gen, gs))
 			delay = MASTER_RESPAWN_ALONE_MS;
 		if (delay > 0)
-			log_warnx("slot %d of generation %u died %d times in a "
-			    "row: respawning in %ld ms", wp->slot, gen->id,
-			    gs->backoff.failures, delay);
+			log_warnx("%s%s%s slot %d of generation %u died %d "
+			    "times in a row: respawning in %ld ms",
+			    gs->sc != NULL ? "server " : "", gs->sc != NULL ?
+			    gs->sc->name : "", gs->sc != NULL ? "" : "worker",
+			    wp->slot, gen->id, gs->backoff.failures, delay);
 		tv.tv_sec = delay / 1000;
 		tv.tv_usec = (delay % 1000) * 1000;
 		evtimer_add(gs->ev_respawn, &tv);
 	}
+	exec_free(wp);
 	free(wp);
 	if (!gone)
 		(void)gen_check_end(gen);
@@ -470,7 +503,16 @@ gen_timer_set(struct generation *gen, void (*cb)(evutil_socket_t, short,
 		evtimer_add(gen->ev_timer, &tv);
 }
 
-/* A slot's backoff is over: its new worker, or another try in 1 s. */
+/* Start a slot's process: a worker, or a process of an exec server. */
+static int
+gslot_spawn(struct gslot *gs)
+{
+	if (gs->sc != NULL)
+		return (exec_spawn(gs->gen, gs));
+	return (wproc_spawn(gs->gen, gs->slot));
+}
+
+/* A slot's backoff is over: its new process, or another try in 1 s. */
 static void
 gslot_respawn_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -478,7 +520,7 @@ gslot_respawn_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (gs->gen->state == GEN_DRAINING || m.stopping)
 		return;
-	if (wproc_spawn(gs->gen, gs->slot) == -1) {
+	if (gslot_spawn(gs) == -1) {
 		struct timeval tv = { 1, 0 };
 
 		evtimer_add(gs->ev_respawn, &tv);
@@ -493,8 +535,9 @@ gen_ready_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	char			 why[256];
 
 	snprintf(why, sizeof(why), "generation %u: ready_timeout (%d s) "
-	    "reached with %d of %d workers ready", gen->id,
-	    gen->conf->ready_timeout, gen->nready, gen->nslots);
+	    "reached with %d of %d %s ready", gen->id,
+	    gen->conf->ready_timeout, gen->nready, gen->ngslots,
+	    gen->ngslots > gen->nslots ? "processes" : "workers");
 	(void)gen_abort(gen, why);
 }
 
@@ -513,6 +556,7 @@ gen_listen(struct generation *gen, char *err, size_t errlen)
 			k = keeper_get(&sc->listens[j], err, errlen);
 			if (k == NULL)
 				return (-1);
+			gen->kserver[gen->nkeepers] = sc;
 			gen->keepers[gen->nkeepers++] = k;
 			addr_format(&sc->listens[j].addr, text, sizeof(text));
 			log_info("server %s (%s): listen %s", sc->name,
@@ -543,11 +587,18 @@ gen_create(struct config *conf, char *err, size_t errlen)
 	TAILQ_INSERT_TAIL(&m.gens, gen, entry);
 	for (i = 0; i < conf->nservers; i++)
 		n += conf->servers[i].nlistens;
-	gen->keepers = calloc(n, sizeof(*gen->keepers));
+	gen->keepers = calloc(n + 1, sizeof(*gen->keepers));
+	gen->kserver = calloc(n + 1, sizeof(*gen->kserver));
 	gen->served = calloc(n + 1, sizeof(*gen->served));
-	gen->nslots = conf->workers;
-	gen->slots = calloc((size_t)gen->nslots, sizeof(*gen->slots));
-	if (gen->keepers == NULL || gen->slots == NULL || gen->served == NULL) {
+	/* drover's workers run the servers that are not exec, if any. */
+	gen->nslots = conf->nworker_servers > 0 ? conf->workers : 0;
+	gen->ngslots = gen->nslots;
+	for (i = 0; i < conf->nservers; i++)
+		if (conf->servers[i].exec != NULL)
+			gen->ngslots += conf->servers[i].exec->processes;
+	gen->slots = calloc((size_t)gen->ngslots, sizeof(*gen->slots));
+	if (gen->keepers == NULL || gen->slots == NULL ||
+	    gen->served == NULL || gen->kserver == NULL) {
 		snprintf(err, errlen, "out of memory");
 		gen_free(gen);
 		return (NULL);
@@ -557,25 +608,62 @@ gen_create(struct config *conf, char *err, size_t errlen)
 		gen_free(gen);
 		return (NULL);
 	}
-	for (s = 0; s < gen->nslots; s++) {
-		gen->slots[s].gen = gen;
-		gen->slots[s].slot = s;
-		gen->slots[s].ev_respawn = evtimer_new(m.base,
-		    gslot_respawn_cb, &gen->slots[s]);
-	}
+	gen_slots_init(gen);
 	gen_timer_set(gen, gen_ready_timeout_cb, conf->ready_timeout);
-	for (s = 0; s < gen->nslots; s++) {
-		if (wproc_spawn(gen, s) == -1) {
-			snprintf(err, errlen, "cannot fork worker %d of "
-			    "generation %u", s, gen->id);
+	for (s = 0; s < gen->ngslots; s++) {
+		if (gslot_spawn(&gen->slots[s]) == -1) {
+			snprintf(err, errlen, "cannot start %s %d of "
+			    "generation %u", gen->slots[s].sc != NULL ?
+			    "a process of server" : "worker", s, gen->id);
 			gen_drain(gen);
 			(void)gen_check_end(gen);
 			return (NULL);
 		}
 	}
-	log_info("generation %u starting with %d workers", gen->id,
-	    gen->nslots);
+	log_info("generation %u starting with %s", gen->id,
+	    gen_procs_text(gen));
 	return (gen);
+}
+
+/* "N workers", "N exec processes" or both: for the log. */
+static const char *
+gen_procs_text(const struct generation *gen)
+{
+	static char	 text[64];
+	int		 nx = gen->ngslots - gen->nslots;
+
+	if (nx == 0)
+		snprintf(text, sizeof(text), "%d workers", gen->nslots);
+	else if (gen->nslots == 0)
+		snprintf(text, sizeof(text), "%d exec processes", nx);
+	else
+		snprintf(text, sizeof(text), "%d workers and %d exec processes",
+		    gen->nslots, nx);
+	return (text);
+}
+
+/* The slots of gen: nslots workers, then each exec server's processes. */
+static void
+gen_slots_init(struct generation *gen)
+{
+	struct server_conf	*sc;
+	size_t			 i;
+	int			 s, n = 0, j;
+
+	for (s = 0; s < gen->nslots; s++, n++)
+		gen->slots[n].slot = s;
+	for (i = 0; i < gen->conf->nservers; i++) {
+		sc = &gen->conf->servers[i];
+		for (j = 0; sc->exec != NULL && j < sc->exec->processes; j++) {
+			gen->slots[n].slot = j;
+			gen->slots[n++].sc = sc;
+		}
+	}
+	for (s = 0; s < gen->ngslots; s++) {
+		gen->slots[s].gen = gen;
+		gen->slots[s].ev_respawn = evtimer_new(m.base,
+		    gslot_respawn_cb, &gen->slots[s]);
+	}
 }
 
 /*
@@ -624,8 +712,8 @@ gen_serving(struct generation *gen)
 	master_write_ports(gen->conf);
 	if (!m.started) {
 		m.started = 1;
-		log_notice("serving: generation %u, %d workers", gen->id,
-		    gen->nslots);
+		log_notice("serving: generation %u, %s", gen->id,
+		    gen_procs_text(gen));
 		log_also_stderr(0);
 		if (m.opts.upgrade != NULL)
 			master_upgrade_take_pid_file();
@@ -633,9 +721,9 @@ gen_serving(struct generation *gen)
 		proc_daemon_ready(m.opts.readyfd, m.opts.detach);
 		m.opts.readyfd = -1;
 	} else {
-		log_notice("reload done: generation %u serves with %d "
-		    "workers %ld ms after the signal; draining generation %u",
-		    gen->id, gen->nslots, elapsed_ms(&m.reload_start),
+		log_notice("reload done: generation %u serves with %s %ld ms "
+		    "after the signal; draining generation %u", gen->id,
+		    gen_procs_text(gen), elapsed_ms(&m.reload_start),
 		    old != NULL ? old->id : 0);
 		control_reload_done(1, "generation %u serves", gen->id);
 		master_notify_reloaded(1);
@@ -659,9 +747,14 @@ gen_kill_cb(evutil_socket_t fd, short what, void *arg)
 	struct wproc		*wp;
 
 	TAILQ_FOREACH(wp, &gen->procs, entry) {
-		log_warnx("worker %ld (generation %u) still running after "
-		    "shutdown_timeout: killing it", (long)wp->pid, gen->id);
+		log_warnx("%s %ld (generation %u%s%s) still running after "
+		    "shutdown_timeout: killing it", wp->x != NULL ?
+		    "process" : "worker", (long)wp->pid, gen->id,
+		    wp->x != NULL ? ", server " : "",
+		    wp->x != NULL ? gen->slots[wp->gslot].sc->name : "");
 		kill(wp->pid, SIGKILL);
+		if (wp->x != NULL)
+			kill(-wp->pid, SIGKILL);	/* and its children */
 	}
 }
 
@@ -677,7 +770,7 @@ gen_retire(struct generation *gen)
 		m.current = NULL;
 	if (m.pending == gen)
 		m.pending = NULL;
-	for (i = 0; i < gen->nslots; i++)
+	for (i = 0; i < gen->ngslots; i++)
 		if (gen->slots[i].ev_respawn != NULL)
 			evtimer_del(gen->slots[i].ev_respawn);
 	if (gen->ev_timer != NULL) {
@@ -708,8 +801,12 @@ gen_drain(struct generation *gen)
 	handover = (m.current != NULL && m.current != gen && !m.stopping) ||
 	    m.upgraded;
 	gen_retire(gen);
-	TAILQ_FOREACH(wp, &gen->procs, entry)
-		wproc_send(wp, CHAN_DRAIN, -1, handover);
+	TAILQ_FOREACH(wp, &gen->procs, entry) {
+		if (wp->x != NULL)
+			exec_stop(wp, 0);
+		else
+			wproc_send(wp, CHAN_DRAIN, -1, handover);
+	}
 	if (!TAILQ_EMPTY(&gen->procs))
 		gen_timer_set(gen, gen_kill_cb, gen->conf->shutdown_timeout +
 		    MASTER_KILL_GRACE);
@@ -742,16 +839,18 @@ gen_free(struct generation *gen)
 	while ((wp = TAILQ_FIRST(&gen->procs)) != NULL) {
 		TAILQ_REMOVE(&gen->procs, wp, entry);
 		wproc_close_chan(wp);
+		exec_free(wp);
 		free(wp);
 	}
 	if (gen->ev_timer != NULL)
 		event_free(gen->ev_timer);
-	for (i = 0; gen->slots != NULL && i < (size_t)gen->nslots; i++)
+	for (i = 0; gen->slots != NULL && i < (size_t)gen->ngslots; i++)
 		if (gen->slots[i].ev_respawn != NULL)
 			event_free(gen->slots[i].ev_respawn);
 	for (i = 0; i < gen->nkeepers; i++)
 		keeper_put(gen->keepers[i]);
 	free(gen->keepers);
+	free(gen->kserver);
 	free(gen->served);
 	free(gen->slots);
 	gen_close_access_logs(gen->conf);

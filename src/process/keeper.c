@@ -28,6 +28,13 @@
  *   - keeper_trim() closes what no generation in service accepts on, and
  *     keeper_put() the listeners of an address no generation uses.
  *
+ * An exec server's program cannot be handed a listener once it runs, so
+ * its listeners are never lent or adopted: process i of each generation
+ * is given slot i's listener (keeper_exec_fds()), and what queues in the
+ * listener of a slot that a reload to fewer processes retires is accepted
+ * by its old process until it stops, then reset when it exits (unless
+ * net.ipv4.tcp_migrate_req moves it to another listener of the group).
+ *
  * Nothing else in the master closes a kept listener.
  */
 #include "autoconf.h"
@@ -216,7 +223,7 @@ keeper_set_inherit(struct generation *gen, int slot)
 			lc->adopt_fds = NULL;
 			lc->nadopt = 0;
 			lc->inherit_fd = -1;
-			if (k >= gen->nkeepers)
+			if (k >= gen->nkeepers || gen->kserver[k]->exec != NULL)
 				continue;
 			kp = gen->keepers[k];
 			lc->inherit_fd = keeper_slot_fd(kp, slot);
@@ -268,6 +275,11 @@ keeper_slots_in_use(const struct keeper *k)
 		for (i = 0; i < g->nkeepers; i++) {
 			if (g->keepers[i] != k)
 				continue;
+			if (g->kserver[i]->exec != NULL) {
+				if (g->kserver[i]->exec->processes > need)
+					need = g->kserver[i]->exec->processes;
+				continue;
+			}
 			if (g->nslots > need)
 				need = g->nslots;
 			if (g->served[i] > need)
@@ -332,6 +344,8 @@ keeper_adopt_strays(struct wproc *to)
 		return;
 	for (k = 0; k < cur->nkeepers; k++) {
 		kp = cur->keepers[k];
+		if (cur->kserver[k]->exec != NULL)
+			continue;
 		/* Those adopted already are lent again: a worker drops a
 		 * listener it has (same inode). */
 		for (s = cur->nslots; s < kp->nslot_fds; s++) {
@@ -339,7 +353,7 @@ keeper_adopt_strays(struct wproc *to)
 				continue;
 			dst = NULL;
 			TAILQ_FOREACH(wp, &cur->procs, entry) {
-				if (wp->state != WPROC_READY)
+				if (wp->state != WPROC_READY || wp->x != NULL)
 					continue;
 				if (wp->slot == s % cur->nslots) {
 					dst = wp;
@@ -374,6 +388,8 @@ keeper_send_slot(const struct generation *gen, int chan, int slot)
 
 	for (k = 0; k < gen->nkeepers; k++) {
 		kp = gen->keepers[k];
+		if (gen->kserver[k]->exec != NULL)
+			continue;
 		/*
 		 * The slot's own listener, and those of retired slots it
 		 * adopted (s mod nslots == slot, see keeper_set_inherit()):
@@ -405,7 +421,7 @@ keeper_lend(struct generation *gen, int slot)
 
 	TAILQ_FOREACH(wp, &gen->procs, entry) {
 		if (wp->state != WPROC_READY || wp->slot == slot ||
-		    wp->chan == -1)
+		    wp->chan == -1 || wp->x != NULL)
 			continue;
 		if (keeper_send_slot(gen, wp->chan, slot) == -1)
 			log_warn("worker %ld: cannot lend slot %d's listeners",
@@ -426,7 +442,7 @@ keeper_offer(struct wproc *wp, const struct chan_msg *msg, int fd)
 	if (fd == -1)
 		return;
 	if (msg->arg < 0 || (size_t)msg->arg >= gen->nkeepers ||
-	    (gen->state == GEN_DRAINING && (m.current == NULL ||
+	    gen->kserver[msg->arg]->exec != NULL || (gen->state == GEN_DRAINING && (m.current == NULL ||
 	    wp->slot < m.current->nslots))) {
 		close(fd);
 		return;
@@ -441,4 +457,37 @@ keeper_offer(struct wproc *wp, const struct chan_msg *msg, int fd)
 		keeper_adopt_strays(NULL);
 		keeper_trim();
 	}
+}
+
+/*
+ * The listeners process slot of exec server sc in gen is given, in the
+ * order of its listen addresses: the slot's kept ones, opened now for a
+ * slot that has none yet (the master keeps a copy). The count, or -1 with
+ * err set.
+ */
+int
+keeper_exec_fds(struct generation *gen, struct server_conf *sc, int slot,
+    int *fds, char *err, size_t errlen)
+{
+	struct keeper	*kp;
+	size_t		 k;
+	int		 n = 0, fd;
+
+	for (k = 0; k < gen->nkeepers; k++) {
+		if (gen->kserver[k] != sc)
+			continue;
+		kp = gen->keepers[k];
+		if ((fd = keeper_slot_fd(kp, slot)) == -1) {
+			if ((fd = listener_open(&kp->addr, sc->backlog, err,
+			    errlen)) == -1)
+				return (-1);
+			keeper_store(kp, slot, fd);
+			if (keeper_slot_fd(kp, slot) != fd) {
+				snprintf(err, errlen, "out of memory");
+				return (-1);
+			}
+		}
+		fds[n++] = fd;
+	}
+	return (n);
 }

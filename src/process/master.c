@@ -95,6 +95,7 @@ master_child_cleanup(struct generation *keep)
 	/* A fresh backend first, so nothing below touches the master's. */
 	(void)event_reinit(m.base);
 	control_close(0);
+	exec_output_cleanup();	/* before gen_free(): nothing read here */
 	/* The listeners this child inherits are its own now. */
 	keeper_child_keep(keep);
 	while ((g = TAILQ_FIRST(&m.gens)) != NULL) {
@@ -287,6 +288,7 @@ master_reopen(void)
 	}
 	TAILQ_FOREACH(g, &m.gens, entry)
 		gen_reopen_access_logs(g);
+	exec_output_reopen();
 }
 
 /* The master's signals, delivered by its event loop. */

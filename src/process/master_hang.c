@@ -56,9 +56,16 @@ master_hang_cb(evutil_socket_t fd, short what, void *arg)
 	TAILQ_FOREACH(g, &m.gens, entry) {
 		if (g->conf == NULL || g->conf->worker_hang_timeout <= 0)
 			continue;
-		TAILQ_FOREACH(wp, &g->procs, entry)
-			master_hang_check(wp, g->conf->worker_hang_timeout,
-			    (int64_t)now.tv_sec);
+		TAILQ_FOREACH(wp, &g->procs, entry) {
+			if (wp->x != NULL)
+				exec_watchdog_check(wp,
+				    g->conf->worker_hang_timeout,
+				    (long)now.tv_sec);
+			else
+				master_hang_check(wp,
+				    g->conf->worker_hang_timeout,
+				    (int64_t)now.tv_sec);
+		}
 	}
 }
 

@@ -45,13 +45,19 @@ enum wproc_state {
 };
 
 struct generation;
+struct xout;
 
-/* The master's view of one worker process. */
+/*
+ * The master's view of one worker process: one of drover's own workers,
+ * or a process of an exec server (x set, chan -1; exec.c).
+ */
 struct wproc {
 	TAILQ_ENTRY(wproc)	 entry;
 	struct generation	*gen;
 	pid_t			 pid;
-	int			 slot;
+	int			 slot;		/* worker's, or in its server */
+	int			 gslot;		/* in gen->slots */
+	struct xproc		*x;		/* exec: its program's state */
 	int			 chan;
 	struct event		*ev_chan;
 	enum wproc_state	 state;
@@ -61,10 +67,34 @@ struct wproc {
 	char			 reason[CHAN_TEXT_MAX];
 };
 
-/* A worker slot of a generation: its backoff and pending respawn. */
+/* The state of an exec server's process and its program (exec*.c). */
+struct xproc {
+	struct server_conf	*sc;
+	int			 err_fd;	/* exec's failure; EOF: it ran */
+	struct event		*ev_err;
+	int			 execd;		/* exec() succeeded */
+	int			 notify_fd;	/* its NOTIFY_SOCKET */
+	struct event		*ev_notify;
+	struct xout		*out;		/* its stdout and stderr */
+	int			 probe_fd;	/* ready = http: a GET */
+	struct event		*ev_probe;
+	struct event		*ev_probe_timer;
+	size_t			 probe_len;
+	char			 probe_buf[256];
+	long			 watchdog;	/* last WATCHDOG=1 (s); 0 none */
+	int			 stopping;	/* it sent STOPPING=1 */
+	char			 status[128];	/* its STATUS= */
+	char			 last[256];	/* its last line of output */
+};
+
+/*
+ * A process slot of a generation: its backoff and pending respawn. The
+ * first nslots are drover's workers; then each exec server's processes.
+ */
 struct gslot {
 	struct generation	*gen;
-	int			 slot;
+	int			 slot;		/* worker's, or in its server */
+	struct server_conf	*sc;		/* exec, or NULL */
 	struct backoff		 backoff;
 	struct event		*ev_respawn;
 };
@@ -83,9 +113,11 @@ struct generation {
 	TAILQ_HEAD(, wproc)	 procs;
 	int			 nready;
 	struct gslot		*slots;
-	int			 nslots;
+	int			 nslots;	/* drover's workers */
+	int			 ngslots;	/* and exec processes */
 	struct event		*ev_timer;	/* ready or kill deadline */
 	struct keeper		**keepers;
+	struct server_conf	**kserver;	/* per keeper: its server */
 	size_t			 nkeepers;
 	int			*served;	/* per keeper: slots accepted */
 	struct timespec		 created;	/* CLOCK_MONOTONIC */
@@ -141,6 +173,46 @@ void	 gen_free(struct generation *);
 int	 gen_reaped(pid_t, int);
 void	 gen_send_all(struct generation *, enum chan_type, int, int);
 void	 gen_reopen_access_logs(struct generation *);
+void	 gen_proc_ready(struct wproc *);
+void	 gen_proc_add(struct generation *, struct wproc *);
+
+/* exec.c */
+int	 exec_spawn(struct generation *, struct gslot *);
+void	 exec_stop(struct wproc *, int);
+void	 exec_exited(struct wproc *, const char *, char *, size_t);
+void	 exec_free(struct wproc *);
+void	 exec_fd_close(struct event **, int *);
+
+/* exec_child.c: what a new process of an exec server is given. */
+struct exec_child {
+	const struct config	*conf;
+	const struct server_conf *sc;
+	unsigned		 generation;
+	int			 slot;
+	const int		*listeners;
+	int			 nlisteners;
+	int			 errfd;		/* exec's failure goes here */
+	int			 outfd;		/* its stdout and stderr */
+	const char		*notify;	/* NOTIFY_SOCKET */
+};
+void	 exec_child_run(const struct exec_child *)
+	    __attribute__((noreturn));
+
+/* exec_notify.c */
+int	 exec_notify_open(struct wproc *, char *, size_t);
+void	 exec_notify_close(struct xproc *);
+void	 exec_watchdog_check(struct wproc *, int, long);
+
+/* exec_output.c */
+struct xout	*exec_output_open(struct wproc *, int *);
+void		 exec_output_started(struct xout *, pid_t);
+void		 exec_output_detach(struct xout *);
+void		 exec_output_reopen(void);
+void		 exec_output_cleanup(void);
+
+/* exec_ready.c */
+void	 exec_ready_start(struct wproc *);
+void	 exec_ready_stop(struct xproc *);
 
 /* keeper.c */
 struct keeper	*keeper_get(struct listen_conf *, char *, size_t);
@@ -155,6 +227,8 @@ void		 keeper_trim(void);
 void		 keeper_adopt_strays(struct wproc *);
 void		 keeper_lend(struct generation *, int);
 int		 keeper_send_slot(const struct generation *, int, int);
+int		 keeper_exec_fds(struct generation *, struct server_conf *,
+		    int, int *, char *, size_t);
 void		 keeper_offer(struct wproc *, const struct chan_msg *, int);
 
 /* master_notify.c */

@@ -104,7 +104,8 @@ worker_server_find(const char *name, int protocol)
 	size_t	 i;
 
 	for (i = 0; i < w.nservers; i++)
-		if (strcmp(w.servers[i].conf->name, name) == 0 &&
+		if (w.servers[i].svc != NULL &&
+		    strcmp(w.servers[i].conf->name, name) == 0 &&
 		    (int)w.servers[i].conf->protocol == protocol)
 			return (&w.servers[i]);
 	return (NULL);
@@ -175,7 +176,8 @@ worker_drain(const char *why, int handover)
 	for (i = 0; i < w.nservers; i++) {
 		w.servers[i].handover = handover;
 		w.servers[i].draining = 1;
-		w.servers[i].svc->drain(&w.servers[i]);
+		if (w.servers[i].svc != NULL)
+			w.servers[i].svc->drain(&w.servers[i]);
 	}
 	if (w.nconns == 0) {
 		snprintf(w.exit_reason, sizeof(w.exit_reason), "drained");
@@ -240,6 +242,7 @@ worker_chan_cb(evutil_socket_t fd, short what, void *arg)
 			if (passfd == -1)
 				break;
 			if (m.arg >= 0 && (size_t)m.arg < w.nservers &&
+			    w.servers[m.arg].svc != NULL &&
 			    w.servers[m.arg].svc->reopen != NULL)
 				w.servers[m.arg].svc->reopen(&w.servers[m.arg],
 				    passfd);

@@ -197,7 +197,7 @@ worker_adopt(int fd, int index, int slot)
 		}
 	for (i = 0; i < w.conf->nservers; i++)
 		for (j = 0; j < w.conf->servers[i].nlistens; j++, k++)
-			if (k == index) {
+			if (k == index && w.servers[i].svc != NULL) {
 				worker_add_listener(&w.servers[i],
 				    &w.conf->servers[i].listens[j], fd);
 				log_info("accepting on slot %d's listener for "
@@ -344,6 +344,11 @@ worker_open_listeners(void)
 		sc = &w.conf->servers[i];
 		w.servers[i].conf = sc;
 		w.servers[i].base = w.base;
+		if (sc->protocol == PROTO_EXEC) {
+			/* Its own processes serve it (exec.c), not we. */
+			k += (int)sc->nlistens;
+			continue;
+		}
 		w.servers[i].svc = service_find(sc->protocol);
 		w.servers[i].st = stats_series_find(stats_region, sc->name,
 		    w.generation, w.slot);

@@ -1,0 +1,196 @@
+/*
+ * exec_ready.c: ready = "http:/PATH". Once its exec() succeeded, the master
+ * sends GET PATH to the server's first listen address a few times a
+ * second, one request at a time, until one answers 2xx; ready_timeout
+ * bounds it (generation.c).
+ *
+ * The address is a reuseport group, and during a reload the process being
+ * checked shares its slot's listener with the process it replaces: an
+ * answer may come from that one. Nothing is lost by an early "ready" (the
+ * kept listener queues for the new process), but the check is weaker then
+ * than READY=1; notify is the precise one.
+ */
+#include "autoconf.h"
+
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "core/addr.h"
+#include "core/conf.h"
+#include "core/log.h"
+#include "process/master_int.h"
+
+#define EXEC_PROBE_PERIOD_MS	200	/* between two requests */
+#define EXEC_PROBE_TIMEOUT_S	2	/* one request's answer */
+
+static void	exec_probe_tick(evutil_socket_t, short, void *);
+
+/* Where to connect for an address: the any-address means loopback. */
+static void
+exec_probe_addr(const struct addr *listen, struct addr *to)
+{
+	struct sockaddr_in	*sin;
+	struct sockaddr_in6	*sin6;
+
+	*to = *listen;
+	if (addr_family(to) == AF_INET) {
+		sin = (struct sockaddr_in *)(void *)&to->ss;
+		if (sin->sin_addr.s_addr == htonl(INADDR_ANY))
+			sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	} else if (addr_family(to) == AF_INET6) {
+		sin6 = (struct sockaddr_in6 *)(void *)&to->ss;
+		if (IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr))
+			sin6->sin6_addr = in6addr_loopback;
+	}
+}
+
+static void
+exec_probe_close(struct xproc *x)
+{
+	exec_fd_close(&x->ev_probe, &x->probe_fd);
+	x->probe_len = 0;
+}
+
+/* The next request in EXEC_PROBE_PERIOD_MS. */
+static void
+exec_probe_again(struct wproc *wp)
+{
+	struct timeval	 tv = { 0, EXEC_PROBE_PERIOD_MS * 1000 };
+
+	exec_probe_close(wp->x);
+	if (wp->x->ev_probe_timer != NULL)
+		evtimer_add(wp->x->ev_probe_timer, &tv);
+}
+
+/* The status of a complete status line in buf, or 0 if there is none. */
+static int
+exec_probe_status(const char *buf, size_t len)
+{
+	int	 status;
+
+	if (memchr(buf, '\n', len) == NULL)
+		return (0);
+	if (len < 12 || strncmp(buf, "HTTP/1.", 7) != 0 || buf[8] != ' ' ||
+	    sscanf(buf + 9, "%3d", &status) != 1)
+		return (-1);
+	return (status);
+}
+
+static void
+exec_probe_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct wproc	*wp = arg;
+	struct xproc	*x = wp->x;
+	struct timeval	 tv = { EXEC_PROBE_TIMEOUT_S, 0 };
+	char		 req[1024];
+	ssize_t		 n;
+	int		 status, len;
+
+	if (what & EV_TIMEOUT) {
+		exec_probe_again(wp);
+		return;
+	}
+	if (what & EV_WRITE) {
+		len = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: "
+		    "%s\r\nUser-Agent: drover (ready check)\r\nConnection: "
+		    "close\r\n\r\n", x->sc->exec->ready_path,
+		    x->sc->listens[0].text);
+		/* A fresh socket's buffer takes a request this small. */
+		if (send(fd, req, (size_t)len, MSG_NOSIGNAL) != len) {
+			exec_probe_again(wp);
+			return;
+		}
+		event_free(x->ev_probe);
+		x->ev_probe = event_new(m.base, fd, EV_READ | EV_PERSIST,
+		    exec_probe_cb, wp);
+		if (x->ev_probe == NULL || event_add(x->ev_probe, &tv) == -1)
+			exec_probe_again(wp);
+		return;
+	}
+	n = recv(fd, x->probe_buf + x->probe_len, sizeof(x->probe_buf) -
+	    x->probe_len, 0);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n > 0)
+		x->probe_len += (size_t)n;
+	status = exec_probe_status(x->probe_buf, x->probe_len);
+	if (status == 0 && n > 0 && x->probe_len < sizeof(x->probe_buf))
+		return;
+	log_debug("process %ld of server %s: GET %s: %d", (long)wp->pid,
+	    x->sc->name, x->sc->exec->ready_path, status);
+	if (status >= 200 && status <= 299) {
+		exec_ready_stop(x);
+		gen_proc_ready(wp);
+		return;
+	}
+	exec_probe_again(wp);
+}
+
+/* Time for a request: connect, and send it once connected. */
+static void
+exec_probe_tick(evutil_socket_t unused, short what, void *arg)
+{
+	struct wproc	*wp = arg;
+	struct xproc	*x = wp->x;
+	struct addr	 to;
+	struct timeval	 tv = { EXEC_PROBE_TIMEOUT_S, 0 };
+	int		 fd;
+
+	(void)unused;
+	(void)what;
+	if (wp->state != WPROC_STARTING)
+		return;
+	exec_probe_addr(&x->sc->listens[0].addr, &to);
+	fd = socket(addr_family(&to), SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (fd == -1 || (connect(fd, (struct sockaddr *)&to.ss, to.len) ==
+	    -1 && errno != EINPROGRESS)) {
+		if (fd != -1)
+			close(fd);
+		exec_probe_again(wp);
+		return;
+	}
+	x->probe_fd = fd;
+	x->ev_probe = event_new(m.base, fd, EV_WRITE, exec_probe_cb, wp);
+	if (x->ev_probe == NULL || event_add(x->ev_probe, &tv) == -1)
+		exec_probe_again(wp);
+}
+
+/* The program runs: check it until it answers. */
+void
+exec_ready_start(struct wproc *wp)
+{
+	struct timeval	 now = { 0, 0 };
+
+	if (wp->x->ev_probe_timer == NULL)
+		wp->x->ev_probe_timer = evtimer_new(m.base, exec_probe_tick,
+		    wp);
+	if (wp->x->ev_probe_timer == NULL) {
+		log_warnx("process %ld: cannot check it: taken for ready",
+		    (long)wp->pid);
+		gen_proc_ready(wp);
+		return;
+	}
+	evtimer_add(wp->x->ev_probe_timer, &now);
+}
+
+/* No more checks (ready, stopping or gone). */
+void
+exec_ready_stop(struct xproc *x)
+{
+	exec_probe_close(x);
+	if (x->ev_probe_timer != NULL)
+		event_free(x->ev_probe_timer);
+	x->ev_probe_timer = NULL;
+}
