@@ -2,9 +2,10 @@
 from LISTEN_FDS (fds 3, 4, ...), serves HTTP/1.1 on each, and reports what
 it was given. Flags say how it behaves (see parse_args).
 
-  GET /info        JSON: pid, ppid, argv, cwd, env, the fds open at exec
-                   time (and now) with their targets, the listeners'
-                   addresses, the signal mask and ignored signals at start
+  GET /info        JSON: pid, ppid, pgid, argv, cwd, env, the fds open at
+                   exec time (and now) with their targets, the listeners'
+                   addresses, whether they were blocking at exec, the
+                   signal mask and ignored signals at exec
   GET /healthz     503 until --health-file exists, then 200
   GET /print?TEXT  writes TEXT to stdout and "TEXT (stderr)" to stderr
   anything else    200 "TAG PID\\n"
@@ -30,6 +31,7 @@ def _fds_now():
 FDS_AT_START = _fds_now()
 
 import argparse  # noqa: E402
+import fcntl  # noqa: E402
 import json  # noqa: E402
 import selectors  # noqa: E402
 import signal  # noqa: E402
@@ -52,6 +54,11 @@ def _sig_masks():
 
 
 SIGS_AT_START = _sig_masks()
+# Whether each listener was in blocking mode at exec.
+BLOCKING_AT_START = {
+    fd: not fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_NONBLOCK
+    for fd in range(3, 3 + int(os.environ.get("LISTEN_FDS", "0")))
+    if fd in FDS_AT_START}
 stopping = threading.Event()
 args = None
 
@@ -71,8 +78,9 @@ def parse_args():
                    help="write two lines to stderr, exit with CODE")
     p.add_argument("--tag", default="", help="in every response")
     p.add_argument("--print", dest="text", help="write TEXT at start")
-    p.add_argument("--no-watchdog", action="store_true",
-                   help="never send WATCHDOG=1")
+    p.add_argument("--watchdog", choices=("auto", "once", "never"),
+                   default="auto", help="WATCHDOG=1: every WATCHDOG_USEC/2 "
+                   "if that is set (auto), once, or never")
     return p.parse_args()
 
 
@@ -100,6 +108,14 @@ def watchdog():
         notify("WATCHDOG=1")
 
 
+def start_watchdog():
+    if args.watchdog == "once":
+        notify("WATCHDOG=1")
+        say("exec_app: sent WATCHDOG=1 once")
+    elif args.watchdog == "auto" and "WATCHDOG_USEC" in os.environ:
+        threading.Thread(target=watchdog, daemon=True).start()
+
+
 def listeners():
     n = int(os.environ.get("LISTEN_FDS", "0"))
     if os.environ.get("LISTEN_PID") != str(os.getpid()):
@@ -125,10 +141,12 @@ def fd_info(fd):
 
 def info(listener):
     n = int(os.environ.get("LISTEN_FDS", "0"))
-    return {"pid": os.getpid(), "ppid": os.getppid(), "argv": sys.argv,
+    return {"pid": os.getpid(), "ppid": os.getppid(),
+            "pgid": os.getpgid(0), "argv": sys.argv,
             "cwd": os.getcwd(), "tag": args.tag, "env": dict(os.environ),
             "fds_at_start": FDS_AT_START, "fds": _fds_now(),
             "sigs_at_start": SIGS_AT_START,
+            "blocking_at_start": BLOCKING_AT_START,
             "listeners": {fd: fd_info(fd) for fd in range(3, 3 + n)},
             "accepted_on": list(listener.getsockname())}
 
@@ -221,8 +239,7 @@ def main():
         say(args.text + " (stderr)", err=True)
     if args.status:
         notify("STATUS=" + args.status)
-    if "WATCHDOG_USEC" in os.environ and not args.no_watchdog:
-        threading.Thread(target=watchdog, daemon=True).start()
+    start_watchdog()
     if args.ready == "notify":
         if args.ready_file:
             say("exec_app: waiting for %s" % args.ready_file)

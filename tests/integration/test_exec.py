@@ -13,6 +13,7 @@ import re
 import signal
 import socket
 import sys
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from droverlib import (DROVER, TIMEOUT, DroverTest, echo_roundtrip,  # noqa
@@ -28,6 +29,9 @@ CLIENT_TIMEOUT = 60
 
 # Python ignores SIGPIPE and SIGXFSZ itself before the program runs.
 PYTHON_IGNORES = (1 << (signal.SIGPIPE - 1)) | (1 << (signal.SIGXFSZ - 1))
+
+# How drover says a process ended with a status (the contract's words).
+EXITED = "exited with status"
 
 # A line of the program's output as drover writes it.
 OUTPUT_LINE = (r"(?m)^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) \[output\] "
@@ -177,6 +181,9 @@ class ExecTest(DroverTest):
                 self.assertEqual(sock["reuseport"], 1)
                 self.assertTrue(fds[3 + k].startswith("socket:"))
             self.assertEqual(i["ppid"], d.master)
+            self.assertEqual(i["pgid"], pid, "leads its process group")
+            self.assertEqual(i["blocking_at_start"],
+                             {str(fd): True for fd in range(3, 3 + n)})
             self.assertEqual(i["argv"], [APP])
             self.assertEqual(i["cwd"], os.path.realpath(
                 os.path.join(d.dir, "appdir")))
@@ -288,6 +295,27 @@ class ExecTest(DroverTest):
         self.assertEqual(len(pids), 2)
         self.assertEqual(self.http(d).body.split()[0], b"s")
 
+    def test_status_and_watchdog_from_the_program(self):
+        """STATUS= is shown by drover -s status; a process that has sent
+        WATCHDOG=1 once and is silent after is killed (worker_hang_timeout)
+        and started again in its slot."""
+        d = self.start(exec_server(["--status", "warming up", "--watchdog",
+                                    "once"], processes=1),
+                       extra="worker_hang_timeout = 2")
+        pid, = self.app_pids(d)
+
+        def shown():
+            st = self.status(d)
+            return [w for w in st["workers"]
+                    if w["pid"] == pid and w.get("status") == "warming up"]
+        wait_for(shown, what="STATUS= in drover -s status -j")
+        r = self.ctl(d, "-s", "status")
+        self.assertIn("warming up", r.stdout)
+        d.wait_log(r"process %d of server app .*WATCHDOG=1.*SIGABRT" % pid)
+        new = self.wait_app_pids(d, 1, exclude=[pid])
+        self.assertEqual(self.info(d)["env"]["DROVER_SLOT"], "0")
+        self.assertEqual(self.info(d)["pid"], new[0])
+
     def test_ready_http_waits_for_a_2xx_on_the_first_address(self):
         d = self.drover(workers=1, servers="")
         health = os.path.join(d.dir, "healthy")
@@ -340,6 +368,7 @@ class ExecTest(DroverTest):
     def test_reload_with_a_changed_command(self):
         d = self.start(exec_server(["--tag", "v1"], processes=2))
         old = self.app_pids(d)
+        self.infos(d, old)      # up: it has its SIGTERM handler
         ports = d.ports()
         r = self.reload(d, exec_server(["--tag", "v2"], processes=2))
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -358,11 +387,48 @@ class ExecTest(DroverTest):
         for _ in range(6):
             self.assertEqual(self.http(d).header("x-tag"), "v2")
 
+    def test_no_request_lost_across_reloads(self):
+        """A client asks all along while three reloads replace the
+        processes: every request is answered, by the new ones in the end."""
+        d = self.start(exec_server(["--tag", "t0"], processes=2))
+        self.infos(d, self.app_pids(d))
+        host, port = d.port("app")
+        stop = threading.Event()
+        errors, tags = [], []
+
+        def client():
+            for _ in range(50000):
+                if stop.is_set():
+                    return
+                try:
+                    r = request(host, port, get("/"), timeout=TIMEOUT)
+                    tags.append(r.header("x-tag"))
+                    if r.status != 200:
+                        errors.append(r.status)
+                except (OSError, EOFError) as e:
+                    errors.append(repr(e))
+        t = threading.Thread(target=client)
+        t.start()
+        try:
+            for k in range(1, 4):
+                tag = "t%d" % k
+                r = self.reload(d, exec_server(["--tag", tag], processes=2))
+                self.assertEqual(r.returncode, 0, r.stderr)
+                wait_for(lambda: not t.is_alive() or tags[-1] == tag,
+                         what="answers from %s" % tag)
+                self.assertTrue(t.is_alive(), "the client ran out")
+        finally:
+            stop.set()
+            t.join(TIMEOUT)
+        self.assertEqual(errors, [])
+        self.assertEqual(set(tags), {"t0", "t1", "t2", "t3"})
+
     def test_stop_signal_is_sent(self):
         srv = exec_server(["--stop-on", "USR2", "--tag", "v1"],
                           stop_signal="SIGUSR2")
         d = self.start(srv)
         old, = self.app_pids(d)
+        self.infos(d, [old])
         r = self.reload(d, exec_server(["--tag", "v2"],
                                        stop_signal="SIGUSR2"))
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -418,6 +484,7 @@ class ExecTest(DroverTest):
         d = self.start(exec_server(["--ignore-term", "--tag", "v1"]),
                        shutdown_timeout=1)
         old, = self.app_pids(d)
+        self.infos(d, [old])
         r = self.reload(d, exec_server(["--tag", "v2"]))
         self.assertEqual(r.returncode, 0, r.stderr)
         wait_for(lambda: has_output(d, old, "exec_app: got SIGTERM, "
@@ -432,6 +499,7 @@ class ExecTest(DroverTest):
     def test_quit_waits_for_a_graceful_stop(self):
         d = self.start(exec_server(processes=2))
         pids = self.app_pids(d)
+        self.infos(d, pids)
         d.signal(signal.SIGQUIT)
         self.assertEqual(d.wait_exit(), 0, d.log())
         for p in pids:
@@ -441,6 +509,7 @@ class ExecTest(DroverTest):
     def test_quit_kills_a_process_ignoring_stop_signal(self):
         d = self.start(exec_server(["--ignore-term"]), shutdown_timeout=1)
         pid, = self.app_pids(d)
+        self.infos(d, [pid])
         d.signal(signal.SIGQUIT)
         d.wait_exit()
         self.assertFalse(pid_alive(pid))
@@ -451,6 +520,7 @@ class ExecTest(DroverTest):
     def test_term_kills_a_process_ignoring_it(self):
         d = self.start(exec_server(["--ignore-term"]))
         pid, = self.app_pids(d)
+        self.infos(d, [pid])
         d.signal(signal.SIGTERM)
         d.wait_exit()
         self.assertFalse(pid_alive(pid))
@@ -460,11 +530,12 @@ class ExecTest(DroverTest):
     # -- programs that exit --------------------------------------------------
 
     def test_exit_at_start_up_fails_start_up(self):
-        d = self.start(exec_server(["--exit-at-once", "3"]), wait=False)
+        d = self.start(exec_server(["--exit-at-once", "3"],
+                                   ready="notify"), wait=False)
         self.assertEqual(d.wait_exit(), 1, d.log())
         m = re.search(r"process (\d+) of server app \(generation 1, slot 0\)"
-                      r" exited with status 3; last output: exec_app: exit "
-                      r"at once with status 3", d.log())
+                      r" %s 3; last output: exec_app: exit at once with "
+                      r"status 3" % EXITED, d.log())
         self.assertTrue(m, d.log())
         self.assertIn("start-up failed", d.log())
         # Its output went to error_log as well, with its name and pid.
@@ -474,14 +545,32 @@ class ExecTest(DroverTest):
     def test_exit_after_a_reload_fails_the_reload(self):
         d = self.start(exec_server(["--tag", "v1"], processes=2))
         old = self.app_pids(d)
-        r = self.reload(d, exec_server(["--exit-at-once", "4"], processes=2))
+        r = self.reload(d, exec_server(["--exit-at-once", "4"], processes=2,
+                                       ready="notify"))
         self.assertEqual(r.returncode, 1, r.stdout)
         self.assertRegex(r.stderr, r"process \d+ of server app \(generation "
-                         r"2, slot \d\) exited with status 4; last output: "
-                         r"exec_app: exit at once with status 4")
+                         r"2, slot \d\) %s 4; last output: exec_app: exit "
+                         r"at once with status 4" % EXITED)
         d.wait_worker_set(old)
         for _ in range(6):
             self.assertEqual(self.http(d).header("x-tag"), "v1")
+
+    def test_exec_failure_fails_start_up(self):
+        """The program is there and executable when the file is read, but
+        its interpreter is not: exec fails, which is not "started"."""
+        d = self.drover(workers=1, servers="")
+        prog = os.path.join(d.dir, "app.sh")
+        with open(prog, "w") as f:
+            f.write("#!/nonexistent/interpreter\n")
+        os.chmod(prog, 0o755)
+        d.write_conf(servers=exec_server(command=[prog]))
+        d.start(wait=False)
+        self.assertEqual(d.wait_exit(), 1, d.log())
+        self.assertRegex(d.log(), r"start-up failed: process \d+ of server "
+                         r"app \(generation 1, slot 0\) %s 127: exec %s: "
+                         r"No such file or directory"
+                         % (EXITED, re.escape(prog)))
+        self.assertFalse(os.path.exists(d.ports_file))
 
     def test_killed_process_is_respawned_on_the_same_listener(self):
         d = self.start(exec_server(processes=2))
@@ -553,7 +642,7 @@ class ExecTest(DroverTest):
     def test_exec_and_echo_servers_together(self):
         srv = exec_server(processes=1) + """
 server echo {
-    listen = {"127.0.0.1:0"}
+    listen = {"127.0.0.2:0"}
     protocol = echo
 }
 """

@@ -49,6 +49,18 @@ def line_of(text, token):
     raise AssertionError("%r not in the config" % token)
 
 
+def end_of_server(text, token):
+    """1-based number of the line that closes the server holding token."""
+    lines = text.split("\n")
+    n = line_of(text, token)
+    return n + lines[n - 1:].index("}")
+
+
+def conf_of(d):
+    with open(d.conf) as f:
+        return f.read()
+
+
 class ExecConfTest(DroverTest):
 
     def check(self, servers, env=None):
@@ -56,12 +68,21 @@ class ExecConfTest(DroverTest):
         r = run([DROVER, "-t", "-c", d.conf], env=env)
         return d, r
 
-    def refused(self, servers, token, *words):
-        """-t fails naming the line that holds token, and says words."""
+    def refused(self, servers, token, *words, at_end=False):
+        """-t fails naming the line that holds token, and says words. With
+        at_end, the line that closes the server will do as well: a key of
+        another protocol is known to be one only once the whole server
+        (with its `protocol`, wherever it is) has been read."""
         d, r = self.check(servers)
         self.assertEqual(r.returncode, 1, r.stderr)
-        self.assertIn("%s:%d:" % (d.conf, line_of(d.conf_text(), token)),
-                      r.stderr)
+        text = conf_of(d)
+        lines = {line_of(text, token)}
+        if at_end:
+            lines.add(end_of_server(text, token))
+        self.assertTrue(any("%s:%d:" % (d.conf, n) in r.stderr
+                            for n in lines),
+                        "%s does not name %s:%s" % (r.stderr, d.conf,
+                                                    sorted(lines)))
         for w in words:
             self.assertIn(w, r.stderr)
         return d, r
@@ -108,18 +129,34 @@ class ExecConfTest(DroverTest):
         r = run([DROVER, "-t", "-c", d.conf],
                 env=dict(os.environ, PATH="/usr/bin:/bin"))
         self.assertEqual(r.returncode, 1, r.stderr)
-        self.assertIn("%s:%d:" % (d.conf, line_of(d.conf_text(),
-                                                  "command =")), r.stderr)
+        self.assertIn("%s:%d:" % (d.conf, line_of(conf_of(d), "command =")),
+                      r.stderr)
         self.assertIn("my-exec-app", r.stderr)
+
+    def test_relative_command_is_relative_to_the_config_file(self):
+        d = self.drover(workers=1, servers="")
+        os.mkdir(os.path.join(d.dir, "bin"))
+        prog = os.path.join(d.dir, "bin", "app")
+        with open(prog, "w") as f:
+            f.write("#!/bin/sh\nexec sleep 3600\n")
+        os.chmod(prog, 0o755)
+        d.write_conf(servers=exec_server(command=["bin/app"]))
+        r = run([DROVER, "-t", "-c", d.conf], cwd="/")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        os.remove(prog)
+        r = run([DROVER, "-t", "-c", d.conf], cwd="/")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("%s:%d:" % (d.conf, line_of(conf_of(d), "command =")),
+                      r.stderr)
 
     def test_command_missing(self):
         """The error names a line of the server (which one is the
         implementation's choice: the server's or its closing brace)."""
         d, r = self.check(exec_server("processes = 1", command=False))
         self.assertEqual(r.returncode, 1, r.stderr)
-        text = d.conf_text()
+        text = conf_of(d)
         first = line_of(text, "server app {")
-        last = first + text.split("\n")[first - 1:].index("}")
+        last = end_of_server(text, "server app {")
         m = re.search(re.escape(d.conf) + r":(\d+):", r.stderr)
         self.assertTrue(m, r.stderr)
         self.assertTrue(first <= int(m.group(1)) <= last, r.stderr)
@@ -181,7 +218,8 @@ class ExecConfTest(DroverTest):
                              ("idle_timeout = 5", "idle_timeout"),
                              ("header_timeout = 5", "header_timeout")):
             with self.subTest(key=key):
-                self.refused(exec_server(setting), setting, key)
+                self.refused(exec_server(setting), setting, key,
+                             at_end=True)
 
     def test_exec_keys_in_servers_of_other_protocols(self):
         for setting in ('command = {"/bin/sleep", "1"}', "processes = 2",
@@ -191,7 +229,8 @@ class ExecConfTest(DroverTest):
             key = setting.split()[0]
             for proto, text in (("http", HTTP), ("echo", ECHO)):
                 with self.subTest(key=key, protocol=proto):
-                    self.refused(text % setting, setting, key)
+                    self.refused(text % setting, setting, key,
+                                 at_end=True)
 
     def test_processes_zero(self):
         self.refused(exec_server("processes = 0"), "processes =",
