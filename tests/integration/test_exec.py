@@ -31,7 +31,7 @@ CLIENT_TIMEOUT = 60
 PYTHON_IGNORES = (1 << (signal.SIGPIPE - 1)) | (1 << (signal.SIGXFSZ - 1))
 
 # How drover says a process ended with a status (the contract's words).
-EXITED = "exited with status"
+EXITED = "exit status"   # master_describe_status(), as for workers
 
 # A line of the program's output as drover writes it.
 OUTPUT_LINE = (r"(?m)^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) \[output\] "
