@@ -36,15 +36,33 @@ static const struct {
 };
 
 /* The variables drover sets for the program; `environment` may not. */
-static const char *const conf_exec_reserved[] = {
+static const char *const conf_exec_own[] = {
 	"LISTEN_FDS=", "LISTEN_PID=", "LISTEN_FDNAMES=", "NOTIFY_SOCKET=",
 	"WATCHDOG_USEC=", "WATCHDOG_PID=", "DROVER_",
 };
+
+/* Whether "NAME=value" sets a variable drover sets for the program. */
+int
+conf_exec_reserved(const char *e)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof(conf_exec_own) / sizeof(conf_exec_own[0]); i++)
+		if (strncmp(e, conf_exec_own[i], strlen(conf_exec_own[i])) ==
+		    0)
+			return (1);
+	return (0);
+}
 
 /* The keys only an exec server has; an error in any other server. */
 static const char *const conf_exec_keys[] = {
 	"command", "processes", "ready", "stop_signal", "environment",
 	"directory", "output_log",
+};
+
+/* Keys of drover's own accepting, with defaults: set, errors in exec. */
+static const char *const conf_exec_not[] = {
+	"max_connections", "defer_accept",
 };
 
 /* stop_signal = TERM | SIGTERM | ...: the number, -1 if unknown. */
@@ -82,7 +100,7 @@ conf_ready_parse(const char *s, enum exec_ready *r, const char **path)
 		*r = EXEC_READY_NOTIFY;
 	else if (strcmp(s, "started") == 0)
 		*r = EXEC_READY_STARTED;
-	else if (strncmp(s, "http:/", 6) == 0 &&
+	else if (strncmp(s, "http:/", 6) == 0 && s[6] != '/' &&
 	    strpbrk(s + 5, " \t\r\n") == NULL) {
 		*r = EXEC_READY_HTTP;
 		*path = s + 5;
@@ -204,7 +222,6 @@ conf_check_environment(cfg_t *cfg, cfg_opt_t *opt)
 {
 	const char	*s;
 	unsigned int	 i;
-	size_t		 j;
 
 	for (i = 0; i < cfg_opt_size(opt); i++) {
 		s = cfg_opt_getnstr(opt, i);
@@ -213,15 +230,10 @@ conf_check_environment(cfg_t *cfg, cfg_opt_t *opt)
 			    "NAME=VALUE", s);
 			return (-1);
 		}
-		for (j = 0; j < sizeof(conf_exec_reserved) /
-		    sizeof(conf_exec_reserved[0]); j++) {
-			if (strncmp(s, conf_exec_reserved[j],
-			    strlen(conf_exec_reserved[j])) == 0) {
-				cfg_error(cfg, "environment \"%s\": drover "
-				    "sets %.*s itself", s,
-				    (int)strcspn(s, "="), s);
-				return (-1);
-			}
+		if (conf_exec_reserved(s)) {
+			cfg_error(cfg, "environment \"%s\": drover sets %.*s "
+			    "itself", s, (int)strcspn(s, "="), s);
+			return (-1);
 		}
 	}
 	return (0);
@@ -293,7 +305,8 @@ conf_exec_set_validators(cfg_t *cfg)
 int
 conf_exec_check_server(cfg_t *cfg, cfg_t *sec, enum protocol p)
 {
-	size_t	 i;
+	cfg_opt_t	*opt;
+	size_t		 i;
 
 	if (p != PROTO_EXEC) {
 		for (i = 0; i < sizeof(conf_exec_keys) /
@@ -311,6 +324,16 @@ conf_exec_check_server(cfg_t *cfg, cfg_t *sec, enum protocol p)
 		cfg_error(cfg, "server %s: protocol = exec needs a command",
 		    cfg_title(sec));
 		return (-1);
+	}
+	for (i = 0; i < sizeof(conf_exec_not) / sizeof(conf_exec_not[0]);
+	    i++) {
+		opt = cfg_getopt(sec, conf_exec_not[i]);
+		if (opt != NULL && (opt->flags & CFGF_MODIFIED)) {
+			cfg_error(cfg, "server %s: %s does not apply to "
+			    "protocol = exec (the program accepts)",
+			    cfg_title(sec), conf_exec_not[i]);
+			return (-1);
+		}
 	}
 	return (0);
 }

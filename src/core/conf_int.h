@@ -24,5 +24,6 @@ int	 conf_exec_fill(cfg_t *, const char *, int, struct server_conf *,
 	    char *, size_t);
 void	 conf_exec_free(struct exec_conf *);
 void	 conf_exec_strv_free(char **);
+int	 conf_exec_reserved(const char *);
 
 #endif

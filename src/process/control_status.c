@@ -142,17 +142,24 @@ control_text(FILE *f, const struct ctl_totals *t)
 {
 	const struct generation	*g;
 	const struct wproc	*wp;
-	int			 n;
+	int			 n, nx;
 
 	fprintf(f, "master      pid %ld, up %ld s%s%s\n", (long)getpid(),
 	    t->uptime, m.stopping ? ", stopping" : "",
 	    m.ev_upgrade != NULL ? ", binary upgrade running" : "");
 	TAILQ_FOREACH(g, &m.gens, entry) {
-		n = 0;
-		TAILQ_FOREACH(wp, &g->procs, entry)
-			n++;
-		fprintf(f, "generation  %u %s, %d workers, age %ld s\n", g->id,
-		    control_gen_state(g->state), n, control_age(&g->created));
+		n = nx = 0;
+		TAILQ_FOREACH(wp, &g->procs, entry) {
+			if (wp->x != NULL)
+				nx++;
+			else
+				n++;
+		}
+		fprintf(f, "generation  %u %s, %d workers", g->id,
+		    control_gen_state(g->state), n);
+		if (nx > 0)
+			fprintf(f, ", %d exec processes", nx);
+		fprintf(f, ", age %ld s\n", control_age(&g->created));
 	}
 	TAILQ_FOREACH(g, &m.gens, entry)
 		TAILQ_FOREACH(wp, &g->procs, entry) {

@@ -40,6 +40,8 @@ exec_fd_close(struct event **ev, int *fd)
 	*fd = -1;
 }
 
+static void	exec_ran(struct wproc *);
+
 static void
 exec_err_close(struct xproc *x)
 {
@@ -86,8 +88,17 @@ exec_err_cb(evutil_socket_t fd, short what, void *arg)
 	if (!exec_err_read(wp))
 		return;
 	exec_err_close(x);
-	if (wp->reason[0] != '\0')
-		return;		/* the reaper reports it */
+	if (wp->reason[0] == '\0')
+		exec_ran(wp);
+	/* else the reaper reports it */
+}
+
+/* exec() succeeded: ready now, or once the program says or answers. */
+static void
+exec_ran(struct wproc *wp)
+{
+	struct xproc	*x = wp->x;
+
 	x->execd = 1;
 	if (wp->state != WPROC_STARTING)
 		return;
@@ -185,6 +196,7 @@ exec_spawn(struct generation *gen, struct gslot *gs)
 	a.errfd = errp[1];
 	a.outfd = outfd;
 	a.notify = notify;
+	a.master = getpid();
 	if ((pid = exec_fork(&a)) == -1) {
 		log_warn("server %s: cannot start a process: fork", sc->name);
 		goto fail;
@@ -197,10 +209,13 @@ exec_spawn(struct generation *gen, struct gslot *gs)
 	x->err_fd = errp[0];
 	x->ev_err = event_new(m.base, x->err_fd, EV_READ | EV_PERSIST,
 	    exec_err_cb, wp);
-	if (x->ev_err == NULL || event_add(x->ev_err, NULL) == -1)
-		log_warnx("process %ld: cannot watch its exec: it is taken "
-		    "for started at its first message", (long)pid);
 	gen_proc_add(gen, wp);
+	if (x->ev_err == NULL || event_add(x->ev_err, NULL) == -1) {
+		log_warnx("process %ld: cannot watch its exec: taken for "
+		    "run", (long)pid);
+		exec_err_close(x);
+		exec_ran(wp);
+	}
 	return (0);
 fail:
 	if (errp[0] != -1)
@@ -237,6 +252,8 @@ exec_exited(struct wproc *wp, const char *how, char *why, size_t len)
 {
 	struct xproc	*x = wp->x;
 
+	/* What it started goes with it (as systemd's KillMode=mixed). */
+	kill(-wp->pid, SIGKILL);
 	if (x->err_fd != -1) {
 		(void)exec_err_read(wp);
 		exec_err_close(x);
@@ -264,4 +281,34 @@ exec_free(struct wproc *wp)
 	exec_output_detach(x->out);
 	free(x);
 	wp->x = NULL;
+}
+
+/*
+ * At start: a reload to fewer processes, or one that adds some and fails,
+ * closes exec slot listeners, and what is queued in one is reset unless
+ * the kernel moves it to the rest of the group (Linux 5.14+).
+ */
+void
+exec_check_host(const struct config *conf)
+{
+	FILE	*f;
+	size_t	 i;
+	int	 on = -1;
+
+	for (i = 0; i < conf->nservers; i++)
+		if (conf->servers[i].exec != NULL)
+			break;
+	if (i == conf->nservers)
+		return;
+	if ((f = fopen("/proc/sys/net/ipv4/tcp_migrate_req", "re")) != NULL) {
+		if (fscanf(f, "%d", &on) != 1)
+			on = -1;
+		fclose(f);
+	}
+	if (on != 1)
+		log_notice("exec servers: net.ipv4.tcp_migrate_req is %s: "
+		    "connections queued in the listener of a process slot a "
+		    "reload retires are reset, not moved to the other "
+		    "processes' (set it to 1 to keep them)", on == 0 ? "0" :
+		    "not available");
 }

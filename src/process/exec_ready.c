@@ -1,14 +1,16 @@
 /*
  * exec_ready.c: ready = "http:/PATH". Once its exec() succeeded, the master
  * sends GET PATH to the server's first listen address a few times a
- * second, one request at a time, until one answers 2xx; ready_timeout
- * bounds it (generation.c).
+ * second, one request at a time, until the process answers 2xx;
+ * ready_timeout bounds it (generation.c).
  *
- * The address is a reuseport group, and during a reload the process being
- * checked shares its slot's listener with the process it replaces: an
- * answer may come from that one. Nothing is lost by an early "ready" (the
- * kept listener queues for the new process), but the check is weaker then
- * than READY=1; notify is the precise one.
+ * The answer must be the process's own. During a reload the process being
+ * checked shares its slot's listener with the one it replaces, and the
+ * address is a whole reuseport group: any of them may accept the check's
+ * connection. So the request is sent only once the connection has been
+ * accepted by the process checked (or a child of it): sock_diag gives the
+ * inode of the accepted socket, /proc/PID/fd who holds it. A connection
+ * another process accepted is closed unused and the check tries again.
  */
 #include "autoconf.h"
 
@@ -29,12 +31,23 @@
 #include "core/addr.h"
 #include "core/conf.h"
 #include "core/log.h"
+#include "core/sockdiag.h"
 #include "process/master_int.h"
 
 #define EXEC_PROBE_PERIOD_MS	200	/* between two requests */
-#define EXEC_PROBE_TIMEOUT_S	2	/* one request's answer */
+#define EXEC_PROBE_TIMEOUT_MS	2000	/* one request, accept to answer */
+#define EXEC_PROBE_ACCEPT_MS	5	/* between two looks at the accept */
 
-static void	exec_probe_tick(evutil_socket_t, short, void *);
+static void	exec_probe_owner_cb(evutil_socket_t, short, void *);
+
+static long
+exec_probe_now(void)
+{
+	struct timespec	 now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return ((long)now.tv_sec * 1000 + now.tv_nsec / 1000000);
+}
 
 /* Where to connect for an address: the any-address means loopback. */
 static void
@@ -73,6 +86,25 @@ exec_probe_again(struct wproc *wp)
 		evtimer_add(wp->x->ev_probe_timer, &tv);
 }
 
+/* Wait on the probe's socket (or, with fd -1, a while) then call cb. */
+static void
+exec_probe_wait(struct wproc *wp, int fd, short what, long ms,
+    event_callback_fn cb)
+{
+	struct xproc	*x = wp->x;
+	struct timeval	 tv;
+
+	if (ms < 0)
+		ms = 0;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	if (x->ev_probe != NULL)
+		event_free(x->ev_probe);
+	x->ev_probe = event_new(m.base, fd, what, cb, wp);
+	if (x->ev_probe == NULL || event_add(x->ev_probe, &tv) == -1)
+		exec_probe_again(wp);
+}
+
 /* The status of a complete status line in buf, or 0 if there is none. */
 static int
 exec_probe_status(const char *buf, size_t len)
@@ -87,35 +119,17 @@ exec_probe_status(const char *buf, size_t len)
 	return (status);
 }
 
+/* The answer: ready on a 2xx. */
 static void
-exec_probe_cb(evutil_socket_t fd, short what, void *arg)
+exec_probe_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct wproc	*wp = arg;
 	struct xproc	*x = wp->x;
-	struct timeval	 tv = { EXEC_PROBE_TIMEOUT_S, 0 };
-	char		 req[1024];
 	ssize_t		 n;
-	int		 status, len;
+	int		 status;
 
 	if (what & EV_TIMEOUT) {
 		exec_probe_again(wp);
-		return;
-	}
-	if (what & EV_WRITE) {
-		len = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: "
-		    "%s\r\nUser-Agent: drover (ready check)\r\nConnection: "
-		    "close\r\n\r\n", x->sc->exec->ready_path,
-		    x->sc->listens[0].text);
-		/* A fresh socket's buffer takes a request this small. */
-		if (send(fd, req, (size_t)len, MSG_NOSIGNAL) != len) {
-			exec_probe_again(wp);
-			return;
-		}
-		event_free(x->ev_probe);
-		x->ev_probe = event_new(m.base, fd, EV_READ | EV_PERSIST,
-		    exec_probe_cb, wp);
-		if (x->ev_probe == NULL || event_add(x->ev_probe, &tv) == -1)
-			exec_probe_again(wp);
 		return;
 	}
 	n = recv(fd, x->probe_buf + x->probe_len, sizeof(x->probe_buf) -
@@ -137,14 +151,85 @@ exec_probe_cb(evutil_socket_t fd, short what, void *arg)
 	exec_probe_again(wp);
 }
 
-/* Time for a request: connect, and send it once connected. */
+/* The process checked has the connection: ask. */
+static void
+exec_probe_send(struct wproc *wp)
+{
+	struct xproc	*x = wp->x;
+	char		 req[1024], host[ADDR_STRLEN];
+	int		 len;
+
+	addr_format(&x->sc->listens[0].addr, host, sizeof(host));
+	len = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\n"
+	    "User-Agent: drover (ready check)\r\nConnection: close\r\n\r\n",
+	    x->sc->exec->ready_path, host);
+	/* A fresh socket's buffer takes a request this small. */
+	if (send(x->probe_fd, req, (size_t)len, MSG_NOSIGNAL) != len) {
+		exec_probe_again(wp);
+		return;
+	}
+	exec_probe_wait(wp, x->probe_fd, EV_READ | EV_PERSIST,
+	    x->probe_deadline - exec_probe_now(), exec_probe_read_cb);
+}
+
+/* Who accepted the connection: the process checked, another, nobody yet. */
+static void
+exec_probe_owner_cb(evutil_socket_t unused, short what, void *arg)
+{
+	struct wproc	*wp = arg;
+	struct xproc	*x = wp->x;
+	unsigned long	 ino = 0;
+
+	(void)unused;
+	(void)what;
+	if (sockdiag_tcp_inode(&x->probe_to, &x->probe_from, &ino) == -1) {
+		exec_probe_again(wp);
+		return;
+	}
+	if (ino == 0) {
+		if (exec_probe_now() >= x->probe_deadline)
+			exec_probe_again(wp);
+		else
+			exec_probe_wait(wp, -1, 0, EXEC_PROBE_ACCEPT_MS,
+			    exec_probe_owner_cb);
+		return;
+	}
+	if (!sockdiag_pid_holds(wp->pid, ino)) {
+		log_debug("process %ld of server %s: the check's connection "
+		    "went to another process: again", (long)wp->pid,
+		    x->sc->name);
+		exec_probe_again(wp);
+		return;
+	}
+	exec_probe_send(wp);
+}
+
+/* Connected (or not). */
+static void
+exec_probe_connect_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct wproc	*wp = arg;
+	struct xproc	*x = wp->x;
+	socklen_t	 len = sizeof(x->probe_from);
+	int		 err = 0;
+	socklen_t	 elen = sizeof(err);
+
+	if ((what & EV_TIMEOUT) || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err,
+	    &elen) == -1 || err != 0 || getsockname(fd,
+	    (struct sockaddr *)&x->probe_from, &len) == -1) {
+		exec_probe_again(wp);
+		return;
+	}
+	exec_probe_owner_cb(-1, 0, wp);
+}
+
+/* Time for a request: connect. */
 static void
 exec_probe_tick(evutil_socket_t unused, short what, void *arg)
 {
 	struct wproc	*wp = arg;
 	struct xproc	*x = wp->x;
 	struct addr	 to;
-	struct timeval	 tv = { EXEC_PROBE_TIMEOUT_S, 0 };
 	int		 fd;
 
 	(void)unused;
@@ -152,6 +237,8 @@ exec_probe_tick(evutil_socket_t unused, short what, void *arg)
 	if (wp->state != WPROC_STARTING)
 		return;
 	exec_probe_addr(&x->sc->listens[0].addr, &to);
+	memcpy(&x->probe_to, &to.ss, sizeof(x->probe_to));
+	x->probe_deadline = exec_probe_now() + EXEC_PROBE_TIMEOUT_MS;
 	fd = socket(addr_family(&to), SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0);
 	if (fd == -1 || (connect(fd, (struct sockaddr *)&to.ss, to.len) ==
@@ -162,9 +249,8 @@ exec_probe_tick(evutil_socket_t unused, short what, void *arg)
 		return;
 	}
 	x->probe_fd = fd;
-	x->ev_probe = event_new(m.base, fd, EV_WRITE, exec_probe_cb, wp);
-	if (x->ev_probe == NULL || event_add(x->ev_probe, &tv) == -1)
-		exec_probe_again(wp);
+	exec_probe_wait(wp, fd, EV_WRITE, EXEC_PROBE_TIMEOUT_MS,
+	    exec_probe_connect_cb);
 }
 
 /* The program runs: check it until it answers. */

@@ -41,7 +41,6 @@
 static int	gen_abort(struct generation *, const char *);
 static void	gen_serving(struct generation *);
 static void	gen_slots_init(struct generation *);
-static const char *gen_procs_text(const struct generation *);
 
 /* Milliseconds since a CLOCK_MONOTONIC time, for the log. */
 static long
@@ -381,9 +380,12 @@ wproc_exited(struct wproc *wp, int status)
 		/*
 		 * The backoff must not leave the generation with nobody to
 		 * accept: connections queued in the kept listeners would
-		 * wait for as long. With no other worker up, a second.
+		 * wait for as long. With no other worker up, a second. An
+		 * exec process's listeners cannot be lent to another: its
+		 * slot waits a second at most, always.
 		 */
-		if (delay > MASTER_RESPAWN_ALONE_MS && !gen_has_ready(gen, gs))
+		if (delay > MASTER_RESPAWN_ALONE_MS &&
+		    (!gen_has_ready(gen, gs) || gs->sc != NULL))
 			delay = MASTER_RESPAWN_ALONE_MS;
 		if (delay > 0)
 			log_warnx("%s%s%s slot %d of generation %u died %d "
@@ -626,7 +628,7 @@ gen_create(struct config *conf, char *err, size_t errlen)
 }
 
 /* "N workers", "N exec processes" or both: for the log. */
-static const char *
+const char *
 gen_procs_text(const struct generation *gen)
 {
 	static char	 text[64];

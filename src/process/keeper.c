@@ -41,6 +41,8 @@
 
 #include <sys/queue.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,28 +86,55 @@ keeper_get(struct listen_conf *lc, char *err, size_t errlen)
 	return (k);
 }
 
-/* Keep a copy of slot's listener (the first one offered wins). */
-void
-keeper_store(struct keeper *k, int slot, int fd)
+/* Keep fd as slot's in a set of slot listeners (the first one wins). */
+static void
+keeper_set_store(int **fds, int *n, int slot, int fd)
 {
 	int	*p, i;
 
-	if (slot >= k->nslot_fds) {
-		if ((p = realloc(k->slot_fds, (size_t)(slot + 1) *
-		    sizeof(*p))) == NULL) {
+	if (slot >= *n) {
+		if ((p = realloc(*fds, (size_t)(slot + 1) * sizeof(*p))) ==
+		    NULL) {
 			close(fd);
 			return;
 		}
-		for (i = k->nslot_fds; i <= slot; i++)
+		for (i = *n; i <= slot; i++)
 			p[i] = -1;
-		k->slot_fds = p;
-		k->nslot_fds = slot + 1;
+		*fds = p;
+		*n = slot + 1;
 	}
-	if (k->slot_fds[slot] != -1) {
+	if ((*fds)[slot] != -1) {
 		close(fd);
 		return;
 	}
-	k->slot_fds[slot] = fd;
+	(*fds)[slot] = fd;
+}
+
+/* Close the listeners of a set from slot from on. */
+static void
+keeper_set_close(int *fds, int n, int from)
+{
+	int	 i;
+
+	for (i = from; i < n; i++) {
+		if (fds[i] != -1)
+			close(fds[i]);
+		fds[i] = -1;
+	}
+}
+
+/*
+ * Keep a copy of slot's listener: a worker slot's, or (exec) an exec
+ * server's process slot's. The two never share a socket: a worker needs
+ * it non-blocking, a program is given it blocking.
+ */
+void
+keeper_store(struct keeper *k, int exec, int slot, int fd)
+{
+	if (exec)
+		keeper_set_store(&k->xslot_fds, &k->nxslot_fds, slot, fd);
+	else
+		keeper_set_store(&k->slot_fds, &k->nslot_fds, slot, fd);
 }
 
 static int
@@ -114,17 +143,18 @@ keeper_slot_fd(const struct keeper *k, int slot)
 	return (slot < k->nslot_fds ? k->slot_fds[slot] : -1);
 }
 
+static int
+keeper_xslot_fd(const struct keeper *k, int slot)
+{
+	return (slot < k->nxslot_fds ? k->xslot_fds[slot] : -1);
+}
+
 /* Let go of the listeners of slots no generation in service uses. */
 static void
-keeper_close_slots(struct keeper *k, int nslots)
+keeper_close_slots(struct keeper *k, int nslots, int nxslots)
 {
-	int	 i;
-
-	for (i = nslots; i < k->nslot_fds; i++) {
-		if (k->slot_fds[i] != -1)
-			close(k->slot_fds[i]);
-		k->slot_fds[i] = -1;
-	}
+	keeper_set_close(k->slot_fds, k->nslot_fds, nslots);
+	keeper_set_close(k->xslot_fds, k->nxslot_fds, nxslots);
 }
 
 /* A generation lets go of an address: the last one closes its sockets. */
@@ -134,8 +164,9 @@ keeper_put(struct keeper *k)
 	if (--k->refs > 0)
 		return;
 	TAILQ_REMOVE(&m.keepers, k, entry);
-	keeper_close_slots(k, 0);
+	keeper_close_slots(k, 0, 0);
 	free(k->slot_fds);
+	free(k->xslot_fds);
 	close(k->fd);
 	free(k);
 }
@@ -260,10 +291,11 @@ keeper_clear_inherit(struct generation *gen)
 
 /*
  * How many of k's slot listeners a worker of a generation in service
- * (serving or starting) accepts on, own or adopted.
+ * (serving or starting) accepts on, own or adopted; or (exec) how many
+ * an exec server's processes are given.
  */
 static int
-keeper_slots_in_use(const struct keeper *k)
+keeper_slots_in_use(const struct keeper *k, int exec)
 {
 	struct generation	*g;
 	size_t			 i;
@@ -275,7 +307,9 @@ keeper_slots_in_use(const struct keeper *k)
 		for (i = 0; i < g->nkeepers; i++) {
 			if (g->keepers[i] != k)
 				continue;
-			if (g->kserver[i]->exec != NULL) {
+			if ((g->kserver[i]->exec != NULL) != exec)
+				continue;
+			if (exec) {
 				if (g->kserver[i]->exec->processes > need)
 					need = g->kserver[i]->exec->processes;
 				continue;
@@ -302,7 +336,8 @@ keeper_trim(void)
 	struct keeper	*k;
 
 	TAILQ_FOREACH(k, &m.keepers, entry)
-		keeper_close_slots(k, keeper_slots_in_use(k));
+		keeper_close_slots(k, keeper_slots_in_use(k, 0),
+		    keeper_slots_in_use(k, 1));
 }
 
 /* Send CHAN_ADOPT on chan: the listener fd of listener index for slot. */
@@ -452,7 +487,7 @@ keeper_offer(struct wproc *wp, const struct chan_msg *msg, int fd)
 	 * serving one does not have: the worker's copy closes when it
 	 * exits, and what queued in it would be reset unless it is adopted.
 	 */
-	keeper_store(gen->keepers[msg->arg], wp->slot, fd);
+	keeper_store(gen->keepers[msg->arg], 0, wp->slot, fd);
 	if (gen->state == GEN_DRAINING) {
 		keeper_adopt_strays(NULL);
 		keeper_trim();
@@ -477,12 +512,21 @@ keeper_exec_fds(struct generation *gen, struct server_conf *sc, int slot,
 		if (gen->kserver[k] != sc)
 			continue;
 		kp = gen->keepers[k];
-		if ((fd = keeper_slot_fd(kp, slot)) == -1) {
+		if ((fd = keeper_xslot_fd(kp, slot)) == -1) {
 			if ((fd = listener_open(&kp->addr, sc->backlog, err,
 			    errlen)) == -1)
 				return (-1);
-			keeper_store(kp, slot, fd);
-			if (keeper_slot_fd(kp, slot) != fd) {
+			/* Given as systemd gives them: blocking. Nobody
+			 * shares it yet; later its flags are the program's. */
+			if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) &
+			    ~O_NONBLOCK) == -1) {
+				snprintf(err, errlen, "listen %s: fcntl: %s",
+				    kp->key, strerror(errno));
+				close(fd);
+				return (-1);
+			}
+			keeper_store(kp, 1, slot, fd);
+			if (keeper_xslot_fd(kp, slot) != fd) {
 				snprintf(err, errlen, "out of memory");
 				return (-1);
 			}

@@ -393,6 +393,7 @@ master_main(struct config *conf, const struct master_opts *opts)
 	    "by the master across reloads, crashes and binary upgrades, and "
 	    "retired slots' sockets are adopted, never closed (no privilege "
 	    "or sysctl needed)");
+	exec_check_host(conf);
 	if (opts->upgrade != NULL)
 		master_upgrade_adopt(opts->upgrade);
 	if (control_open(conf, opts->upgrade) == -1) {

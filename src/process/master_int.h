@@ -8,6 +8,7 @@
 #define DROVER_MASTER_INT_H
 
 #include <sys/queue.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <time.h>
@@ -36,6 +37,8 @@ struct keeper {
 	int			 refs;
 	int			*slot_fds;	/* per worker slot, or -1 */
 	int			 nslot_fds;
+	int			*xslot_fds;	/* per exec process slot */
+	int			 nxslot_fds;
 };
 
 enum wproc_state {
@@ -79,6 +82,9 @@ struct xproc {
 	int			 probe_fd;	/* ready = http: a GET */
 	struct event		*ev_probe;
 	struct event		*ev_probe_timer;
+	struct sockaddr_storage	 probe_to;	/* the listener's address */
+	struct sockaddr_storage	 probe_from;	/* the GET's own */
+	long			 probe_deadline;	/* ms, monotonic */
 	size_t			 probe_len;
 	char			 probe_buf[256];
 	long			 watchdog;	/* last WATCHDOG=1 (s); 0 none */
@@ -175,6 +181,7 @@ void	 gen_send_all(struct generation *, enum chan_type, int, int);
 void	 gen_reopen_access_logs(struct generation *);
 void	 gen_proc_ready(struct wproc *);
 void	 gen_proc_add(struct generation *, struct wproc *);
+const char *gen_procs_text(const struct generation *);
 
 /* exec.c */
 int	 exec_spawn(struct generation *, struct gslot *);
@@ -182,6 +189,7 @@ void	 exec_stop(struct wproc *, int);
 void	 exec_exited(struct wproc *, const char *, char *, size_t);
 void	 exec_free(struct wproc *);
 void	 exec_fd_close(struct event **, int *);
+void	 exec_check_host(const struct config *);
 
 /* exec_child.c: what a new process of an exec server is given. */
 struct exec_child {
@@ -194,6 +202,7 @@ struct exec_child {
 	int			 errfd;		/* exec's failure goes here */
 	int			 outfd;		/* its stdout and stderr */
 	const char		*notify;	/* NOTIFY_SOCKET */
+	pid_t			 master;
 };
 void	 exec_child_run(const struct exec_child *)
 	    __attribute__((noreturn));
@@ -216,7 +225,7 @@ void	 exec_ready_stop(struct xproc *);
 
 /* keeper.c */
 struct keeper	*keeper_get(struct listen_conf *, char *, size_t);
-void		 keeper_store(struct keeper *, int, int);
+void		 keeper_store(struct keeper *, int, int, int);
 void		 keeper_put(struct keeper *);
 void		 keeper_put_unused(void);
 void		 keeper_put_all(void);

@@ -38,8 +38,8 @@ static void
 master_notify_status(char *buf, size_t len)
 {
 	if (m.current != NULL)
-		snprintf(buf, len, "generation %u serving, %d workers",
-		    m.current->id, m.current->nslots);
+		snprintf(buf, len, "generation %u serving, %s",
+		    m.current->id, gen_procs_text(m.current));
 	else
 		snprintf(buf, len, "no generation serving");
 }

@@ -129,8 +129,8 @@ master_sibling_ready(struct wproc *wp)
 	struct wproc	*o;
 
 	TAILQ_FOREACH(o, &wp->gen->procs, entry) {
-		if (o == wp || o->state != WPROC_READY)
-			continue;
+		if (o == wp || o->state != WPROC_READY || o->x != NULL)
+			continue;	/* an exec process is no sibling */
 		if (master_sibling_watches(wp->gen, o->slot, wp->slot))
 			master_sibling_introduce(o, wp);
 		if (master_sibling_watches(wp->gen, wp->slot, o->slot))

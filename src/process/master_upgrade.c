@@ -191,6 +191,8 @@ master_upgrade_env(int readyfd)
 		st.ls[st.n].keeper_fd = k->fd;
 		st.ls[st.n].slot_fds = k->slot_fds;
 		st.ls[st.n].nslots = k->nslot_fds;
+		st.ls[st.n].xslot_fds = k->xslot_fds;
+		st.ls[st.n].nxslots = k->nxslot_fds;
 		st.n++;
 	}
 	env = upgrade_format(&st);
@@ -214,6 +216,9 @@ master_upgrade_child(const char *env, int readyfd)
 		for (s = 0; s < k->nslot_fds; s++)
 			if (k->slot_fds[s] != -1)
 				fcntl(k->slot_fds[s], F_SETFD, 0);
+		for (s = 0; s < k->nxslot_fds; s++)
+			if (k->xslot_fds[s] != -1)
+				fcntl(k->xslot_fds[s], F_SETFD, 0);
 	}
 	setenv(UPGRADE_ENV, env, 1);
 	handover_exec_child(m.handover);
@@ -320,10 +325,17 @@ master_upgrade_adopt(const struct upgrade_state *st)
 			if (st->ls[i].slot_fds[s] != -1) {
 				fcntl(st->ls[i].slot_fds[s], F_SETFD,
 				    FD_CLOEXEC);
-				keeper_store(k, s, st->ls[i].slot_fds[s]);
+				keeper_store(k, 0, s, st->ls[i].slot_fds[s]);
+			}
+		for (s = 0; s < st->ls[i].nxslots; s++)
+			if (st->ls[i].xslot_fds[s] != -1) {
+				fcntl(st->ls[i].xslot_fds[s], F_SETFD,
+				    FD_CLOEXEC);
+				keeper_store(k, 1, s, st->ls[i].xslot_fds[s]);
 			}
 		TAILQ_INSERT_TAIL(&m.keepers, k, entry);
-		log_info("upgrade: took over listen %s (%d slot listeners)",
-		    k->key, k->nslot_fds);
+		log_info("upgrade: took over listen %s (%d slot listeners, %d "
+		    "of exec processes)", k->key, k->nslot_fds,
+		    k->nxslot_fds);
 	}
 }

@@ -2,8 +2,9 @@
  * upgrade.c: the description of inherited sockets passed from an old
  * master to the new binary in the environment:
  *
- *   DROVER_UPGRADE=ready=FD[;control=FD];KEY=KEEPERFD,SLOT:FD,SLOT:FD;KEY=...
+ *   DROVER_UPGRADE=ready=FD[;control=FD];KEY=KEEPERFD,SLOT:FD,xSLOT:FD;KEY=...
  *
+ * SLOT:FD is a worker slot's listener, xSLOT:FD an exec process slot's.
  * control=FD is the listening control socket (control.c), when there is
  * one; a KEY never starts with "control=" (it holds no '=').
  * KEY is the listen address as configured ("127.0.0.1:0", "[::1]:8080"),
@@ -53,7 +54,7 @@ upgrade_parse_entry(char *entry, struct upgrade_listener *l, char *err,
 {
 	const char	*p;
 	char		*eq = strchr(entry, '=');
-	int		 slot, fd, i, *nf;
+	int		 slot, fd, i, *nf, exec, **fds, *n;
 
 	if (eq == NULL || (size_t)(eq - entry) >= sizeof(l->key)) {
 		snprintf(err, errlen, "bad entry \"%s\"", entry);
@@ -61,34 +62,36 @@ upgrade_parse_entry(char *entry, struct upgrade_listener *l, char *err,
 	}
 	memcpy(l->key, entry, (size_t)(eq - entry));
 	l->key[eq - entry] = '\0';
-	l->slot_fds = NULL;
-	l->nslots = 0;
+	l->slot_fds = l->xslot_fds = NULL;
+	l->nslots = l->nxslots = 0;
 	if ((l->keeper_fd = upgrade_number(eq + 1, &p, 1 << 20)) == -1 ||
 	    !upgrade_is_socket(l->keeper_fd)) {
 		snprintf(err, errlen, "%s: bad keeper descriptor", l->key);
 		return (-1);
 	}
 	while (*p == ',') {
-		if ((slot = upgrade_number(p + 1, &p, UPGRADE_MAX_SLOTS)) ==
-		    -1 || *p != ':' ||
+		exec = p[1] == 'x';
+		fds = exec ? &l->xslot_fds : &l->slot_fds;
+		n = exec ? &l->nxslots : &l->nslots;
+		if ((slot = upgrade_number(p + 1 + exec, &p,
+		    UPGRADE_MAX_SLOTS)) == -1 || *p != ':' ||
 		    (fd = upgrade_number(p + 1, &p, 1 << 20)) == -1 ||
 		    !upgrade_is_socket(fd)) {
 			snprintf(err, errlen, "%s: bad slot listener", l->key);
 			return (-1);
 		}
-		if (slot >= l->nslots) {
-			nf = realloc(l->slot_fds, (size_t)(slot + 1) *
-			    sizeof(*nf));
+		if (slot >= *n) {
+			nf = realloc(*fds, (size_t)(slot + 1) * sizeof(*nf));
 			if (nf == NULL) {
 				snprintf(err, errlen, "out of memory");
 				return (-1);
 			}
-			for (i = l->nslots; i <= slot; i++)
+			for (i = *n; i <= slot; i++)
 				nf[i] = -1;
-			l->slot_fds = nf;
-			l->nslots = slot + 1;
+			*fds = nf;
+			*n = slot + 1;
 		}
-		l->slot_fds[slot] = fd;
+		(*fds)[slot] = fd;
 	}
 	if (*p != '\0') {
 		snprintf(err, errlen, "%s: trailing \"%s\"", l->key, p);
@@ -140,6 +143,7 @@ upgrade_parse(const char *env, struct upgrade_state *st, char *err,
 		if (upgrade_parse_entry(entry, &st->ls[st->n], err,
 		    errlen) == -1) {
 			free(st->ls[st->n].slot_fds);
+			free(st->ls[st->n].xslot_fds);
 			goto out;
 		}
 		st->n++;
@@ -157,8 +161,10 @@ upgrade_free(struct upgrade_state *st)
 {
 	size_t	 i;
 
-	for (i = 0; i < st->n; i++)
+	for (i = 0; i < st->n; i++) {
 		free(st->ls[i].slot_fds);
+		free(st->ls[i].xslot_fds);
+	}
 	free(st->ls);
 	st->ls = NULL;
 	st->n = 0;
@@ -183,6 +189,10 @@ upgrade_format(const struct upgrade_state *st)
 		for (s = 0; s < st->ls[i].nslots; s++)
 			if (st->ls[i].slot_fds[s] != -1)
 				fprintf(f, ",%d:%d", s, st->ls[i].slot_fds[s]);
+		for (s = 0; s < st->ls[i].nxslots; s++)
+			if (st->ls[i].xslot_fds[s] != -1)
+				fprintf(f, ",x%d:%d", s,
+				    st->ls[i].xslot_fds[s]);
 	}
 	if (fclose(f) != 0) {
 		free(buf);

@@ -18,6 +18,8 @@ struct upgrade_listener {
 	int	 keeper_fd;
 	int	*slot_fds;	/* index: slot, -1 if none */
 	int	 nslots;
+	int	*xslot_fds;	/* exec process slots */
+	int	 nxslots;
 };
 
 struct upgrade_state {

@@ -1,0 +1,152 @@
+/*
+ * sockdiag.c: which process holds a socket. The kernel's sock_diag
+ * (NETLINK_SOCK_DIAG) finds one TCP socket by its addresses and tells
+ * its inode, 0 while no process has accepted it yet; /proc/PID/fd tells
+ * whether a process, or one of its children, has it open.
+ */
+#include "autoconf.h"
+
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/sockdiag.h"
+
+#define SOCKDIAG_DEPTH	4	/* generations of children looked at */
+
+/* Fill one end of an inet_diag socket id from a socket address. */
+static void
+sockdiag_end(const struct sockaddr_storage *ss, __be16 *port, __be32 *addr)
+{
+	const struct sockaddr_in	*sin;
+	const struct sockaddr_in6	*sin6;
+
+	if (ss->ss_family == AF_INET) {
+		sin = (const struct sockaddr_in *)(const void *)ss;
+		*port = sin->sin_port;
+		memcpy(addr, &sin->sin_addr, sizeof(sin->sin_addr));
+	} else {
+		sin6 = (const struct sockaddr_in6 *)(const void *)ss;
+		*port = sin6->sin6_port;
+		memcpy(addr, &sin6->sin6_addr, sizeof(sin6->sin6_addr));
+	}
+}
+
+/*
+ * The inode of the TCP socket whose own address is local and whose peer is
+ * remote (both of one family): 0 if it exists but no process holds it yet
+ * (a connection in an accept queue). -1 if there is none or on an error.
+ */
+int
+sockdiag_tcp_inode(const struct sockaddr_storage *local,
+    const struct sockaddr_storage *remote, unsigned long *ino)
+{
+	struct {
+		struct nlmsghdr		 nh;
+		struct inet_diag_req_v2	 r;
+	}			 req;
+	union {
+		struct nlmsghdr	 nh;
+		char		 b[8192];
+	}			 resp;
+	struct sockaddr_nl	 nl = { .nl_family = AF_NETLINK };
+	struct inet_diag_msg	*msg;
+	ssize_t			 n;
+	int			 fd, rc = -1;
+
+	memset(&req, 0, sizeof(req));
+	req.nh.nlmsg_len = sizeof(req);
+	req.nh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	req.nh.nlmsg_flags = NLM_F_REQUEST;	/* one socket, not a dump */
+	req.r.sdiag_family = (__u8)local->ss_family;
+	req.r.sdiag_protocol = IPPROTO_TCP;
+	req.r.idiag_states = ~0U;
+	req.r.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
+	req.r.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+	sockdiag_end(local, &req.r.id.idiag_sport, req.r.id.idiag_src);
+	sockdiag_end(remote, &req.r.id.idiag_dport, req.r.id.idiag_dst);
+	fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (fd == -1)
+		return (-1);
+	if (sendto(fd, &req, sizeof(req), 0, (struct sockaddr *)&nl,
+	    sizeof(nl)) != (ssize_t)sizeof(req))
+		goto out;
+	while ((n = recv(fd, &resp, sizeof(resp), 0)) == -1 && errno == EINTR)
+		continue;
+	if (n < (ssize_t)NLMSG_LENGTH(sizeof(*msg)) ||
+	    !NLMSG_OK(&resp.nh, (unsigned)n) ||
+	    resp.nh.nlmsg_type != SOCK_DIAG_BY_FAMILY)
+		goto out;	/* NLMSG_ERROR: no such socket */
+	msg = NLMSG_DATA(&resp.nh);
+	*ino = msg->idiag_inode;
+	rc = 0;
+out:
+	close(fd);
+	return (rc);
+}
+
+/* Whether pid has socket inode ino open (0), or not (-1). */
+static int
+sockdiag_fd_of(pid_t pid, unsigned long ino)
+{
+	char		 dir[64], path[320], link[64], want[64];
+	struct dirent	*de;
+	DIR		*d;
+	ssize_t		 n;
+	int		 rc = -1;
+
+	snprintf(dir, sizeof(dir), "/proc/%ld/fd", (long)pid);
+	snprintf(want, sizeof(want), "socket:[%lu]", ino);
+	if ((d = opendir(dir)) == NULL)
+		return (-1);
+	while (rc == -1 && (de = readdir(d)) != NULL) {
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n > 0 && (size_t)n == strlen(want) &&
+		    memcmp(link, want, (size_t)n) == 0)
+			rc = 0;
+	}
+	closedir(d);
+	return (rc);
+}
+
+/* Whether pid or a child of it (depth generations down) has ino open. */
+static int
+sockdiag_tree_holds(pid_t pid, unsigned long ino, int depth)
+{
+	char	 path[96];
+	FILE	*f;
+	long	 child;
+	int	 found = 0;
+
+	if (sockdiag_fd_of(pid, ino) == 0)
+		return (1);
+	if (depth == 0)
+		return (0);
+	snprintf(path, sizeof(path), "/proc/%ld/task/%ld/children",
+	    (long)pid, (long)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return (0);
+	while (!found && fscanf(f, "%ld", &child) == 1)
+		found = sockdiag_tree_holds((pid_t)child, ino, depth - 1);
+	fclose(f);
+	return (found);
+}
+
+/* Whether pid, or a process it started, holds the socket of inode ino. */
+int
+sockdiag_pid_holds(pid_t pid, unsigned long ino)
+{
+	return (ino != 0 && sockdiag_tree_holds(pid, ino, SOCKDIAG_DEPTH));
+}
