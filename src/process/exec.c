@@ -305,6 +305,10 @@ exec_check_host(const struct config *conf)
 			on = -1;
 		fclose(f);
 	}
+	log_info("zero-downtime: each exec process slot's listening socket "
+	    "is kept by the master across reloads, crashes and binary "
+	    "upgrades; a slot that a reload retires is closed once its old "
+	    "process has exited");
 	if (on != 1)
 		log_notice("exec servers: net.ipv4.tcp_migrate_req is %s: "
 		    "connections queued in the listener of a process slot a "

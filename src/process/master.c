@@ -388,11 +388,12 @@ master_main(struct config *conf, const struct master_opts *opts)
 	master_notify_init();
 	master_hang_start();
 	log_info("drover %s starting: %s, %d workers", PACKAGE_VERSION,
-	    opts->conf_path, conf->workers);
-	log_info("zero-downtime: each worker slot's listening socket is kept "
-	    "by the master across reloads, crashes and binary upgrades, and "
-	    "retired slots' sockets are adopted, never closed (no privilege "
-	    "or sysctl needed)");
+	    opts->conf_path, conf->nworker_servers > 0 ? conf->workers : 0);
+	if (conf->nworker_servers > 0)
+		log_info("zero-downtime: each worker slot's listening socket "
+		    "is kept by the master across reloads, crashes and binary "
+		    "upgrades, and retired slots' sockets are adopted, never "
+		    "closed (no privilege or sysctl needed)");
 	exec_check_host(conf);
 	if (opts->upgrade != NULL)
 		master_upgrade_adopt(opts->upgrade);
