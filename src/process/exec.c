@@ -104,7 +104,7 @@ exec_ran(struct wproc *wp)
 		return;
 	switch (x->sc->exec->ready) {
 	case EXEC_READY_STARTED:
-		gen_proc_ready(wp);
+		wproc_ready(wp);
 		break;
 	case EXEC_READY_HTTP:
 		exec_ready_start(wp);
@@ -209,7 +209,7 @@ exec_spawn(struct generation *gen, struct gslot *gs)
 	x->err_fd = errp[0];
 	x->ev_err = event_new(m.base, x->err_fd, EV_READ | EV_PERSIST,
 	    exec_err_cb, wp);
-	gen_proc_add(gen, wp);
+	wproc_add(gen, wp);
 	if (x->ev_err == NULL || event_add(x->ev_err, NULL) == -1) {
 		log_warnx("process %ld: cannot watch its exec: taken for "
 		    "run", (long)pid);

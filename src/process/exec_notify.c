@@ -46,7 +46,7 @@ exec_notify_line(struct wproc *wp, const char *line)
 
 	if (strcmp(line, "READY=1") == 0) {
 		if (x->sc->exec->ready == EXEC_READY_NOTIFY)
-			gen_proc_ready(wp);
+			wproc_ready(wp);
 	} else if (strncmp(line, "STATUS=", 7) == 0) {
 		snprintf(x->status, sizeof(x->status), "%s", line + 7);
 		log_debug("process %ld of server %s: status \"%s\"",

@@ -145,7 +145,7 @@ exec_probe_read_cb(evutil_socket_t fd, short what, void *arg)
 	    x->sc->name, x->sc->exec->ready_path, status);
 	if (status >= 200 && status <= 299) {
 		exec_ready_stop(x);
-		gen_proc_ready(wp);
+		wproc_ready(wp);
 		return;
 	}
 	exec_probe_again(wp);
@@ -265,7 +265,7 @@ exec_ready_start(struct wproc *wp)
 	if (wp->x->ev_probe_timer == NULL) {
 		log_warnx("process %ld: cannot check it: taken for ready",
 		    (long)wp->pid);
-		gen_proc_ready(wp);
+		wproc_ready(wp);
 		return;
 	}
 	evtimer_add(wp->x->ev_probe_timer, &now);

@@ -147,7 +147,7 @@ master_reap(void)
 	int		 status;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		if (!gen_reaped(pid, status) && pid == m.upgrade_pid)
+		if (!wproc_reaped(pid, status) && pid == m.upgrade_pid)
 			master_upgrade_exited(status);
 	}
 }

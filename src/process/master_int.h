@@ -176,12 +176,20 @@ void	 gen_retire(struct generation *);
 void	 gen_drain(struct generation *);
 int	 gen_check_end(struct generation *);
 void	 gen_free(struct generation *);
-int	 gen_reaped(pid_t, int);
 void	 gen_send_all(struct generation *, enum chan_type, int, int);
 void	 gen_reopen_access_logs(struct generation *);
-void	 gen_proc_ready(struct wproc *);
-void	 gen_proc_add(struct generation *, struct wproc *);
+int	 gen_abort(struct generation *, const char *);
+void	 gen_serving(struct generation *);
 const char *gen_procs_text(const struct generation *);
+
+/* wproc.c */
+long	 wproc_ms_since(const struct timespec *);
+int	 wproc_spawn(struct generation *, int);
+void	 wproc_add(struct generation *, struct wproc *);
+void	 wproc_ready(struct wproc *);
+void	 wproc_send(struct wproc *, enum chan_type, int, int);
+void	 wproc_close_chan(struct wproc *);
+int	 wproc_reaped(pid_t, int);
 
 /* exec.c */
 int	 exec_spawn(struct generation *, struct gslot *);
