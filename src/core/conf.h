@@ -15,7 +15,11 @@ enum protocol {
 	PROTO_ECHO = 1,
 	PROTO_HTTP,
 	PROTO_EXEC,		/* a program of the user's, not a service */
+	PROTO_UDP_ECHO,		/* each datagram answered with itself */
 };
+
+/* Whether a server of protocol p listens on UDP sockets. */
+#define CONF_PROTO_UDP(p)	((p) == PROTO_UDP_ECHO)
 
 enum exec_ready {
 	EXEC_READY_STARTED = 1,	/* once exec() succeeded */

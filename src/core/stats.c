@@ -262,3 +262,14 @@ stats_heartbeat_clear(struct stats_shm *shm, int idx)
 		__atomic_store_n(&shm->workers[idx].heartbeat, 0,
 		    __ATOMIC_RELAXED);
 }
+
+/* The master's count of foreign sockets in its reuseport groups: now,
+ * and ever noticed (master_foreign.c). */
+void
+stats_set_foreign(struct stats_shm *shm, uint32_t now, uint64_t seen)
+{
+	if (shm == NULL)
+		return;
+	__atomic_store_n(&shm->foreign_sockets, now, __ATOMIC_RELAXED);
+	__atomic_store_n(&shm->foreign_seen, seen, __ATOMIC_RELAXED);
+}

@@ -41,6 +41,11 @@ struct stats_counters {
 	uint64_t	 handoff_out;	/* idle connections handed on (drain) */
 	uint64_t	 handoff_in;	/* idle connections taken over */
 	uint64_t	 drain_closed;	/* a drain closed: no one took them */
+	uint64_t	 datagrams_in;	/* UDP: read from clients */
+	uint64_t	 datagrams_out;	/* UDP: sent to clients */
+	uint64_t	 dropped_full;	/* UDP: not sent, buffer full */
+	uint64_t	 dropped_upstream; /* UDP: upstream down */
+	uint64_t	 dropped_session; /* UDP: session limit */
 };
 
 /* One worker process (in_use: 0 free, 1 taken; CAS between masters). */
@@ -81,6 +86,9 @@ struct stats_shm {
 	uint64_t		 retired_workers;
 	uint64_t		 reloads_ok;	/* reloads, upgrades: outcome */
 	uint64_t		 reloads_failed;
+	uint32_t		 foreign_sockets; /* in our groups now */
+	uint32_t		 pad;
+	uint64_t		 foreign_seen;	/* ever noticed */
 	struct stats_worker	 workers[STATS_MAX_WORKERS];
 	struct stats_series	 series[STATS_MAX_SERIES];
 };
@@ -102,6 +110,8 @@ void			 stats_attach(struct stats_shm *, int);
 void			 stats_heartbeat(void);
 int64_t			 stats_heartbeat_of(const struct stats_shm *, int);
 void			 stats_heartbeat_clear(struct stats_shm *, int);
+void			 stats_set_foreign(struct stats_shm *, uint32_t,
+			     uint64_t);
 
 /* stats_series.c: counters by server, generation and slot */
 int			 stats_series_get(struct stats_shm *, const char *,

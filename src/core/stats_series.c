@@ -189,6 +189,11 @@ stats_add(struct stats_counters *to, const struct stats_counters *from)
 	to->handoff_out += from->handoff_out;
 	to->handoff_in += from->handoff_in;
 	to->drain_closed += from->drain_closed;
+	to->datagrams_in += from->datagrams_in;
+	to->datagrams_out += from->datagrams_out;
+	to->dropped_full += from->dropped_full;
+	to->dropped_upstream += from->dropped_upstream;
+	to->dropped_session += from->dropped_session;
 }
 
 /* A consistent-enough copy of one series (each field read atomically). */
@@ -208,6 +213,16 @@ stats_read(const struct stats_counters *in, struct stats_counters *out)
 	out->handoff_out = __atomic_load_n(&in->handoff_out, __ATOMIC_RELAXED);
 	out->handoff_in = __atomic_load_n(&in->handoff_in, __ATOMIC_RELAXED);
 	out->drain_closed = __atomic_load_n(&in->drain_closed,
+	    __ATOMIC_RELAXED);
+	out->datagrams_in = __atomic_load_n(&in->datagrams_in,
+	    __ATOMIC_RELAXED);
+	out->datagrams_out = __atomic_load_n(&in->datagrams_out,
+	    __ATOMIC_RELAXED);
+	out->dropped_full = __atomic_load_n(&in->dropped_full,
+	    __ATOMIC_RELAXED);
+	out->dropped_upstream = __atomic_load_n(&in->dropped_upstream,
+	    __ATOMIC_RELAXED);
+	out->dropped_session = __atomic_load_n(&in->dropped_session,
 	    __ATOMIC_RELAXED);
 }
 

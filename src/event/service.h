@@ -44,6 +44,9 @@ struct service {
 	/* Optional: take over an idle connection another worker handed on. */
 	void		 (*adopt)(struct wserver *, int,
 			     const struct service_handoff *);
+	/* UDP services: datagrams wait on socket fd (read until EAGAIN or
+	 * a batch's worth; the socket is level-triggered). */
+	void		 (*datagrams)(struct wserver *, int);
 };
 
 /* One configured server inside a worker. */
@@ -67,5 +70,6 @@ int			 service_handover(struct wserver *, int,
 
 extern const struct service	echo_service;
 extern const struct service	http_service;
+extern const struct service	udp_echo_service;
 
 #endif
