@@ -141,7 +141,9 @@ class MetricsTest(DroverTest):
         for name, lb, _ in samples:
             if name.startswith("drover_generation_"):
                 self.assertEqual(set(lb), {"generation"}, name)
-            elif name in ("drover_workers", "drover_workers_exited_total"):
+            elif name in ("drover_workers", "drover_workers_exited_total",
+                          "drover_foreign_sockets",
+                          "drover_foreign_sockets_seen_total"):
                 self.assertEqual(lb, {}, name)
             elif name == "drover_reloads_total":
                 self.assertIn(lb["outcome"], ("ok", "failed"))
@@ -149,6 +151,8 @@ class MetricsTest(DroverTest):
                 want = {"server", "generation", "slot"}
                 if name == "drover_responses_total":
                     want.add("class")
+                if name == "drover_datagrams_dropped_total":
+                    want.add("cause")
                 self.assertEqual(set(lb), want, name)
         self.assertEqual(self.series(samples),
                          {(s, "1", str(i)) for s in ("web", "other", "echo")
