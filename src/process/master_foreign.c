@@ -37,9 +37,6 @@
 #define MASTER_FOREIGN_DUMP	256	/* sockets per address looked at */
 #define MASTER_FOREIGN_OURS	1024	/* kept inodes looked at */
 
-/* TODO: k->udp once branch udp has the field; every keeper is TCP now. */
-#define MASTER_FOREIGN_UDP(k)	((void)(k), 0)
-
 enum mf_state {
 	MF_OURS,	/* held by a process of ours: not looked at again */
 	MF_SUSPECT,	/* seen once, not ours: looked at next time */
@@ -182,7 +179,7 @@ master_foreign_address(const struct keeper *k, const unsigned long *ours,
 {
 	unsigned long	 inos[MASTER_FOREIGN_DUMP];
 	char		 addr[ADDR_STRLEN];
-	int		 n, i, udp = MASTER_FOREIGN_UDP(k);
+	int		 n, i, udp = k->udp;
 
 	addr_format(&k->addr, addr, sizeof(addr));
 	n = sockdiag_bound(&k->addr.ss, udp, inos, MASTER_FOREIGN_DUMP);
