@@ -13,6 +13,7 @@
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -149,4 +150,165 @@ int
 sockdiag_pid_holds(pid_t pid, unsigned long ino)
 {
 	return (ino != 0 && sockdiag_tree_holds(pid, ino, SOCKDIAG_DEPTH));
+}
+
+/* Whether the address of an inet_diag socket id is the wildcard. */
+static int
+sockdiag_any(int family, const __be32 *a)
+{
+	static const __be32	 zero[4];
+
+	return (memcmp(a, zero, family == AF_INET ? 4 : 16) == 0);
+}
+
+/*
+ * Whether a dumped socket shares local's port: bound to its address, or
+ * either of the two is the wildcard (0.0.0.0, ::).
+ */
+static int
+sockdiag_matches(const struct inet_diag_msg *msg,
+    const struct sockaddr_storage *local)
+{
+	__be32	 addr[4] = { 0 };
+	__be16	 port;
+	size_t	 alen = local->ss_family == AF_INET ? 4 : 16;
+
+	sockdiag_end(local, &port, addr);
+	if (msg->id.idiag_sport != port)
+		return (0);
+	return (memcmp(msg->id.idiag_src, addr, alen) == 0 ||
+	    sockdiag_any(local->ss_family, addr) ||
+	    sockdiag_any(local->ss_family, msg->id.idiag_src));
+}
+
+/* Send a dump request for every socket of a family and protocol. */
+static int
+sockdiag_dump_request(int fd, int family, int udp)
+{
+	struct {
+		struct nlmsghdr		 nh;
+		struct inet_diag_req_v2	 r;
+	}			 req;
+	struct sockaddr_nl	 nl = { .nl_family = AF_NETLINK };
+
+	memset(&req, 0, sizeof(req));
+	req.nh.nlmsg_len = sizeof(req);
+	req.nh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	req.r.sdiag_family = (__u8)family;
+	req.r.sdiag_protocol = udp ? IPPROTO_UDP : IPPROTO_TCP;
+	/* A bound UDP socket is "listening" in any state; TCP only in LISTEN. */
+	req.r.idiag_states = udp ? ~0U : 1U << TCP_LISTEN;
+	if (sendto(fd, &req, sizeof(req), 0, (struct sockaddr *)&nl,
+	    sizeof(nl)) != (ssize_t)sizeof(req))
+		return (-1);
+	return (0);
+}
+
+/*
+ * Read a dump's answers, keeping the inodes of the sockets that match
+ * local. Returns the count matched (beyond max too), -1 on an error.
+ */
+static int
+sockdiag_dump_read(int fd, const struct sockaddr_storage *local,
+    unsigned long *inos, size_t max)
+{
+	union {
+		struct nlmsghdr	 nh;
+		char		 b[32768];
+	}			 resp;
+	struct nlmsghdr		*nh;
+	struct inet_diag_msg	*msg;
+	ssize_t			 n;
+	size_t			 found = 0;
+
+	for (;;) {
+		while ((n = recv(fd, &resp, sizeof(resp), 0)) == -1 &&
+		    errno == EINTR)
+			continue;
+		if (n <= 0)
+			return (-1);
+		for (nh = &resp.nh; NLMSG_OK(nh, (unsigned)n);
+		    nh = NLMSG_NEXT(nh, n)) {
+			if (nh->nlmsg_type == NLMSG_DONE)
+				return ((int)found);
+			if (nh->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
+			    nh->nlmsg_len < NLMSG_LENGTH(sizeof(*msg)))
+				return (-1);	/* NLMSG_ERROR */
+			msg = NLMSG_DATA(nh);
+			if (!sockdiag_matches(msg, local))
+				continue;
+			if (found < max)
+				inos[found] = msg->idiag_inode;
+			found++;
+		}
+	}
+}
+
+/*
+ * The inodes of the sockets bound to local's port that share its traffic:
+ * TCP listeners, or (udp) every UDP socket, on local's address or either
+ * of the two being the wildcard. Up to max in inos; returns how many
+ * there are (more than max if the array was short), -1 on an error.
+ */
+int
+sockdiag_bound(const struct sockaddr_storage *local, int udp,
+    unsigned long *inos, size_t max)
+{
+	int	 fd, rc = -1;
+
+	fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (fd == -1)
+		return (-1);
+	if (sockdiag_dump_request(fd, local->ss_family, udp) == 0)
+		rc = sockdiag_dump_read(fd, local, inos, max);
+	close(fd);
+	return (rc);
+}
+
+/* A process's name (/proc/PID/comm), "?" if it cannot be read. */
+static void
+sockdiag_comm(pid_t pid, char *comm, size_t len)
+{
+	char	 path[64];
+	FILE	*f;
+
+	snprintf(comm, len, "?");
+	snprintf(path, sizeof(path), "/proc/%ld/comm", (long)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return;
+	if (fgets(comm, (int)len, f) == NULL)
+		snprintf(comm, len, "?");
+	comm[strcspn(comm, "\n")] = '\0';
+	fclose(f);
+}
+
+/*
+ * The first process found holding the socket of inode ino, and its name
+ * in comm: -1 if none is visible to us (another user's, without root).
+ * Reads every /proc/PID/fd: for the rare socket that is not drover's.
+ */
+pid_t
+sockdiag_holder(unsigned long ino, char *comm, size_t len)
+{
+	struct dirent	*de;
+	DIR		*d;
+	char		*end;
+	long		 pid;
+	pid_t		 found = -1;
+
+	snprintf(comm, len, "?");
+	if ((d = opendir("/proc")) == NULL)
+		return (-1);
+	while (found == -1 && (de = readdir(d)) != NULL) {
+		pid = strtol(de->d_name, &end, 10);
+		if (*end != '\0' || pid <= 0)
+			continue;
+		if (sockdiag_fd_of((pid_t)pid, ino) == 0)
+			found = (pid_t)pid;
+	}
+	closedir(d);
+	if (found != -1)
+		sockdiag_comm(found, comm, len);
+	return (found);
 }

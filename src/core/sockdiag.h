@@ -8,5 +8,8 @@
 int	 sockdiag_tcp_inode(const struct sockaddr_storage *,
 	    const struct sockaddr_storage *, unsigned long *);
 int	 sockdiag_pid_holds(pid_t, unsigned long);
+int	 sockdiag_bound(const struct sockaddr_storage *, int,
+	    unsigned long *, size_t);
+pid_t	 sockdiag_holder(unsigned long, char *, size_t);
 
 #endif

@@ -8,6 +8,8 @@
  *   generations: [{id, state, workers, age}]
  *   workers:     [{pid, generation, slot, state, uptime, active}]
  *   listeners:   [{server, protocol, address, generation}]
+ *   foreign:     [{address, transport, inode, pid, comm}] sockets on our
+ *                ports that drover did not create (pid -1: not visible)
  *   connections: {active, accepted, requests}
  *   reloads:     {ok, failed}
  * Times are whole seconds; states are "starting", "serving" or
@@ -136,6 +138,36 @@ control_listeners(FILE *f, int json)
 	}
 }
 
+/* The sockets on our ports that drover did not create (master_foreign.c). */
+static void
+control_foreign(FILE *f, int json)
+{
+	const struct foreign_sock	*fs;
+	size_t				 i = 0;
+	int				 n = 0;
+
+	while ((fs = master_foreign_next(&i)) != NULL) {
+		if (!json) {
+			fprintf(f, "foreign     listen %s (%s): ", fs->addr,
+			    fs->udp ? "udp" : "tcp");
+			if (fs->pid == -1)
+				fprintf(f, "pid unknown");
+			else
+				fprintf(f, "pid %ld (%s)", (long)fs->pid,
+				    fs->comm);
+			fprintf(f, ", inode %lu\n", fs->ino);
+			continue;
+		}
+		fprintf(f, "%s{\"address\":", n++ ? "," : "");
+		control_json_str(f, fs->addr);
+		fprintf(f, ",\"transport\":\"%s\",\"inode\":%lu,\"pid\":%ld,"
+		    "\"comm\":", fs->udp ? "udp" : "tcp", fs->ino,
+		    (long)fs->pid);
+		control_json_str(f, fs->comm);
+		fputc('}', f);
+	}
+}
+
 /* The report as text, one line per thing. */
 static void
 control_text(FILE *f, const struct ctl_totals *t)
@@ -179,6 +211,7 @@ control_text(FILE *f, const struct ctl_totals *t)
 			    control_age(&wp->started), control_active(wp));
 		}
 	control_listeners(f, 0);
+	control_foreign(f, 0);
 	fprintf(f, "connections %llu active, %llu accepted, %llu requests\n",
 	    (unsigned long long)t->c.active,
 	    (unsigned long long)t->c.accepted,
@@ -228,6 +261,8 @@ control_json(FILE *f, const struct ctl_totals *t)
 		}
 	fprintf(f, "],\"listeners\":[");
 	control_listeners(f, 1);
+	fprintf(f, "],\"foreign\":[");
+	control_foreign(f, 1);
 	fprintf(f, "],\"connections\":{\"active\":%llu,\"accepted\":%llu,"
 	    "\"requests\":%llu},\"reloads\":{\"ok\":%llu,\"failed\":%llu}}\n",
 	    (unsigned long long)t->c.active,

@@ -112,6 +112,7 @@ master_child_cleanup(struct generation *keep)
 	master_upgrade_cleanup();
 	master_notify_forget();
 	master_hang_stop();
+	master_foreign_stop();
 	event_base_free(m.base);
 	for (s = 1; s < NSIG; s++)
 		if (s != SIGKILL && s != SIGSTOP)
@@ -335,6 +336,7 @@ master_cleanup(void)
 	control_close(1);
 	master_notify_cleanup();
 	master_hang_stop();
+	master_foreign_stop();
 	event_base_free(m.base);
 	/* After an upgrade these files are the new master's. */
 	if (m.ports_file != NULL && !m.upgraded)
@@ -387,6 +389,7 @@ master_main(struct config *conf, const struct master_opts *opts)
 	}
 	master_notify_init();
 	master_hang_start();
+	master_foreign_start();
 	log_info("drover %s starting: %s, %d workers", PACKAGE_VERSION,
 	    opts->conf_path, conf->nworker_servers > 0 ? conf->workers : 0);
 	if (conf->nworker_servers > 0)

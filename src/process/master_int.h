@@ -278,4 +278,16 @@ void	 master_upgrade_adopt(const struct upgrade_state *);
 void	 master_hang_start(void);
 void	 master_hang_stop(void);
 
+/* master_foreign.c: a socket on our ports that drover did not create. */
+struct foreign_sock {
+	char			 addr[ADDR_STRLEN];	/* the listen address */
+	int			 udp;
+	unsigned long		 ino;
+	pid_t			 pid;		/* -1: not visible */
+	char			 comm[32];	/* its program, or "?" */
+};
+void	 master_foreign_start(void);
+void	 master_foreign_stop(void);
+const struct foreign_sock *master_foreign_next(size_t *);
+
 #endif
