@@ -130,10 +130,11 @@ master_foreign_tell(struct mf_entry *e)
 	else
 		snprintf(pid, sizeof(pid), "pid %ld (%s)", (long)e->s.pid,
 		    e->s.comm);
-	log_warnx("listen %s (%s): a socket drover did not create joined its "
-	    "reuseport group: %s, inode %lu; it takes a share of the traffic "
-	    "(the kernel lets any process of the same user, or root, join: "
-	    "run drover as a dedicated user)", e->s.addr,
+	log_warnx("listen %s (%s): a socket drover did not create is bound "
+	    "to it: %s, inode %lu; in our reuseport group it takes a share "
+	    "of the traffic (the kernel lets any process of the uid that "
+	    "bound the group join it, root's too when drover starts as "
+	    "root: start drover as a dedicated user)", e->s.addr,
 	    e->s.udp ? "udp" : "tcp", pid, e->s.ino);
 	e->state = MF_FOREIGN;
 	mf_seen++;

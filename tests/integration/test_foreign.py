@@ -46,7 +46,7 @@ server echo_udp {
 """
 
 TOLD = r"listen 127\.0\.0\.1:%d \(%s\): a socket drover did not create " \
-       r"joined its reuseport group: pid (\d+) \((\S+)\), inode (\d+)"
+       r"is bound to it: pid (\d+) \((\S+)\), inode (\d+)"
 
 
 class ForeignTest(DroverTest):
