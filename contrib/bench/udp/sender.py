@@ -12,13 +12,14 @@ the server's SO_REUSEPORT group (the kernel picks a socket by the 4-tuple
 hash). Each socket is connect()ed to HOST:PORT, so it only takes replies
 whose source is the address it sent to. The sends are paced by the clock
 (what is due since the start is sent at once), the echoes read in the
-same loop. After the last send it waits DRAIN seconds (default 1) for
-late echoes, then prints sent, received, missing (sequence numbers never
-echoed), duplicates (echoed more than once), send errors, refused
-(ECONNREFUSED: an ICMP port unreachable came back, no socket was bound
-to the port), and the first missing numbers with when they were sent;
-and the same as one line of JSON starting with "udp-sender: " (-j: only
-that line).
+same loop. After the last send it waits up to DRAIN seconds (default 1)
+for late echoes (less once every datagram came back), then prints sent,
+received, missing (sequence numbers never echoed), duplicates (echoed
+more than once), send errors, refused (ECONNREFUSED: an ICMP port
+unreachable came back, no socket was bound to the port), and the first
+missing numbers with when they were sent; and the same as one line of
+JSON starting with "udp-sender: " (-j: only that line). Flow is the same
+measurement for a Python caller (tests/integration/test_udp.py).
 
 The socket buffers are set large (SO_RCVBUFFORCE/SO_SNDBUFFORCE when
 root, otherwise as large as net.core.[rw]mem_max allows) so that the
@@ -67,6 +68,8 @@ class Flow:
         self.sent = 0
         self.received = 0
         self.foreign = 0        # replies that carry no number we sent
+        self.unique = 0         # sequence numbers echoed at least once
+        self.failed = 0         # sends that failed (never expected back)
         self.send_errors = 0
         self.refused = 0
         self.send_done = None   # monotonic time of the last send
@@ -107,7 +110,9 @@ class Flow:
                 self.foreign += 1
                 continue
             self.received += 1
-            if self.seen[seq] < 255:
+            if self.seen[seq] == 0:
+                self.unique += 1
+            if self.seen[seq] < 254:
                 self.seen[seq] += 1
 
     def _send(self, seq):
@@ -147,6 +152,7 @@ class Flow:
             while seq < limit:
                 if not self._send(seq):
                     self.seen[seq] = 255    # not sent: never expected back
+                    self.failed += 1
                 seq += 1
             self.sent = seq
             wait = (start + seq / self.rate - time.monotonic()) * 1000
@@ -155,7 +161,7 @@ class Flow:
         self.sent = seq
         self.send_done = time.monotonic()
         end = self.send_done + self.drain
-        while True:
+        while self.unique < self.sent - self.failed:
             left = (end - time.monotonic()) * 1000
             if left <= 0:
                 break
