@@ -203,6 +203,10 @@ conf_protocol_parse(const char *s, enum protocol *p)
 		*p = PROTO_EXEC;
 		return (0);
 	}
+	if (strcmp(s, "udp_echo") == 0) {
+		*p = PROTO_UDP_ECHO;
+		return (0);
+	}
 	return (-1);
 }
 
@@ -216,6 +220,8 @@ conf_protocol_name(enum protocol p)
 		return ("http");
 	case PROTO_EXEC:
 		return ("exec");
+	case PROTO_UDP_ECHO:
+		return ("udp_echo");
 	}
 	return ("unknown");
 }
@@ -228,7 +234,7 @@ conf_check_protocol(cfg_t *cfg, cfg_opt_t *opt)
 
 	if (s == NULL || conf_protocol_parse(s, &p) == -1) {
 		cfg_error(cfg, "protocol = \"%s\": unknown protocol "
-		    "(known: echo, http, exec)", s ? s : "");
+		    "(known: echo, http, exec, udp_echo)", s ? s : "");
 		return (-1);
 	}
 	return (0);
@@ -551,6 +557,17 @@ conf_check_protocol_keys(cfg_t *cfg, cfg_t *sec)
 	return (0);
 }
 
+/* Whether a server section's protocol listens on UDP. */
+static int
+conf_server_udp(cfg_t *sec)
+{
+	enum protocol	 p = PROTO_ECHO;
+
+	if (cfg_size(sec, "protocol") > 0)
+		(void)conf_protocol_parse(cfg_getstr(sec, "protocol"), &p);
+	return (CONF_PROTO_UDP(p));
+}
+
 /* A server section just closed: check it whole and against earlier ones. */
 static int
 conf_check_server(cfg_t *cfg, cfg_opt_t *opt)
@@ -573,7 +590,8 @@ conf_check_server(cfg_t *cfg, cfg_opt_t *opt)
 		return (-1);
 	}
 	if (cfg_size(sec, "protocol") == 0) {
-		cfg_error(cfg, "server %s: no protocol (echo, http or exec)",
+		cfg_error(cfg, "server %s: no protocol (echo, http, exec or "
+		    "udp_echo)",
 		    cfg_title(sec));
 		return (-1);
 	}
@@ -584,6 +602,10 @@ conf_check_server(cfg_t *cfg, cfg_opt_t *opt)
 		    sizeof(err));
 		for (j = 0; j + 1 < n; j++) {
 			other = cfg_opt_getnsec(opt, j);
+			/* TCP and UDP ports are apart: one number serves
+			 * both. */
+			if (conf_server_udp(sec) != conf_server_udp(other))
+				continue;
 			for (k = 0; k < cfg_size(other, "listen"); k++) {
 				(void)addr_parse(cfg_getnstr(other, "listen",
 				    k), &b, err, sizeof(err));

@@ -188,11 +188,15 @@ gen_listen(struct generation *gen, char *err, size_t errlen)
 	for (i = 0; i < gen->conf->nservers; i++) {
 		sc = &gen->conf->servers[i];
 		for (j = 0; j < sc->nlistens; j++) {
-			k = keeper_get(&sc->listens[j], err, errlen);
+			k = keeper_get(&sc->listens[j],
+			    CONF_PROTO_UDP(sc->protocol), err, errlen);
 			if (k == NULL)
 				return (-1);
 			gen->kserver[gen->nkeepers] = sc;
 			gen->keepers[gen->nkeepers++] = k;
+			if (k->udp && keeper_udp_slots(gen, gen->nkeepers - 1,
+			    err, errlen) == -1)
+				return (-1);
 			addr_format(&sc->listens[j].addr, text, sizeof(text));
 			log_info("server %s (%s): listen %s", sc->name,
 			    conf_protocol_name(sc->protocol), text);

@@ -35,6 +35,15 @@
  * by its old process until it stops, then reset when it exits (unless
  * net.ipv4.tcp_migrate_req moves it to another listener of the group).
  *
+ * UDP sockets are kept by the same rule, and the rule is stricter for
+ * them: a bound UDP socket in a reuseport group receives its share of the
+ * datagrams whether or not anyone reads it, and closing one drops what it
+ * holds. So there is no keeper socket that receives: the socket that
+ * reserves a UDP address is worker slot 0's (listener_reserve_udp()),
+ * the master opens every slot's socket before a worker reads it
+ * (keeper_udp_slots()), and retired slots' sockets are read by serving
+ * workers (adopted, as listeners are) and never closed while they are.
+ *
  * Nothing else in the master closes a kept listener.
  */
 #include "autoconf.h"
@@ -54,14 +63,21 @@
 #include "process/listener.h"
 #include "process/master_int.h"
 
+static int	keeper_slot_fd(const struct keeper *, int);
+static void	keeper_close_slots(struct keeper *, int, int);
+
 /* Find or create the keeper for a configured address; resolves port 0. */
 struct keeper *
-keeper_get(struct listen_conf *lc, char *err, size_t errlen)
+keeper_get(struct listen_conf *lc, int udp, char *err, size_t errlen)
 {
 	struct keeper	*k;
+	char		 key[sizeof(k->key)];
+	int		 fd;
 
+	/* TCP and UDP ports are apart: so are their keepers. */
+	snprintf(key, sizeof(key), "%s%s", udp ? KEEPER_UDP : "", lc->text);
 	TAILQ_FOREACH(k, &m.keepers, entry) {
-		if (strcmp(k->key, lc->text) == 0) {
+		if (strcmp(k->key, key) == 0) {
 			k->refs++;
 			lc->addr = k->addr;
 			return (k);
@@ -71,9 +87,23 @@ keeper_get(struct listen_conf *lc, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return (NULL);
 	}
-	snprintf(k->key, sizeof(k->key), "%s", lc->text);
+	snprintf(k->key, sizeof(k->key), "%s", key);
 	k->addr = lc->addr;
-	if ((k->fd = listener_reserve(&k->addr, err, errlen)) == -1) {
+	k->udp = udp;
+	k->fd = udp ? listener_reserve_udp(&k->addr, err, errlen) :
+	    listener_reserve(&k->addr, err, errlen);
+	if (k->fd == -1) {
+		free(k);
+		return (NULL);
+	}
+	/* UDP: the reserving socket is slot 0's (listener_reserve_udp()). */
+	if (udp && ((fd = fcntl(k->fd, F_DUPFD_CLOEXEC, 0)) == -1 ||
+	    (keeper_store(k, 0, 0, fd), keeper_slot_fd(k, 0)) != fd)) {
+		snprintf(err, errlen, "listen %s: cannot keep it: %s",
+		    lc->text, strerror(errno));
+		keeper_close_slots(k, 0, 0);
+		free(k->slot_fds);
+		close(k->fd);
 		free(k);
 		return (NULL);
 	}
@@ -534,4 +564,30 @@ keeper_exec_fds(struct generation *gen, struct server_conf *sc, int slot,
 		fds[n++] = fd;
 	}
 	return (n);
+}
+
+/*
+ * The sockets of the worker slots of a UDP address gen listens on (keeper
+ * index k), opened now for the slots that have none: the master opens
+ * them all, so that none is ever bound without a worker that will read
+ * it. -1 with err set.
+ */
+int
+keeper_udp_slots(struct generation *gen, size_t k, char *err, size_t errlen)
+{
+	struct keeper	*kp = gen->keepers[k];
+	int		 s, fd;
+
+	for (s = 0; s < gen->nslots; s++) {
+		if (keeper_slot_fd(kp, s) != -1)
+			continue;
+		if ((fd = listener_open_udp(&kp->addr, err, errlen)) == -1)
+			return (-1);
+		keeper_store(kp, 0, s, fd);
+		if (keeper_slot_fd(kp, s) != fd) {
+			snprintf(err, errlen, "out of memory");
+			return (-1);
+		}
+	}
+	return (0);
 }

@@ -8,6 +8,8 @@
  * but never listening. It pins the port picked for "HOST:0" so every worker
  * of every generation binds the same one, and, having no SO_REUSEADDR, it
  * makes a second drover's probe fail instead of silently joining the group.
+ * A UDP address has no such keeper (keeper.c says why): slot 0's socket
+ * reserves it.
  */
 #include "autoconf.h"
 
@@ -21,16 +23,17 @@
 
 #include "process/listener.h"
 
+#define LISTENER_UDP_BUFFER	(4 * 1024 * 1024)	/* bytes, each way */
+
 static int
-listener_socket(const struct addr *a, int reuseaddr, int reuseport,
-    const char *what, char *err, size_t errlen)
+listener_socket_type(const struct addr *a, int type, int reuseaddr,
+    int reuseport, const char *what, char *err, size_t errlen)
 {
 	char	 text[ADDR_STRLEN];
 	int	 fd, one = 1;
 
 	addr_format(a, text, sizeof(text));
-	fd = socket(addr_family(a), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0);
+	fd = socket(addr_family(a), type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
 		snprintf(err, errlen, "%s %s: socket: %s", what, text,
 		    strerror(errno));
@@ -59,6 +62,14 @@ listener_socket(const struct addr *a, int reuseaddr, int reuseport,
 		return (-1);
 	}
 	return (fd);
+}
+
+static int
+listener_socket(const struct addr *a, int reuseaddr, int reuseport,
+    const char *what, char *err, size_t errlen)
+{
+	return (listener_socket_type(a, SOCK_STREAM, reuseaddr, reuseport,
+	    what, err, errlen));
 }
 
 /* A worker's own listening socket for a (resolved) address. */
@@ -103,6 +114,75 @@ listener_reserve(struct addr *a, char *err, size_t errlen)
 		close(probe);
 	}
 	if ((fd = listener_socket(a, 0, 1, "listen", err, errlen)) == -1)
+		return (-1);
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1) {
+		snprintf(err, errlen, "getsockname: %s", strerror(errno));
+		close(fd);
+		return (-1);
+	}
+	memcpy(&a->ss, &ss, sizeof(ss));
+	a->len = len;
+	return (fd);
+}
+
+/*
+ * A UDP socket of a worker slot for a (resolved) address: SO_REUSEPORT,
+ * the destination address of each datagram reported (so that a reply to
+ * one sent to a wildcard address leaves from it), and buffers large
+ * enough that a burst, or a worker slow for a moment, drops nothing.
+ */
+int
+listener_open_udp(const struct addr *a, char *err, size_t errlen)
+{
+	int	 fd, one = 1, size = LISTENER_UDP_BUFFER;
+
+	if ((fd = listener_socket_type(a, SOCK_DGRAM, 0, 1, "listen", err,
+	    errlen)) == -1)
+		return (-1);
+	if ((addr_family(a) == AF_INET && setsockopt(fd, IPPROTO_IP,
+	    IP_PKTINFO, &one, sizeof(one)) == -1) ||
+	    (addr_family(a) == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
+	    IPV6_RECVPKTINFO, &one, sizeof(one)) == -1)) {
+		snprintf(err, errlen, "listen udp: pktinfo: %s",
+		    strerror(errno));
+		close(fd);
+		return (-1);
+	}
+	/* Past net.core.rmem_max when we may (root), else up to it. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size,
+	    sizeof(size)) == -1)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size,
+		    sizeof(size));
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size,
+	    sizeof(size)) == -1)
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size,
+		    sizeof(size));
+	return (fd);
+}
+
+/*
+ * Reserve a UDP address: check nobody holds it, then open the socket of
+ * worker slot 0, which holds the port from then on. Unlike TCP, there is
+ * no keeper socket of its own: a bound UDP socket in a reuseport group
+ * receives its share of the datagrams, and one that nobody reads would
+ * lose them. Port 0 is resolved in place.
+ */
+int
+listener_reserve_udp(struct addr *a, char *err, size_t errlen)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+	int			 probe, fd;
+
+	if (addr_port(a) != 0) {
+		/* A plain bind fails against any socket there. */
+		probe = listener_socket_type(a, SOCK_DGRAM, 0, 0, "listen",
+		    err, errlen);
+		if (probe == -1)
+			return (-1);
+		close(probe);
+	}
+	if ((fd = listener_open_udp(a, err, errlen)) == -1)
 		return (-1);
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1) {
 		snprintf(err, errlen, "getsockname: %s", strerror(errno));

@@ -8,5 +8,7 @@
 
 int	 listener_open(const struct addr *, int, char *, size_t);
 int	 listener_reserve(struct addr *, char *, size_t);
+int	 listener_open_udp(const struct addr *, char *, size_t);
+int	 listener_reserve_udp(struct addr *, char *, size_t);
 
 #endif

@@ -29,11 +29,15 @@ struct listen_conf;
  * i takes over the same listener, so connections queued in it survive a
  * reload or a crash of the worker that made it.
  */
+#define KEEPER_UDP	"udp "	/* before a UDP address in a keeper's key */
+
 struct keeper {
 	TAILQ_ENTRY(keeper)	 entry;
-	char			 key[ADDR_STRLEN];	/* as configured */
+	char			 key[ADDR_STRLEN + 8];	/* as configured */
 	struct addr		 addr;			/* port resolved */
-	int			 fd;
+	int			 udp;
+	int			 fd;	/* TCP: bound, never listens; UDP:
+					 * slot 0's socket */
 	int			 refs;
 	int			*slot_fds;	/* per worker slot, or -1 */
 	int			 nslot_fds;
@@ -232,7 +236,9 @@ void	 exec_ready_start(struct wproc *);
 void	 exec_ready_stop(struct xproc *);
 
 /* keeper.c */
-struct keeper	*keeper_get(struct listen_conf *, char *, size_t);
+struct keeper	*keeper_get(struct listen_conf *, int, char *, size_t);
+int		 keeper_udp_slots(struct generation *, size_t, char *,
+		    size_t);
 void		 keeper_store(struct keeper *, int, int, int);
 void		 keeper_put(struct keeper *);
 void		 keeper_put_unused(void);

@@ -314,6 +314,7 @@ master_upgrade_adopt(const struct upgrade_state *st)
 		if ((k = calloc(1, sizeof(*k))) == NULL)
 			fatalx("out of memory");
 		snprintf(k->key, sizeof(k->key), "%s", st->ls[i].key);
+		k->udp = strncmp(k->key, KEEPER_UDP, strlen(KEEPER_UDP)) == 0;
 		k->fd = st->ls[i].keeper_fd;
 		fcntl(k->fd, F_SETFD, FD_CLOEXEC);
 		len = sizeof(ss);

@@ -8,7 +8,7 @@
  * control=FD is the listening control socket (control.c), when there is
  * one; a KEY never starts with "control=" (it holds no '=').
  * KEY is the listen address as configured ("127.0.0.1:0", "[::1]:8080"),
- * which holds no ';', '=' or ','.
+ * after "udp " for a UDP one; it holds no ';', '=' or ','.
  */
 #include "autoconf.h"
 
@@ -45,7 +45,7 @@ upgrade_is_socket(int fd)
 	socklen_t	 len = sizeof(type);
 
 	return (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
-	    type == SOCK_STREAM);
+	    (type == SOCK_STREAM || type == SOCK_DGRAM));
 }
 
 static int

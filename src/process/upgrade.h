@@ -14,7 +14,7 @@
 
 /* One listen address: the keeper socket and each slot's listener. */
 struct upgrade_listener {
-	char	 key[ADDR_STRLEN];
+	char	 key[ADDR_STRLEN + 8];	/* "udp " and the address */
 	int	 keeper_fd;
 	int	*slot_fds;	/* index: slot, -1 if none */
 	int	 nslots;

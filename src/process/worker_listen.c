@@ -7,6 +7,8 @@
  * retired slots, lent ones and a dead sibling's are accepted on too.
  * Accepting pauses at max_connections and when out of descriptors, and
  * each wake-up takes about as many connections as the last one found.
+ * A UDP server's sockets are kept and adopted the same way; their
+ * datagrams go to the service as they come (service.h's datagrams).
  */
 #include "autoconf.h"
 
@@ -159,6 +161,17 @@ worker_accept_cb(evutil_socket_t fd, short what, void *arg)
 		worker_accept_learn(l, n, 0);
 }
 
+/* A UDP socket is readable: its datagrams are the service's. */
+static void
+worker_datagram_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct wlistener	*l = arg;
+
+	(void)what;
+	if (!w.draining)
+		l->sv->svc->datagrams(l->sv, fd);
+}
+
 void
 worker_close_listeners(void)
 {
@@ -208,30 +221,44 @@ worker_adopt(int fd, int index, int slot)
 	close(fd);
 }
 
+/* Whether a kept socket is what a server of ours reads or accepts on. */
+static int
+worker_listener_usable(int fd, int udp)
+{
+	socklen_t	 len = sizeof(int);
+	int		 v = 0;
+
+	if (udp)
+		return (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) == 0 &&
+		    v == SOCK_DGRAM);
+	return (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) == 0 &&
+	    v);
+}
+
 /*
  * The listening socket for one address: the one this slot used before
  * (kept by the master, so its accept queue survived the previous worker),
  * or a new one of our own, a copy of which goes to the master to keep.
  */
 static int
-worker_listener(struct listen_conf *lc, int backlog, int index)
+worker_listener(struct listen_conf *lc, int backlog, int udp, int index)
 {
 	struct chan_msg	 m;
 	char		 err[512];
-	socklen_t	 len = sizeof(int);
-	int		 fd, on = 0;
+	int		 fd;
 
 	if (lc->inherit_fd != -1) {
 		fd = lc->inherit_fd;
 		lc->inherit_fd = -1;
-		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == 0 &&
-		    on)
+		if (worker_listener_usable(fd, udp))
 			return (fd);
-		log_warnx("listen %s: the kept listener is not listening: "
-		    "opening a new one", lc->text);
+		log_warnx("listen %s: the kept listener is not %s: opening a "
+		    "new one", lc->text, udp ? "a UDP socket" : "listening");
 		close(fd);
 	}
-	if ((fd = listener_open(&lc->addr, backlog, err, sizeof(err))) == -1)
+	fd = udp ? listener_open_udp(&lc->addr, err, sizeof(err)) :
+	    listener_open(&lc->addr, backlog, err, sizeof(err));
+	if (fd == -1)
 		worker_fatalx("%s", err);
 	channel_msg_init(&m, CHAN_LISTENER);
 	m.generation = w.generation;
@@ -287,9 +314,14 @@ worker_add_listener(struct wserver *sv, const struct listen_conf *lc, int fd)
 	if (fstat(fd, &st) == 0)
 		l->ino = st.st_ino;
 	addr_format(&lc->addr, l->text, sizeof(l->text));
-	worker_defer_accept(sv->conf, l);
-	l->ev = event_new(w.base, l->fd, EV_READ | EV_PERSIST,
-	    worker_accept_cb, l);
+	if (sv->svc->datagrams != NULL)
+		l->ev = event_new(w.base, l->fd, EV_READ | EV_PERSIST,
+		    worker_datagram_cb, l);
+	else {
+		worker_defer_accept(sv->conf, l);
+		l->ev = event_new(w.base, l->fd, EV_READ | EV_PERSIST,
+		    worker_accept_cb, l);
+	}
 	/*
 	 * A listener lent while accepting is paused (max_connections, out
 	 * of descriptors) is watched only once accepting resumes: watched
@@ -310,14 +342,11 @@ worker_add_listener(struct wserver *sv, const struct listen_conf *lc, int fd)
 static void
 worker_adopt_listeners(struct wserver *sv, struct listen_conf *lc)
 {
-	socklen_t	 len;
-	int		 i, on;
+	int	 i;
 
 	for (i = 0; i < lc->nadopt; i++) {
-		on = 0;
-		len = sizeof(on);
-		if (getsockopt(lc->adopt_fds[i], SOL_SOCKET, SO_ACCEPTCONN,
-		    &on, &len) == 0 && on)
+		if (worker_listener_usable(lc->adopt_fds[i],
+		    sv->svc->datagrams != NULL))
 			worker_add_listener(sv, lc, lc->adopt_fds[i]);
 		else
 			close(lc->adopt_fds[i]);
@@ -360,7 +389,8 @@ worker_open_listeners(void)
 			worker_fatalx("server %s: %s", sc->name, err);
 		for (j = 0; j < sc->nlistens; j++, k++) {
 			worker_add_listener(&w.servers[i], &sc->listens[j],
-			    worker_listener(&sc->listens[j], sc->backlog, k));
+			    worker_listener(&sc->listens[j], sc->backlog,
+			    CONF_PROTO_UDP(sc->protocol), k));
 			worker_adopt_listeners(&w.servers[i], &sc->listens[j]);
 		}
 	}
