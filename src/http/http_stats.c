@@ -109,6 +109,17 @@ stats_view_free(struct stats_view *v)
 
 /* -- JSON ------------------------------------------------------------------ */
 
+/* UDP's counters, after drain_closed wherever that is printed. */
+static void
+stats_json_datagrams(FILE *f, const struct stats_counters *c)
+{
+	fprintf(f, ",\"datagrams_in\":%" PRIu64 ",\"datagrams_out\":%" PRIu64
+	    ",\"dropped_full\":%" PRIu64 ",\"dropped_upstream\":%" PRIu64
+	    ",\"dropped_session\":%" PRIu64, c->datagrams_in,
+	    c->datagrams_out, c->dropped_full, c->dropped_upstream,
+	    c->dropped_session);
+}
+
 static void
 stats_json_counters(FILE *f, const struct stats_counters *c)
 {
@@ -124,6 +135,7 @@ stats_json_counters(FILE *f, const struct stats_counters *c)
 	    ",\"handoff_out\":%" PRIu64 ",\"handoff_in\":%" PRIu64
 	    ",\"drain_closed\":%" PRIu64, c->bytes_in, c->bytes_out,
 	    c->handoff_out, c->handoff_in, c->drain_closed);
+	stats_json_datagrams(f, c);
 }
 
 static void
@@ -190,10 +202,12 @@ stats_json(FILE *f, const struct stats_view *v)
 		g = &v->gens[i];
 		fprintf(f, "%s{\"generation\":%u,\"workers\":%d,\"draining\":"
 		    "%d,\"connections\":%" PRIu64 ",\"handoff_out\":%" PRIu64
-		    ",\"handoff_in\":%" PRIu64 ",\"drain_closed\":%" PRIu64
-		    "}", i ? "," : "", g->id, g->workers, g->draining,
+		    ",\"handoff_in\":%" PRIu64 ",\"drain_closed\":%" PRIu64,
+		    i ? "," : "", g->id, g->workers, g->draining,
 		    g->c.active, g->c.handoff_out, g->c.handoff_in,
 		    g->c.drain_closed);
+		stats_json_datagrams(f, &g->c);
+		fputc('}', f);
 	}
 	fprintf(f, "],\"series\":[");
 	for (i = 0; i < v->nseries; i++) {
@@ -208,9 +222,12 @@ stats_json(FILE *f, const struct stats_view *v)
 	fputc(']', f);
 	stats_json_servers(f, v);
 	fprintf(f, ",\"reloads\":{\"ok\":%" PRIu64 ",\"failed\":%" PRIu64
+	    "},\"foreign_sockets\":{\"now\":%" PRIu32 ",\"seen\":%" PRIu64
 	    "},\"retired\":{\"workers\":%" PRIu64 ",",
 	    __atomic_load_n(&v->shm->reloads_ok, __ATOMIC_RELAXED),
 	    __atomic_load_n(&v->shm->reloads_failed, __ATOMIC_RELAXED),
+	    __atomic_load_n(&v->shm->foreign_sockets, __ATOMIC_RELAXED),
+	    __atomic_load_n(&v->shm->foreign_seen, __ATOMIC_RELAXED),
 	    __atomic_load_n(&v->shm->retired_workers, __ATOMIC_RELAXED));
 	stats_json_counters(f, &v->retired);
 	fprintf(f, "},\"total\":{");
@@ -220,59 +237,99 @@ stats_json(FILE *f, const struct stats_view *v)
 
 /* -- Prometheus ------------------------------------------------------------ */
 
+/* How many samples a metric has per series, and their extra label. */
+enum prom_split {
+	PROM_ONE = 0,
+	PROM_BY_CLASS,		/* class="2xx": an array of STATS_NCLASSES */
+	PROM_BY_CAUSE,		/* cause="...": prom_causes' fields */
+};
+
 struct prom_metric {
 	const char	*name;
 	const char	*type;
 	const char	*help;
 	size_t		 offset;
-	int		 by_class;
+	enum prom_split	 split;
+};
+
+/* Why a datagram was dropped: one counter each, one metric for all. */
+static const struct {
+	const char	*cause;
+	size_t		 offset;
+} prom_causes[] = {
+	{ "buffer_full", offsetof(struct stats_counters, dropped_full) },
+	{ "upstream_down", offsetof(struct stats_counters, dropped_upstream) },
+	{ "session_limit", offsetof(struct stats_counters, dropped_session) },
 };
 
 static const struct prom_metric prom_metrics[] = {
 	{ "drover_connections_accepted_total", "counter",
 	    "Connections accepted.",
-	    offsetof(struct stats_counters, accepted), 0 },
+	    offsetof(struct stats_counters, accepted), PROM_ONE },
 	{ "drover_connections_active", "gauge",
 	    "Connections open now.",
-	    offsetof(struct stats_counters, active), 0 },
+	    offsetof(struct stats_counters, active), PROM_ONE },
 	{ "drover_requests_total", "counter",
 	    "Requests received.",
-	    offsetof(struct stats_counters, requests), 0 },
+	    offsetof(struct stats_counters, requests), PROM_ONE },
 	{ "drover_responses_total", "counter",
 	    "Responses sent, by status class.",
-	    offsetof(struct stats_counters, responses), 1 },
+	    offsetof(struct stats_counters, responses), PROM_BY_CLASS },
 	{ "drover_received_bytes_total", "counter",
 	    "Bytes read from clients.",
-	    offsetof(struct stats_counters, bytes_in), 0 },
+	    offsetof(struct stats_counters, bytes_in), PROM_ONE },
 	{ "drover_sent_bytes_total", "counter",
 	    "Bytes sent to clients.",
-	    offsetof(struct stats_counters, bytes_out), 0 },
+	    offsetof(struct stats_counters, bytes_out), PROM_ONE },
 	{ "drover_handoff_out_total", "counter",
 	    "Idle connections handed to the serving generation by a drain.",
-	    offsetof(struct stats_counters, handoff_out), 0 },
+	    offsetof(struct stats_counters, handoff_out), PROM_ONE },
 	{ "drover_handoff_in_total", "counter",
 	    "Idle connections taken over from a draining generation.",
-	    offsetof(struct stats_counters, handoff_in), 0 },
+	    offsetof(struct stats_counters, handoff_in), PROM_ONE },
 	{ "drover_drain_closed_total", "counter",
 	    "Connections a drain closed because no worker could take them.",
-	    offsetof(struct stats_counters, drain_closed), 0 },
+	    offsetof(struct stats_counters, drain_closed), PROM_ONE },
+	{ "drover_datagrams_received_total", "counter",
+	    "Datagrams read from clients.",
+	    offsetof(struct stats_counters, datagrams_in), PROM_ONE },
+	{ "drover_datagrams_sent_total", "counter",
+	    "Datagrams sent to clients.",
+	    offsetof(struct stats_counters, datagrams_out), PROM_ONE },
+	{ "drover_datagrams_dropped_total", "counter",
+	    "Datagrams dropped, by cause.", 0, PROM_BY_CAUSE },
 };
+
+static const uint64_t *
+prom_field(const struct stats_counters *c, size_t offset)
+{
+	return ((const uint64_t *)(const void *)((const char *)c + offset));
+}
 
 static void
 prom_sample(FILE *f, const struct prom_metric *m,
     const struct stats_counters *c, const char *labels)
 {
-	const uint64_t	*v = (const uint64_t *)(const void *)
-			     ((const char *)c + m->offset);
-	int		 i;
+	const uint64_t	*v = prom_field(c, m->offset);
+	size_t		 i;
 
-	if (!m->by_class) {
+	switch (m->split) {
+	case PROM_ONE:
 		fprintf(f, "%s{%s} %" PRIu64 "\n", m->name, labels, v[0]);
-		return;
+		break;
+	case PROM_BY_CLASS:
+		for (i = 0; i < STATS_NCLASSES; i++)
+			fprintf(f, "%s{%s,class=\"%s\"} %" PRIu64 "\n",
+			    m->name, labels, stats_class_names[i], v[i]);
+		break;
+	case PROM_BY_CAUSE:
+		for (i = 0; i < sizeof(prom_causes) / sizeof(prom_causes[0]);
+		    i++)
+			fprintf(f, "%s{%s,cause=\"%s\"} %" PRIu64 "\n",
+			    m->name, labels, prom_causes[i].cause,
+			    *prom_field(c, prom_causes[i].offset));
+		break;
 	}
-	for (i = 0; i < STATS_NCLASSES; i++)
-		fprintf(f, "%s{%s,class=\"%s\"} %" PRIu64 "\n", m->name,
-		    labels, stats_class_names[i], v[i]);
 }
 
 static void
@@ -368,6 +425,15 @@ stats_prometheus(FILE *f, const struct stats_view *v)
 	    "drover_reloads_total{outcome=\"failed\"} %" PRIu64 "\n",
 	    __atomic_load_n(&v->shm->reloads_ok, __ATOMIC_RELAXED),
 	    __atomic_load_n(&v->shm->reloads_failed, __ATOMIC_RELAXED));
+	prom_head(f, "drover_foreign_sockets", "gauge",
+	    "Sockets of other processes in drover's reuseport groups now.");
+	fprintf(f, "drover_foreign_sockets %" PRIu32 "\n",
+	    __atomic_load_n(&v->shm->foreign_sockets, __ATOMIC_RELAXED));
+	prom_head(f, "drover_foreign_sockets_seen_total", "counter",
+	    "Sockets of other processes ever noticed in drover's reuseport "
+	    "groups.");
+	fprintf(f, "drover_foreign_sockets_seen_total %" PRIu64 "\n",
+	    __atomic_load_n(&v->shm->foreign_seen, __ATOMIC_RELAXED));
 }
 
 static enum http_hres

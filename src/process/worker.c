@@ -119,6 +119,8 @@ service_find(int protocol)
 		return (&echo_service);
 	case PROTO_HTTP:
 		return (&http_service);
+	case PROTO_UDP_ECHO:
+		return (&udp_echo_service);
 	}
 	return (NULL);
 }
