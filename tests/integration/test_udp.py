@@ -264,7 +264,7 @@ class UdpTest(DroverTest):
             return (c.get("datagrams_in") == want_in and
                     c.get("datagrams_out") == want_out) and c
         try:
-            c = wait_for(counted, timeout=5,
+            c = wait_for(counted, timeout=TIMEOUT / 3,
                          what="/status to count %d in, %d out"
                          % (want_in, want_out))
         except AssertionError:
