@@ -11,6 +11,7 @@
  */
 #include "autoconf.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,23 +124,34 @@ stats_series_idle(struct stats_shm *shm, uint32_t generation, int slot)
 	}
 }
 
-/* Add a snapshot into a series another master may be adding to too. */
+/*
+ * Every field of struct stats_counters is a uint64_t, so the three copies
+ * below (add, read, fold) go over them as an array: a counter added to
+ * the struct is added, read and folded without a line here.
+ */
+#define STATS_NFIELDS	(sizeof(struct stats_counters) / sizeof(uint64_t))
+_Static_assert(sizeof(struct stats_counters) % sizeof(uint64_t) == 0,
+    "struct stats_counters holds uint64_t fields only");
+
+#define STATS_FIELDS(c)		((uint64_t *)(void *)(c))
+#define STATS_CFIELDS(c)	((const uint64_t *)(const void *)(c))
+#define STATS_ACTIVE	(offsetof(struct stats_counters, active) / \
+			    sizeof(uint64_t))
+
+/*
+ * Add a snapshot into a series another master may be adding to too; not
+ * "active", which is a gauge of live connections (they died with the
+ * generation).
+ */
 static void
 stats_fold(struct stats_counters *to, const struct stats_counters *c)
 {
-	int	 i;
+	size_t	 i;
 
-	__atomic_add_fetch(&to->accepted, c->accepted, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&to->requests, c->requests, __ATOMIC_RELAXED);
-	for (i = 0; i < STATS_NCLASSES; i++)
-		__atomic_add_fetch(&to->responses[i], c->responses[i],
-		    __ATOMIC_RELAXED);
-	__atomic_add_fetch(&to->bytes_in, c->bytes_in, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&to->bytes_out, c->bytes_out, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&to->handoff_out, c->handoff_out, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&to->handoff_in, c->handoff_in, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&to->drain_closed, c->drain_closed,
-	    __ATOMIC_RELAXED);
+	for (i = 0; i < STATS_NFIELDS; i++)
+		if (i != STATS_ACTIVE)
+			__atomic_add_fetch(&STATS_FIELDS(to)[i],
+			    STATS_CFIELDS(c)[i], __ATOMIC_RELAXED);
 }
 
 /*
@@ -177,53 +189,21 @@ stats_series_end(struct stats_shm *shm, uint32_t generation)
 void
 stats_add(struct stats_counters *to, const struct stats_counters *from)
 {
-	int	 i;
+	size_t	 i;
 
-	to->accepted += from->accepted;
-	to->active += from->active;
-	to->requests += from->requests;
-	for (i = 0; i < STATS_NCLASSES; i++)
-		to->responses[i] += from->responses[i];
-	to->bytes_in += from->bytes_in;
-	to->bytes_out += from->bytes_out;
-	to->handoff_out += from->handoff_out;
-	to->handoff_in += from->handoff_in;
-	to->drain_closed += from->drain_closed;
-	to->datagrams_in += from->datagrams_in;
-	to->datagrams_out += from->datagrams_out;
-	to->dropped_full += from->dropped_full;
-	to->dropped_upstream += from->dropped_upstream;
-	to->dropped_session += from->dropped_session;
+	for (i = 0; i < STATS_NFIELDS; i++)
+		STATS_FIELDS(to)[i] += STATS_CFIELDS(from)[i];
 }
 
 /* A consistent-enough copy of one series (each field read atomically). */
 void
 stats_read(const struct stats_counters *in, struct stats_counters *out)
 {
-	int	 i;
+	size_t	 i;
 
-	out->accepted = __atomic_load_n(&in->accepted, __ATOMIC_RELAXED);
-	out->active = __atomic_load_n(&in->active, __ATOMIC_RELAXED);
-	out->requests = __atomic_load_n(&in->requests, __ATOMIC_RELAXED);
-	for (i = 0; i < STATS_NCLASSES; i++)
-		out->responses[i] = __atomic_load_n(&in->responses[i],
+	for (i = 0; i < STATS_NFIELDS; i++)
+		STATS_FIELDS(out)[i] = __atomic_load_n(&STATS_CFIELDS(in)[i],
 		    __ATOMIC_RELAXED);
-	out->bytes_in = __atomic_load_n(&in->bytes_in, __ATOMIC_RELAXED);
-	out->bytes_out = __atomic_load_n(&in->bytes_out, __ATOMIC_RELAXED);
-	out->handoff_out = __atomic_load_n(&in->handoff_out, __ATOMIC_RELAXED);
-	out->handoff_in = __atomic_load_n(&in->handoff_in, __ATOMIC_RELAXED);
-	out->drain_closed = __atomic_load_n(&in->drain_closed,
-	    __ATOMIC_RELAXED);
-	out->datagrams_in = __atomic_load_n(&in->datagrams_in,
-	    __ATOMIC_RELAXED);
-	out->datagrams_out = __atomic_load_n(&in->datagrams_out,
-	    __ATOMIC_RELAXED);
-	out->dropped_full = __atomic_load_n(&in->dropped_full,
-	    __ATOMIC_RELAXED);
-	out->dropped_upstream = __atomic_load_n(&in->dropped_upstream,
-	    __ATOMIC_RELAXED);
-	out->dropped_session = __atomic_load_n(&in->dropped_session,
-	    __ATOMIC_RELAXED);
 }
 
 /* Copy the live series into *v (grown as needed); their number, or -1. */
