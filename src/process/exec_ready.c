@@ -37,6 +37,8 @@
 #define EXEC_PROBE_PERIOD_MS	200	/* between two requests */
 #define EXEC_PROBE_TIMEOUT_MS	2000	/* one request, accept to answer */
 #define EXEC_PROBE_ACCEPT_MS	5	/* between two looks at the accept */
+#define EXEC_PROBE_QUEUED_MS	200	/* not accepted yet: another socket */
+#define EXEC_PROBE_QUICK	8	/* tries at once, then a period's wait */
 
 static void	exec_probe_owner_cb(evutil_socket_t, short, void *);
 
@@ -75,15 +77,27 @@ exec_probe_close(struct xproc *x)
 	x->probe_len = 0;
 }
 
-/* The next request in EXEC_PROBE_PERIOD_MS. */
+/* The next request in EXEC_PROBE_PERIOD_MS (soon: at once). */
 static void
-exec_probe_again(struct wproc *wp)
+exec_probe_again_in(struct wproc *wp, int soon)
 {
-	struct timeval	 tv = { 0, EXEC_PROBE_PERIOD_MS * 1000 };
+	struct timeval	 tv = { 0, 0 };
 
+	/* Never a loop of connections at an old process: a few, then a
+	 * period's wait. */
+	if (!soon || ++wp->x->probe_quick > EXEC_PROBE_QUICK) {
+		tv.tv_usec = EXEC_PROBE_PERIOD_MS * 1000;
+		wp->x->probe_quick = 0;
+	}
 	exec_probe_close(wp->x);
 	if (wp->x->ev_probe_timer != NULL)
 		evtimer_add(wp->x->ev_probe_timer, &tv);
+}
+
+static void
+exec_probe_again(struct wproc *wp)
+{
+	exec_probe_again_in(wp, 0);
 }
 
 /* Wait on the probe's socket (or, with fd -1, a while) then call cb. */
@@ -186,9 +200,17 @@ exec_probe_owner_cb(evutil_socket_t unused, short what, void *arg)
 		exec_probe_again(wp);
 		return;
 	}
+	/*
+	 * The kernel put the connection in one socket of the group by a
+	 * hash of its addresses: one a process accepted that is not the one
+	 * checked, or one nobody accepts on for a while (a sibling still
+	 * starting), says nothing about it. Another connection, with
+	 * another port, goes elsewhere: try again at once.
+	 */
 	if (ino == 0) {
-		if (exec_probe_now() >= x->probe_deadline)
-			exec_probe_again(wp);
+		if (exec_probe_now() >= x->probe_deadline -
+		    EXEC_PROBE_TIMEOUT_MS + EXEC_PROBE_QUEUED_MS)
+			exec_probe_again_in(wp, 1);
 		else
 			exec_probe_wait(wp, -1, 0, EXEC_PROBE_ACCEPT_MS,
 			    exec_probe_owner_cb);
@@ -198,7 +220,7 @@ exec_probe_owner_cb(evutil_socket_t unused, short what, void *arg)
 		log_debug("process %ld of server %s: the check's connection "
 		    "went to another process: again", (long)wp->pid,
 		    x->sc->name);
-		exec_probe_again(wp);
+		exec_probe_again_in(wp, 1);
 		return;
 	}
 	exec_probe_send(wp);

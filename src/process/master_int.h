@@ -89,6 +89,7 @@ struct xproc {
 	struct sockaddr_storage	 probe_to;	/* the listener's address */
 	struct sockaddr_storage	 probe_from;	/* the GET's own */
 	long			 probe_deadline;	/* ms, monotonic */
+	int			 probe_quick;	/* tries at once in a row */
 	size_t			 probe_len;
 	char			 probe_buf[256];
 	long			 watchdog;	/* last WATCHDOG=1 (s); 0 none */

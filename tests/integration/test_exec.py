@@ -344,7 +344,7 @@ class ExecTest(DroverTest):
         503: the new generation is not ready, whoever drover's requests
         reach."""
         d = self.drover(workers=1, servers="",
-                        extra="ready_timeout = 2")
+                        extra="ready_timeout = 5")
         old_health = os.path.join(d.dir, "healthy")
         with open(old_health, "w"):
             pass
