@@ -17,6 +17,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,11 +184,13 @@ sockdiag_matches(const struct inet_diag_msg *msg,
 
 /* Send a dump request for every socket of a family and protocol. */
 static int
-sockdiag_dump_request(int fd, int family, int udp)
+sockdiag_dump_request(int fd, int family, int udp, uint16_t port)
 {
 	struct {
 		struct nlmsghdr		 nh;
 		struct inet_diag_req_v2	 r;
+		struct nlattr		 nla;
+		struct inet_diag_bc_op	 bc[4];
 	}			 req;
 	struct sockaddr_nl	 nl = { .nl_family = AF_NETLINK };
 
@@ -199,10 +202,32 @@ sockdiag_dump_request(int fd, int family, int udp)
 	req.r.sdiag_protocol = udp ? IPPROTO_UDP : IPPROTO_TCP;
 	/* A bound UDP socket is "listening" in any state; TCP only in LISTEN. */
 	req.r.idiag_states = udp ? ~0U : 1U << TCP_LISTEN;
+	/*
+	 * Only sockets on our port come back (the kernel filters: a host
+	 * with many UDP sockets sends a few, not all): source port >= port,
+	 * then <= port. A jump past the end rejects.
+	 */
+	req.nla.nla_type = INET_DIAG_REQ_BYTECODE;
+	req.nla.nla_len = sizeof(req.nla) + sizeof(req.bc);
+	req.bc[0] = (struct inet_diag_bc_op){ INET_DIAG_BC_S_GE, 8, 20 };
+	req.bc[1] = (struct inet_diag_bc_op){ 0, 0, port };
+	req.bc[2] = (struct inet_diag_bc_op){ INET_DIAG_BC_S_LE, 8, 12 };
+	req.bc[3] = (struct inet_diag_bc_op){ 0, 0, port };
 	if (sendto(fd, &req, sizeof(req), 0, (struct sockaddr *)&nl,
 	    sizeof(nl)) != (ssize_t)sizeof(req))
 		return (-1);
 	return (0);
+}
+
+/* The port of a socket address, in host order. */
+static uint16_t
+sockdiag_port(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return (ntohs(((const struct sockaddr_in *)(const void *)ss)->
+		    sin_port));
+	return (ntohs(((const struct sockaddr_in6 *)(const void *)ss)->
+	    sin6_port));
 }
 
 /*
@@ -260,7 +285,8 @@ sockdiag_bound(const struct sockaddr_storage *local, int udp,
 	fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
 	if (fd == -1)
 		return (-1);
-	if (sockdiag_dump_request(fd, local->ss_family, udp) == 0)
+	if (sockdiag_dump_request(fd, local->ss_family, udp,
+	    sockdiag_port(local)) == 0)
 		rc = sockdiag_dump_read(fd, local, inos, max);
 	close(fd);
 	return (rc);

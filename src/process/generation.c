@@ -194,14 +194,20 @@ gen_listen(struct generation *gen, char *err, size_t errlen)
 				return (-1);
 			gen->kserver[gen->nkeepers] = sc;
 			gen->keepers[gen->nkeepers++] = k;
-			if (k->udp && keeper_udp_slots(gen, gen->nkeepers - 1,
-			    err, errlen) == -1)
-				return (-1);
 			addr_format(&sc->listens[j].addr, text, sizeof(text));
 			log_info("server %s (%s): listen %s", sc->name,
 			    conf_protocol_name(sc->protocol), text);
 		}
 	}
+	/*
+	 * UDP slots' sockets only once every address is ours: opened, they
+	 * take their share of the datagrams, and a reload that fails after
+	 * them leaves them to the serving workers (gen_create()).
+	 */
+	for (i = 0; i < gen->nkeepers; i++)
+		if (gen->keepers[i]->udp &&
+		    keeper_udp_slots(gen, i, err, errlen) == -1)
+			return (-1);
 	return (0);
 }
 
@@ -245,6 +251,7 @@ gen_create(struct config *conf, char *err, size_t errlen)
 	if (gen_open_access_logs(conf, err, errlen) == -1 ||
 	    gen_listen(gen, err, errlen) == -1) {
 		gen_free(gen);
+		keeper_adopt_strays(NULL);	/* UDP slots it opened */
 		return (NULL);
 	}
 	gen_slots_init(gen);
@@ -254,6 +261,7 @@ gen_create(struct config *conf, char *err, size_t errlen)
 			snprintf(err, errlen, "cannot start %s %d of "
 			    "generation %u", gen->slots[s].sc != NULL ?
 			    "a process of server" : "worker", s, gen->id);
+			keeper_adopt_strays(NULL);
 			gen_drain(gen);
 			(void)gen_check_end(gen);
 			return (NULL);

@@ -581,8 +581,20 @@ keeper_udp_slots(struct generation *gen, size_t k, char *err, size_t errlen)
 	for (s = 0; s < gen->nslots; s++) {
 		if (keeper_slot_fd(kp, s) != -1)
 			continue;
-		if ((fd = listener_open_udp(&kp->addr, err, errlen)) == -1)
+		/*
+		 * Slot 0's socket is the one that reserves the address: a
+		 * trim may have let go of the slot's copy while the keeper
+		 * lived on. The socket (and what waits in it) goes back to
+		 * a worker; a new one would leave it unread in the group.
+		 */
+		fd = s == 0 ? fcntl(kp->fd, F_DUPFD_CLOEXEC, 0) :
+		    listener_open_udp(&kp->addr, err, errlen);
+		if (fd == -1) {
+			if (s == 0)
+				snprintf(err, errlen, "listen %s: %s", kp->key,
+				    strerror(errno));
 			return (-1);
+		}
 		keeper_store(kp, 0, s, fd);
 		if (keeper_slot_fd(kp, s) != fd) {
 			snprintf(err, errlen, "out of memory");

@@ -249,7 +249,9 @@ master_foreign_cb(evutil_socket_t fd, short what, void *arg)
 	TAILQ_FOREACH(k, &m.keepers, entry)
 		master_foreign_address(k, ours, nours);
 	master_foreign_sweep();
-	stats_set_foreign(m.stats, master_foreign_count(), mf_seen);
+	/* During an upgrade both masters check: the one that serves tells. */
+	if (m.started && !m.upgraded)
+		stats_set_foreign(m.stats, master_foreign_count(), mf_seen);
 }
 
 /* Check the sockets on our ports every MASTER_FOREIGN_PERIOD from now on. */
@@ -260,6 +262,10 @@ master_foreign_start(void)
 
 	/* A new master's parent is the old one until that one leaves. */
 	mf_old_master = m.opts.upgrade != NULL ? getppid() : 0;
+	/* The count carries on across an upgrade, as the region does. */
+	if (m.stats != NULL)
+		mf_seen = __atomic_load_n(&m.stats->foreign_seen,
+		    __ATOMIC_RELAXED);
 	master_foreign_ev = event_new(m.base, -1, EV_PERSIST,
 	    master_foreign_cb, NULL);
 	if (master_foreign_ev == NULL ||

@@ -65,9 +65,14 @@ worker_accept_enable(int on)
 {
 	size_t	 i;
 
-	for (i = 0; i < w.nservers; i++)
+	for (i = 0; i < w.nservers; i++) {
+		/* Reading datagrams takes no descriptor: never paused. */
+		if (w.servers[i].svc == NULL ||
+		    w.servers[i].svc->datagrams != NULL)
+			continue;
 		if (!on || !w.servers[i].paused)
 			worker_server_accept(&w.servers[i], on);
+	}
 	w.accept_paused = !on;
 }
 
@@ -328,8 +333,8 @@ worker_add_listener(struct wserver *sv, const struct listen_conf *lc, int fd)
 	 * now, worker_accept_cb() would accept nothing from it and the
 	 * level-triggered event would spin the loop at 100% CPU.
 	 */
-	if (l->ev == NULL || (!sv->paused && !w.accept_paused &&
-	    event_add(l->ev, NULL) == -1))
+	if (l->ev == NULL || (!sv->paused && (!w.accept_paused ||
+	    sv->svc->datagrams != NULL) && event_add(l->ev, NULL) == -1))
 		worker_fatalx("server %s: cannot watch %s", sv->conf->name,
 		    l->text);
 }
