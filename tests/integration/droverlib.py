@@ -197,10 +197,12 @@ def ipv6_loopback_available():
         return False
 
 
-def free_port(host="127.0.0.1"):
-    """A port that was free a moment ago (for tests needing a fixed port)."""
+def free_port(host="127.0.0.1", udp=False):
+    """A port that was free a moment ago (for tests needing a fixed port),
+    for TCP or (udp) UDP: the two are apart."""
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(fam, socket.SOCK_STREAM) as s:
+    kind = socket.SOCK_DGRAM if udp else socket.SOCK_STREAM
+    with socket.socket(fam, kind) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
 

@@ -49,7 +49,7 @@ class UdpEdgesTest(DroverTest):
                 ' protocol = udp_echo\n}\n' % port)
 
     def test_server_back_while_its_old_generation_drains(self):
-        pu = free_port()
+        pu = free_port(udp=True)
         tcp = 'server e {\n listen = {"127.0.0.1:0"}\n protocol = echo\n}\n'
         d = self.drover(workers=2, servers=self.udp(pu) + tcp,
                         shutdown_timeout=40)
@@ -74,7 +74,7 @@ class UdpEdgesTest(DroverTest):
         self.assertEqual(unanswered(pu), 0)
 
     def test_failed_reload_that_added_workers(self):
-        pu = free_port()
+        pu = free_port(udp=True)
         busy = socket.socket()
         busy.bind(("127.0.0.1", 0))
         busy.listen(1)
