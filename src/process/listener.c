@@ -92,28 +92,28 @@ listener_open(const struct addr *a, int backlog, char *err, size_t errlen)
 }
 
 /*
- * Reserve an address for this drover: check nobody else holds it, then bind
- * the keeper socket. Port 0 is resolved in place. Returns the keeper's fd.
+ * Check nobody holds an address, then bind the socket that reserves it
+ * (TCP: the keeper's, never listening; UDP: slot 0's), resolving port 0
+ * in place. A plain bind (for TCP with SO_REUSEADDR, so that TIME_WAIT is
+ * no obstacle) fails against any socket already there, reuseport or not.
  */
-int
-listener_reserve(struct addr *a, char *err, size_t errlen)
+static int
+listener_reserve_any(struct addr *a, int udp, char *err, size_t errlen)
 {
 	struct sockaddr_storage	 ss;
 	socklen_t		 len = sizeof(ss);
 	int			 probe, fd;
 
 	if (addr_port(a) != 0) {
-		/*
-		 * A plain bind (SO_REUSEADDR only, so TIME_WAIT is no
-		 * obstacle) fails against any listener or keeper already
-		 * there, reuseport or not.
-		 */
-		probe = listener_socket(a, 1, 0, "listen", err, errlen);
+		probe = listener_socket_type(a, udp ? SOCK_DGRAM : SOCK_STREAM,
+		    !udp, 0, "listen", err, errlen);
 		if (probe == -1)
 			return (-1);
 		close(probe);
 	}
-	if ((fd = listener_socket(a, 0, 1, "listen", err, errlen)) == -1)
+	fd = udp ? listener_open_udp(a, err, errlen) :
+	    listener_socket(a, 0, 1, "listen", err, errlen);
+	if (fd == -1)
 		return (-1);
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1) {
 		snprintf(err, errlen, "getsockname: %s", strerror(errno));
@@ -123,6 +123,16 @@ listener_reserve(struct addr *a, char *err, size_t errlen)
 	memcpy(&a->ss, &ss, sizeof(ss));
 	a->len = len;
 	return (fd);
+}
+
+/*
+ * Reserve an address for this drover: check nobody else holds it, then bind
+ * the keeper socket. Port 0 is resolved in place. Returns the keeper's fd.
+ */
+int
+listener_reserve(struct addr *a, char *err, size_t errlen)
+{
+	return (listener_reserve_any(a, 0, err, errlen));
 }
 
 /*
@@ -170,26 +180,5 @@ listener_open_udp(const struct addr *a, char *err, size_t errlen)
 int
 listener_reserve_udp(struct addr *a, char *err, size_t errlen)
 {
-	struct sockaddr_storage	 ss;
-	socklen_t		 len = sizeof(ss);
-	int			 probe, fd;
-
-	if (addr_port(a) != 0) {
-		/* A plain bind fails against any socket there. */
-		probe = listener_socket_type(a, SOCK_DGRAM, 0, 0, "listen",
-		    err, errlen);
-		if (probe == -1)
-			return (-1);
-		close(probe);
-	}
-	if ((fd = listener_open_udp(a, err, errlen)) == -1)
-		return (-1);
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1) {
-		snprintf(err, errlen, "getsockname: %s", strerror(errno));
-		close(fd);
-		return (-1);
-	}
-	memcpy(&a->ss, &ss, sizeof(ss));
-	a->len = len;
-	return (fd);
+	return (listener_reserve_any(a, 1, err, errlen));
 }
