@@ -522,6 +522,33 @@ static const char *const conf_http_keys[] = {
 	"max_body_size", "access_log", "location",
 };
 
+/*
+ * Keys of drover's own TCP accepting, with defaults (so set means
+ * modified): errors in a server that accepts nothing (UDP) or whose
+ * program accepts (exec). backlog applies to exec: the master listens.
+ */
+static const char *const conf_accept_keys[] = {
+	"max_connections", "defer_accept", "backlog",	/* last: UDP only */
+};
+
+static int
+conf_check_accept_keys(cfg_t *cfg, cfg_t *sec, int udp, const char *why)
+{
+	cfg_opt_t	*opt;
+	size_t		 i, n = sizeof(conf_accept_keys) /
+			    sizeof(conf_accept_keys[0]);
+
+	for (i = 0; i < (udp ? n : n - 1); i++) {
+		opt = cfg_getopt(sec, conf_accept_keys[i]);
+		if (opt != NULL && (opt->flags & CFGF_MODIFIED)) {
+			cfg_error(cfg, "server %s: %s does not apply %s",
+			    cfg_title(sec), conf_accept_keys[i], why);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
 /* Keys that belong to one protocol are errors in a server of another. */
 static int
 conf_check_protocol_keys(cfg_t *cfg, cfg_t *sec)
@@ -538,7 +565,11 @@ conf_check_protocol_keys(cfg_t *cfg, cfg_t *sec)
 			return (-1);
 		}
 	}
-	if (conf_exec_check_server(cfg, sec, p) == -1)
+	if (conf_exec_check_server(cfg, sec, p) == -1 ||
+	    (p == PROTO_EXEC && conf_check_accept_keys(cfg, sec, 0,
+	    "to protocol = exec (the program accepts)") == -1) ||
+	    (CONF_PROTO_UDP(p) && conf_check_accept_keys(cfg, sec, 1,
+	    "to a UDP server (nothing is accepted)") == -1))
 		return (-1);
 	if (p != PROTO_ECHO && cfg_size(sec, "idle_timeout") > 0) {
 		cfg_error(cfg, "server %s: idle_timeout applies to protocol = "

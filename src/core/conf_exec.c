@@ -60,30 +60,6 @@ static const char *const conf_exec_keys[] = {
 	"directory", "output_log",
 };
 
-/* Keys of TCP accepting by drover, with defaults: errors where set in an
- * exec server (the program accepts) or a UDP one (nothing to accept). */
-static const char *const conf_exec_not[] = {
-	"max_connections", "defer_accept", "backlog",	/* last: UDP only */
-};
-
-/* A key of TCP accepting set in a server that does not accept: error. */
-static int
-conf_check_accept_keys(cfg_t *cfg, cfg_t *sec, int udp, const char *why)
-{
-	cfg_opt_t	*opt;
-	size_t		 i, n = sizeof(conf_exec_not) / sizeof(conf_exec_not[0]);
-
-	for (i = 0; i < (udp ? n : n - 1); i++) {
-		opt = cfg_getopt(sec, conf_exec_not[i]);
-		if (opt != NULL && (opt->flags & CFGF_MODIFIED)) {
-			cfg_error(cfg, "server %s: %s does not apply %s",
-			    cfg_title(sec), conf_exec_not[i], why);
-			return (-1);
-		}
-	}
-	return (0);
-}
-
 /* stop_signal = TERM | SIGTERM | ...: the number, -1 if unknown. */
 static int
 conf_signal_parse(const char *s)
@@ -326,9 +302,6 @@ conf_exec_check_server(cfg_t *cfg, cfg_t *sec, enum protocol p)
 {
 	size_t		 i;
 
-	if (CONF_PROTO_UDP(p) && conf_check_accept_keys(cfg, sec, 1,
-	    "to a UDP server (nothing is accepted)") == -1)
-		return (-1);
 	if (p != PROTO_EXEC) {
 		for (i = 0; i < sizeof(conf_exec_keys) /
 		    sizeof(conf_exec_keys[0]); i++) {
@@ -346,8 +319,7 @@ conf_exec_check_server(cfg_t *cfg, cfg_t *sec, enum protocol p)
 		    cfg_title(sec));
 		return (-1);
 	}
-	return (conf_check_accept_keys(cfg, sec, 0,
-	    "to protocol = exec (the program accepts)"));
+	return (0);
 }
 
 /* A NULL-ended copy of a string list option. */
