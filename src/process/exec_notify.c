@@ -23,20 +23,12 @@
 
 #include <event2/event.h>
 
+#include "core/clock.h"
 #include "core/conf.h"
 #include "core/log.h"
 #include "process/master_int.h"
 
 #define EXEC_NOTIFY_MAX	4096	/* bytes of one message we read */
-
-static long
-exec_notify_now(void)
-{
-	struct timespec	 now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return ((long)now.tv_sec);
-}
 
 /* One assignment of a message from the process. */
 static void
@@ -56,7 +48,7 @@ exec_notify_line(struct wproc *wp, const char *line)
 		log_info("process %ld of server %s is stopping",
 		    (long)wp->pid, x->sc->name);
 	} else if (strcmp(line, "WATCHDOG=1") == 0)
-		x->watchdog = exec_notify_now();
+		x->watchdog = (long)(clock_now_ms() / 1000);
 }
 
 /* The pid that sent a message, from its credentials; -1 if none. */

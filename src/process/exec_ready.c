@@ -29,6 +29,7 @@
 #include <event2/event.h>
 
 #include "core/addr.h"
+#include "core/clock.h"
 #include "core/conf.h"
 #include "core/log.h"
 #include "core/sockdiag.h"
@@ -41,15 +42,6 @@
 #define EXEC_PROBE_QUICK	8	/* tries at once, then a period's wait */
 
 static void	exec_probe_owner_cb(evutil_socket_t, short, void *);
-
-static long
-exec_probe_now(void)
-{
-	struct timespec	 now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return ((long)now.tv_sec * 1000 + now.tv_nsec / 1000000);
-}
 
 /* Where to connect for an address: the any-address means loopback. */
 static void
@@ -183,7 +175,7 @@ exec_probe_send(struct wproc *wp)
 		return;
 	}
 	exec_probe_wait(wp, x->probe_fd, EV_READ | EV_PERSIST,
-	    x->probe_deadline - exec_probe_now(), exec_probe_read_cb);
+	    x->probe_deadline - clock_now_ms(), exec_probe_read_cb);
 }
 
 /* Who accepted the connection: the process checked, another, nobody yet. */
@@ -208,7 +200,7 @@ exec_probe_owner_cb(evutil_socket_t unused, short what, void *arg)
 	 * another port, goes elsewhere: try again at once.
 	 */
 	if (ino == 0) {
-		if (exec_probe_now() >= x->probe_deadline -
+		if (clock_now_ms() >= x->probe_deadline -
 		    EXEC_PROBE_TIMEOUT_MS + EXEC_PROBE_QUEUED_MS)
 			exec_probe_again_in(wp, 1);
 		else
@@ -260,7 +252,7 @@ exec_probe_tick(evutil_socket_t unused, short what, void *arg)
 		return;
 	exec_probe_addr(&x->sc->listens[0].addr, &to);
 	memcpy(&x->probe_to, &to.ss, sizeof(x->probe_to));
-	x->probe_deadline = exec_probe_now() + EXEC_PROBE_TIMEOUT_MS;
+	x->probe_deadline = clock_now_ms() + EXEC_PROBE_TIMEOUT_MS;
 	fd = socket(addr_family(&to), SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0);
 	if (fd == -1 || (connect(fd, (struct sockaddr *)&to.ss, to.len) ==

@@ -26,6 +26,7 @@
 #include <event2/event.h>
 
 #include "core/backoff.h"
+#include "core/clock.h"
 #include "core/conf.h"
 #include "core/log.h"
 #include "core/proc.h"
@@ -370,7 +371,7 @@ gen_serving(struct generation *gen)
 	} else {
 		log_notice("reload done: generation %u serves with %s %ld ms "
 		    "after the signal; draining generation %u", gen->id,
-		    gen_procs_text(gen), wproc_ms_since(&m.reload_start),
+		    gen_procs_text(gen), clock_ms_since(&m.reload_start),
 		    old != NULL ? old->id : 0);
 		control_reload_done(1, "generation %u serves", gen->id);
 		master_notify_reloaded(1);

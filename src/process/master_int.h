@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include <stdint.h>
 #include <time.h>
 
 #include <event2/event.h>
@@ -88,7 +89,7 @@ struct xproc {
 	struct event		*ev_probe_timer;
 	struct sockaddr_storage	 probe_to;	/* the listener's address */
 	struct sockaddr_storage	 probe_from;	/* the GET's own */
-	long			 probe_deadline;	/* ms, monotonic */
+	int64_t			 probe_deadline;	/* ms, monotonic */
 	int			 probe_quick;	/* tries at once in a row */
 	size_t			 probe_len;
 	char			 probe_buf[256];
@@ -188,7 +189,6 @@ void	 gen_serving(struct generation *);
 const char *gen_procs_text(const struct generation *);
 
 /* wproc.c */
-long	 wproc_ms_since(const struct timespec *);
 int	 wproc_spawn(struct generation *, int);
 void	 wproc_add(struct generation *, struct wproc *);
 void	 wproc_ready(struct wproc *);

@@ -23,6 +23,7 @@
 #include <event2/event.h>
 
 #include "core/backoff.h"
+#include "core/clock.h"
 #include "core/conf.h"
 #include "core/log.h"
 #include "core/stats.h"
@@ -32,17 +33,6 @@
 #include "process/worker.h"
 
 #define MASTER_RESPAWN_ALONE_MS	1000	/* backoff cap with no worker up */
-
-/* Milliseconds since a CLOCK_MONOTONIC time, for the log. */
-long
-wproc_ms_since(const struct timespec *since)
-{
-	struct timespec	 now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return ((now.tv_sec - since->tv_sec) * 1000L +
-	    (now.tv_nsec - since->tv_nsec) / 1000000L);
-}
 
 /* The worker is gone or talks nonsense: stop listening to it. */
 void
@@ -328,7 +318,7 @@ wproc_exited(struct wproc *wp, int status)
 
 	wproc_read_last(wp);
 	master_describe_status(status, how, sizeof(how));
-	uptime = wproc_ms_since(&wp->started);
+	uptime = clock_ms_since(&wp->started);
 	expected = wp->state == WPROC_DRAINING || m.stopping;
 	clean = (WIFEXITED(status) && WEXITSTATUS(status) == 0) ||
 	    (expected && wp->x != NULL && WIFSIGNALED(status) &&
