@@ -97,7 +97,7 @@ class ExecConfTest(DroverTest):
             'directory = "appdir"',
             'output_log = "%s"' % os.path.join(d.dir, "app.log"))
         srv += exec_server("ready = notify", "stop_signal = WINCH",
-                           command=["sh", "-c", "exec sleep 1"]).replace(
+                           command=["sh", "-c", "exit 0"]).replace(
             "server app", "server byname").replace("127.0.0.1", "127.0.0.4")
         srv += exec_server("ready = started", "stop_signal = KILL").replace(
             "server app", "server third").replace("127.0.0.1", "127.0.0.5")
@@ -120,7 +120,7 @@ class ExecConfTest(DroverTest):
         os.mkdir(bindir)
         prog = os.path.join(bindir, "my-exec-app")
         with open(prog, "w") as f:
-            f.write("#!/bin/sh\nexec sleep 3600\n")
+            f.write("#!/bin/sh\nexit 0\n")   # never run: -t only
         os.chmod(prog, 0o755)
         d.write_conf(servers=exec_server(command=["my-exec-app"]))
         env = dict(os.environ, PATH=bindir + ":/usr/bin:/bin")
@@ -138,7 +138,7 @@ class ExecConfTest(DroverTest):
         os.mkdir(os.path.join(d.dir, "bin"))
         prog = os.path.join(d.dir, "bin", "app")
         with open(prog, "w") as f:
-            f.write("#!/bin/sh\nexec sleep 3600\n")
+            f.write("#!/bin/sh\nexit 0\n")   # never run: -t only
         os.chmod(prog, 0o755)
         d.write_conf(servers=exec_server(command=["bin/app"]))
         r = run([DROVER, "-t", "-c", d.conf], cwd="/")
@@ -166,7 +166,7 @@ class ExecConfTest(DroverTest):
         d = self.drover(workers=1, servers="")
         prog = os.path.join(d.dir, "app.sh")
         with open(prog, "w") as f:
-            f.write("#!/bin/sh\nexec sleep 3600\n")
+            f.write("#!/bin/sh\nexit 0\n")   # never run: -t only
         os.chmod(prog, 0o644)
         self.refused(exec_server(command=[prog]), "command =", prog)
 

@@ -163,6 +163,8 @@ class ExecLoadTest(DroverTest):
         try:
             for _ in range(8):
                 d.signal(signal.SIGHUP)
+                # The storm's cadence (a load pattern), not a wait
+                # for readiness: the reload below waits on the verdict.
                 time.sleep(random.uniform(0.25, 0.5))
             # The storm's last reload done (a HUP during a starting
             # generation is coalesced), the old processes stopped.
