@@ -562,6 +562,7 @@ http_proxy_connected(struct http_proxy *p)
 	p->up.pi.wready = 1;
 	p->in_len = p->in_off = p->head_scan = 0;
 	p->got_byte = p->up_eof = p->timed_out = 0;
+	p->req_body_done = 0;	/* a retry frames the body's end again */
 	if (http_proxy_head_build(p) == -1)
 		return (http_proxy_fail(p, 502, "out of memory"));
 	return (http_proxy_exchange(p));
