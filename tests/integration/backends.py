@@ -86,7 +86,9 @@ class Backend:
     """An HTTP/1.1 server on 127.0.0.1 in threads. mode: "normal";
     "drop" (read the request, close without a word); "hang" (read it,
     never answer); "bad" (a malformed response head); "closehead" (half
-    a head, then close); "unhealthy" (500 to everything)."""
+    a head, then close); "unhealthy" (500 to everything); "oneshot"
+    (a connection answers one request, then closes at the next without
+    a word: a kept connection that died while idle, every time)."""
 
     def __init__(self, port=0, mode="normal"):
         self.mode = mode
@@ -138,10 +140,15 @@ class Backend:
 
     def _serve(self, c):
         r = Reader(c)
+        served = 0
         try:
             while self.running:
+                if self.mode == "oneshot" and served == 1:
+                    read_head(r)        # the next request: no answer
+                    break
                 if not self._one(c, r):
                     break
+                served += 1
         except (EOFError, OSError, ValueError):
             pass
         try:

@@ -22,7 +22,8 @@ import zlib
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from backends import (PATTERN, Backend, Reader, pattern_crc,  # noqa: E402
                       ws_frame, ws_read)
-from droverlib import DroverTest, main, wait_for, wrk_during  # noqa: E402
+from droverlib import (DroverTest, ipv6_loopback_available,  # noqa: E402
+                       main, wait_for, wrk_during)
 
 SANITIZED = "ASAN_OPTIONS" in os.environ
 BIG = (256 << 20) if SANITIZED else (1 << 30)
@@ -38,7 +39,7 @@ upstream app {
 
 SERVER = """
 server web {
-    listen = {"127.0.0.1:0"}
+    listen = {%(listen)s}
     protocol = http
     max_body_size = 1099511627776
     body_timeout = 30
@@ -137,13 +138,13 @@ class ProxyTest(DroverTest):
         return b
 
     def start(self, servers, retry_wait=0, read_timeout=60, more="",
-              workers=1, log_level="info"):
+              workers=1, log_level="info", listen='"127.0.0.1:0"'):
         self.d = self.drover(workers=workers, log_level=log_level,
                              shutdown_timeout=30)
         text = ", ".join('"%s"' % s for s in servers)
         self.d.write_conf(extra=UPSTREAM % dict(
             servers=text, retry_wait=retry_wait, read_timeout=read_timeout,
-            more=more), servers=SERVER % dict(dir=self.d.dir))
+            more=more), servers=SERVER % dict(dir=self.d.dir, listen=listen))
         self.d.start()
         self.host, self.port = self.d.port("web")
         return self.d
@@ -305,6 +306,31 @@ class ProxyTest(DroverTest):
         self.assertEqual(h["via"], ["1.0 edge, 1.1 drover"])
         self.assertEqual(r["version"], "HTTP/1.1")
 
+    @unittest.skipUnless(ipv6_loopback_available(), "no ::1")
+    def test_forwarded_quotes_an_ipv6_client(self):
+        b = self.backend()
+        self.start([b.addr], listen='"[::1]:0"')
+        s = socket.create_connection(("::1", self.port), timeout=30)
+        s.sendall(b"GET /info HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n")
+        r = self.info(read_response(Reader(s)))
+        s.close()
+        h = {k.lower(): v for k, v in r["headers"]}
+        self.assertEqual(h["forwarded"],
+                         'for="[::1]";proto=http;host="[::1]:8080"')
+        self.assertEqual(h["x-forwarded-for"], "::1")
+
+    def test_access_log_has_the_status_and_bytes(self):
+        b = self.backend()
+        self.start([b.addr])
+        self.assertEqual(self.get("/gen/chunked/12345").length, 12345)
+        self.assertEqual(self.get("/gen/cl/777").length, 777)
+        log = os.path.join(self.d.dir, "access.log")
+        wait_for(lambda: os.path.exists(log) and re.search(
+            r'"GET /gen/cl/777 HTTP/1.1" 200 777 ', open(log).read()),
+            what="the access log line")
+        self.assertRegex(open(log).read(),
+                         r'"GET /gen/chunked/12345 HTTP/1.1" 200 12345 ')
+
     # -- errors ------------------------------------------------------------
 
     def test_502_when_the_upstream_is_dead(self):
@@ -382,6 +408,21 @@ class ProxyTest(DroverTest):
         s.close()
         self.assertEqual(b.connections, 1)
         self.assertEqual(len(b.requests), 40)
+
+    def test_a_dead_kept_connection_is_retried_on_a_new_one(self):
+        """The server closes a kept connection as the next request comes
+        (the race of keep-alive): the request, even a POST without a
+        body, goes again on a new connection and succeeds."""
+        b = self.backend(mode="oneshot")
+        self.start([b.addr])
+        for i in range(3):
+            self.assertEqual(self.get("/info").status, 200)
+        for i in range(2):
+            r = self.request(b"POST /info HTTP/1.1\r\nHost: t\r\n"
+                             b"Content-Length: 0\r\n\r\n")
+            self.assertEqual(r.status, 200)
+        self.assertEqual(b.connections, 5)
+        self.assertNotIn("failed", self.d.log())
 
     def test_backend_restart_within_retry_wait(self):
         """The only backend stops; requests sent meanwhile wait, and all
