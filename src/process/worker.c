@@ -122,6 +122,8 @@ service_find(int protocol)
 		return (&http_service);
 	case PROTO_UDP_ECHO:
 		return (&udp_echo_service);
+	case PROTO_TCP_PROXY:
+		return (&tcp_proxy_service);
 	}
 	return (NULL);
 }
