@@ -300,15 +300,11 @@ tcp_proxy_connected(struct tcp_proxy_conn *pc)
 	int			 fd = pc->uc.fd;
 
 	pc->uc.fd = -1;		/* the connection's now; uc only counts it */
-	pc->server.pc = pc;
 	conn_socket_init(&pc->server.io, fd);
 	if (pc->uc.peer->conf->addr.ss.ss_family != AF_UNIX)
 		tcp_proxy_nodelay(fd);
 	tcp_proxy_nodelay(pc->client.io.pi.fd);
 	pc->state = TCP_PROXY_RELAYING;
-	tcp_relay_init(&pc->up, &pc->client.io, &pc->server.io, &ts->pipes);
-	tcp_relay_init(&pc->down, &pc->server.io, &pc->client.io,
-	    &ts->pipes);
 	evtimer_add(&pc->timer, ts->idle);
 	/* Added edge-triggered: bytes already waiting give an edge now. */
 	poller_want_read(ts->poller, &pc->client.io.pi);
@@ -361,6 +357,11 @@ tcp_proxy_accept(struct wserver *sv, int fd, const struct sockaddr *sa,
 	pc->state = TCP_PROXY_CONNECTING;
 	pc->client.pc = pc;
 	conn_socket_init(&pc->client.io, fd);
+	pc->server.pc = pc;
+	conn_socket_init(&pc->server.io, -1);	/* none until connected */
+	tcp_relay_init(&pc->up, &pc->client.io, &pc->server.io, &ts->pipes);
+	tcp_relay_init(&pc->down, &pc->server.io, &pc->client.io,
+	    &ts->pipes);
 	pc->uc.fd = -1;
 	evtimer_assign(&pc->timer, sv->base, tcp_proxy_timeout_cb, pc);
 	TAILQ_INSERT_TAIL(&ts->conns, pc, entry);
