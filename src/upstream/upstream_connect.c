@@ -236,10 +236,14 @@ upstream_connect_try(struct upstream_connect *uc, int *count)
 		snprintf(uc->cause, sizeof(uc->cause), "event_add failed");
 		return (-1);
 	}
-	if (errno == EADDRNOTAVAIL || errno == EADDRINUSE)
+	if ((errno == EADDRNOTAVAIL || errno == EADDRINUSE) &&
+	    uc->u->conf->source != SOURCE_NONE)
 		snprintf(uc->cause, sizeof(uc->cause), "connect: %s (the "
 		    "source address and port are in use for this server)",
 		    strerror(errno));
+	else if (errno == EADDRNOTAVAIL)
+		snprintf(uc->cause, sizeof(uc->cause), "connect: %s (no "
+		    "local port free)", strerror(errno));
 	else {
 		*count = 1;
 		snprintf(uc->cause, sizeof(uc->cause), "connect: %s",
@@ -394,6 +398,8 @@ upstream_connect_connected(struct upstream_connect *uc, int rc)
 static void
 upstream_connect_release(struct upstream_connect *uc)
 {
+	if (uc->u == NULL)
+		return;		/* never started */
 	upstream_connect_event_clear(uc);
 	if (uc->active) {
 		uc->active = 0;
