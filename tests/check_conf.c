@@ -484,6 +484,9 @@ static const struct bad_case bad[] = {
 	{ UP(" servers = {\"127.0.0.1:1\"}\n source = \"listen\"\n")
 	  "server u {\n listen = {\"127.0.0.1:0\"}\n protocol = udp_proxy\n"
 	  " upstream = app\n}\n", 9, "udp_proxy needs a port per session" },
+	{ UP(" servers = {\"127.0.0.1:1\"}\n proxy_protocol = v2\n")
+	  "server u {\n listen = {\"127.0.0.1:0\"}\n protocol = udp_proxy\n"
+	  " upstream = app\n}\n", 9, "udp_proxy does not" },
 	{ "upstream \"a b\" {\n servers = {\"127.0.0.1:1\"}\n}\n" OK_SERVER,
 	  3, "upstream \"a b\": a name is" },
 };

@@ -409,6 +409,13 @@ conf_upstream_link_server(cfg_t *sec, const char *path, struct config *conf,
 		    name);
 		return (-1);
 	}
+	if (srv->protocol == PROTO_UDP_PROXY &&
+	    srv->upstream->proxy_protocol != 0) {
+		snprintf(err, errlen, "%s:%d: server %s: upstream %s sends a "
+		    "PROXY header: udp_proxy does not (set proxy_protocol = "
+		    "off)", path, sec->line, srv->name, name);
+		return (-1);
+	}
 	if (srv->protocol == PROTO_UDP_PROXY) {
 		size_t	 i;
 
