@@ -350,6 +350,7 @@ worker_cleanup(void)
 {
 	size_t	 i;
 
+	worker_proxyproto_shutdown();
 	for (i = 0; i < w.nservers; i++)
 		if (w.servers[i].svc != NULL && w.servers[i].svc_data != NULL)
 			w.servers[i].svc->shutdown(&w.servers[i]);
