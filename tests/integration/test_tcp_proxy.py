@@ -248,6 +248,17 @@ class TcpProxyTest(DroverTest):
         s.close()
         self.assertNotIn("no connection", d.log())
 
+    def test_proxy_header_v1_sent_first(self):
+        """proxy_protocol = v1 on the upstream: the backend (an echo)
+        gets the client's addresses first, then the client's bytes."""
+        b = self.backend()
+        d = self.proxy(proxy_conf([b.port], proxy_protocol="v1"))
+        with connect(d) as s:
+            s.sendall(b"data")
+            head = b"PROXY TCP4 127.0.0.1 127.0.0.1 %d %d\r\n" % (
+                s.getsockname()[1], d.port("p")[1])
+            self.assertEqual(read_echo(s, len(head) + 4), head + b"data")
+
     # -- balance ----------------------------------------------------------
 
     def test_round_robin_skips_a_dead_server(self):
