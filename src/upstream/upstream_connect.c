@@ -226,7 +226,7 @@ upstream_connect_try(struct upstream_connect *uc, int *count)
 
 	*count = 0;
 	uc->reused = 0;
-	if (!uc->dgram && !uc->fresh_only &&
+	if (!uc->dgram && !uc->no_pool && !uc->fresh_only &&
 	    (fd = upstream_pool_take(uc->u, uc->peer)) != -1) {
 		uc->fd = fd;
 		uc->reused = 1;
@@ -356,10 +356,11 @@ upstream_connect_start(struct upstream_connect *uc, struct upstream *u,
     const struct sockaddr *local, socklen_t locallen, upstream_cb cb,
     void *arg)
 {
-	int	 dgram = uc->dgram;
+	int	 dgram = uc->dgram, no_pool = uc->no_pool;
 
 	memset(uc, 0, sizeof(*uc));
 	uc->dgram = dgram;
+	uc->no_pool = no_pool;
 	uc->u = u;
 	uc->fd = -1;
 	uc->cb = cb;
