@@ -253,7 +253,7 @@ conf_check_protocol(cfg_t *cfg, cfg_opt_t *opt)
 }
 
 /* Whether a is the any-address of its family (0.0.0.0 or ::). */
-static int
+int
 conf_addr_wildcard(const struct addr *a)
 {
 	const struct sockaddr_in	*sin;
