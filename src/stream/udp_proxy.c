@@ -75,18 +75,20 @@ udp_proxy_init(struct wserver *sv, char *err, size_t errlen)
 static struct udp_proxy_sock *
 udp_proxy_sock(struct udp_proxy *px, int fd)
 {
-	struct udp_proxy_sock	*ls, *p;
+	struct udp_proxy_sock	*ls, **p;
 	size_t			 i;
 
 	for (i = 0; i < px->nsocks; i++)
-		if (px->socks[i].fd == fd)
-			return (&px->socks[i]);
+		if (px->socks[i]->fd == fd)
+			return (px->socks[i]);
+	/* Each its own allocation: sessions point at it. */
 	p = realloc(px->socks, (px->nsocks + 1) * sizeof(*p));
-	if (p == NULL)
+	if (p == NULL || (ls = calloc(1, sizeof(*ls))) == NULL) {
+		if (p != NULL)
+			px->socks = p;
 		return (NULL);
+	}
 	px->socks = p;
-	ls = &px->socks[px->nsocks];
-	memset(ls, 0, sizeof(*ls));
 	ls->fd = fd;
 	ls->namelen = sizeof(ls->name);
 	if ((ls->own = fcntl(fd, F_DUPFD_CLOEXEC, 0)) == -1 ||
@@ -94,9 +96,10 @@ udp_proxy_sock(struct udp_proxy *px, int fd)
 		log_warn("server %s: a listening socket", px->sv->conf->name);
 		if (ls->own != -1)
 			close(ls->own);
+		free(ls);
 		return (NULL);
 	}
-	px->nsocks++;
+	px->socks[px->nsocks++] = ls;
 	return (ls);
 }
 
@@ -281,8 +284,7 @@ udp_proxy_reply_send(struct udp_proxy *px, struct udp_session *s, int k)
 		}
 		/* This reply failed (the client's address unroutable, the
 		 * local one gone): the others may still go. */
-		log_debug("server %s: reply not sent: %s",
-		    px->sv->conf->name, strerror(errno));
+		udp_session_warn(px, "reply not sent", strerror(errno));
 		i++;
 	}
 }
@@ -377,8 +379,10 @@ udp_proxy_shutdown(struct wserver *sv)
 	udp_session_table_free(px);
 	if (px->poller != NULL)
 		poller_free(px->poller);
-	for (i = 0; i < px->nsocks; i++)
-		close(px->socks[i].own);
+	for (i = 0; i < px->nsocks; i++) {
+		close(px->socks[i]->own);
+		free(px->socks[i]);
+	}
 	free(px->socks);
 	free(px->bufs);
 	free(px);

@@ -102,7 +102,7 @@ struct udp_proxy {
 	int64_t			 idle_ms;
 	size_t			 max_sessions;
 	int			 draining;
-	struct udp_proxy_sock	*socks;
+	struct udp_proxy_sock	**socks;
 	size_t			 nsocks;
 	time_t			 last_warn;
 	char			*bufs;	/* UDP_PROXY_BATCH payloads */
@@ -126,6 +126,7 @@ int	 udp_session_due(const struct udp_session *, uint64_t *);
 void	 udp_session_close(struct udp_session *, const char *);
 void	 udp_session_upstream_failed(struct udp_session *, int, uint64_t);
 void	 udp_session_drain(struct udp_proxy *);
+void	 udp_session_warn(struct udp_proxy *, const char *, const char *);
 
 /* udp_proxy.c */
 void	 udp_proxy_ready(struct poller_item *, void *);

@@ -164,7 +164,7 @@ udp_session_connect_cb(struct upstream_connect *uc, enum upstream_result r)
 }
 
 /* Log now and then (once a second per server) why datagrams are lost. */
-static void
+void
 udp_session_warn(struct udp_proxy *px, const char *what, const char *cause)
 {
 	time_t	 now = time(NULL);
