@@ -352,11 +352,15 @@ class UdpProxyTest(DroverTest):
         try:
             wait_for(lambda: flow.received > 50, what="replies to flow")
             # Each reload waits for the old workers to be gone: their
-            # sessions relayed what was due, then closed.
-            for _ in range(4):
+            # sessions relayed what was due, then closed. Two plain
+            # reloads, then worker counts 2 -> 1 -> 3 -> 2 (sockets of
+            # retired slots are read by other workers, and answered
+            # from).
+            for n in (2, 2, 1, 3, 2):
                 old = d.workers()
+                d.write_conf(workers=n)
                 d.signal(signal.SIGHUP)
-                d.wait_workers(2, exclude=old)
+                d.wait_workers(n, exclude=old)
             wait_for(lambda: reloads_settled(d.log()),
                      what="the reloads to be done")
             mark = flow.received
