@@ -103,16 +103,25 @@ udp_proxy_sock(struct udp_proxy *px, int fd)
 	return (ls);
 }
 
-/* Reset the receive headers of the client side (recvmmsg overwrote
- * lengths and flags). */
+/*
+ * Reset the receive headers, named: with the sender's address and the
+ * control data (client side), or not (a session's connected socket).
+ * recvmmsg changes only the headers of the datagrams it returned, so
+ * only those are set again while the kind stays the same: a wake-up for
+ * one datagram costs one header, not a batch's.
+ */
 static void
 udp_proxy_rx_prepare(struct udp_proxy *px, int named)
 {
 	struct udp_proxy_dgram	*d;
 	struct msghdr		*h;
-	int			 i;
+	int			 i, n = UDP_PROXY_BATCH;
 
-	for (i = 0; i < UDP_PROXY_BATCH; i++) {
+	if (px->rx_kind == named + 1)
+		n = px->rx_used;
+	px->rx_kind = named + 1;
+	px->rx_used = 0;
+	for (i = 0; i < n; i++) {
 		d = &px->d[i];
 		d->rx_iov.iov_base = px->bufs + (size_t)i * UDP_PROXY_BUF_SIZE;
 		d->rx_iov.iov_len = UDP_PROXY_BUF_SIZE;
@@ -128,6 +137,17 @@ udp_proxy_rx_prepare(struct udp_proxy *px, int named)
 		h->msg_iovlen = 1;
 		px->rx[i].msg_len = 0;
 	}
+}
+
+/* recvmmsg into px->rx: the datagrams read, or -1 with errno. */
+static int
+udp_proxy_recv(struct udp_proxy *px, int fd)
+{
+	int	 n;
+
+	n = recvmmsg(fd, px->rx, UDP_PROXY_BATCH, MSG_DONTWAIT, NULL);
+	px->rx_used = n > 0 ? n : 0;
+	return (n);
 }
 
 /* tx[i] carries datagram i's payload, to dst (NULL: connected). */
@@ -237,7 +257,7 @@ udp_proxy_datagrams(struct wserver *sv, int fd)
 	ls = udp_proxy_sock(px, fd);
 	for (turn = 0; turn < UDP_PROXY_TURN; turn++) {
 		udp_proxy_rx_prepare(px, 1);
-		n = recvmmsg(fd, px->rx, UDP_PROXY_BATCH, MSG_DONTWAIT, NULL);
+		n = udp_proxy_recv(px, fd);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
@@ -335,8 +355,7 @@ udp_proxy_ready(struct poller_item *it, void *arg)
 	}
 	for (turn = 0; turn < UDP_PROXY_TURN; turn++) {
 		udp_proxy_rx_prepare(px, 0);
-		n = recvmmsg(it->fd, px->rx, UDP_PROXY_BATCH, MSG_DONTWAIT,
-		    NULL);
+		n = udp_proxy_recv(px, it->fd);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;

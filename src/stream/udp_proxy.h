@@ -105,6 +105,8 @@ struct udp_proxy {
 	struct udp_proxy_sock	**socks;
 	size_t			 nsocks;
 	time_t			 last_warn;
+	int			 rx_kind;	/* 0, 1 + named: rx's set-up */
+	int			 rx_used;	/* headers recvmmsg changed */
 	char			*bufs;	/* UDP_PROXY_BATCH payloads */
 	struct udp_proxy_dgram	 d[UDP_PROXY_BATCH];
 	struct mmsghdr		 rx[UDP_PROXY_BATCH];
