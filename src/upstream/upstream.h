@@ -8,6 +8,8 @@
  *
  * The proxies (http_proxy.c, tcp_proxy.c, udp_proxy.c) call only this:
  *
+ *	uc.dgram (UDP) and uc.no_pool (a raw byte stream, which must not
+ *	get an HTTP keep-alive connection) are set before the start;
  *	upstream_connect_start(&uc, u, client, local, cb, arg):
  *	    1: uc.fd is connected now (non-blocking), uc.peer is the server,
  *	    uc.reused says it came from the idle pool; 0: cb comes later:
@@ -69,6 +71,7 @@ struct upstream_connect {
 	int			 fd;	/* -1 until UPSTREAM_OK */
 	int			 reused;	/* from the idle pool */
 	int			 dgram;	/* UDP: connect() a datagram socket */
+	int			 no_pool;	/* never a kept HTTP connection */
 	char			 cause[128];	/* of the last failure */
 	/* private */
 	struct sockaddr_storage	 client;	/* for client_hash, PROXY */
