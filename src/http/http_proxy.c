@@ -628,6 +628,12 @@ http_proxy_init(struct http_proxy *p, struct http_conn *c,
 	p->in_len = p->in_off = p->head_scan = 0;
 	p->got_byte = p->head_sent = p->up_eof = p->resp_done = 0;
 	p->uc.dgram = 0;
+	p->uc.no_pool = 0;
+	/* A request that got no response byte may go to a server that had
+	 * it once more (the only server, restarting), if it may be sent
+	 * twice: an idempotent method, no body byte taken (checked before
+	 * any retry). */
+	p->uc.resend_ok = http_proxy_idempotent(c->x->req.method);
 }
 
 static enum http_hres
