@@ -160,10 +160,12 @@ http_proxy_fail(struct http_proxy *p, int status, const char *cause)
 	    http_proxy_peer(p), http_method_name(c->x->req.method),
 	    p->head_sent ? "response cut off" : "failed", cause);
 	http_proxy_release(p, 0);
+	/* The body ends short, or the client's is left unread: close
+	 * (said in the error's head). */
+	if (p->head_sent || !c->x->body_done)
+		c->keep_alive = 0;
 	if (!p->head_sent)
 		http_response_error(c, status);
-	else
-		c->keep_alive = 0;	/* the body ends short: close */
 	return (HTTP_HANDLER_DONE);
 }
 
