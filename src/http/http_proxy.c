@@ -22,6 +22,9 @@
 
 #include <sys/socket.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -559,8 +562,15 @@ http_proxy_tunnel(struct http_proxy *p)
 static enum http_hres
 http_proxy_connected(struct http_proxy *p)
 {
+	int	 one = 1;
+
 	p->state = HTTP_PROXY_EXCHANGE;
 	conn_socket_init(&p->up, p->uc.fd);
+	/* A chunk's end or a piece of body after the head must not wait
+	 * for an ACK (Nagle); a kept connection has it set already. */
+	if (!p->uc.reused)
+		(void)setsockopt(p->uc.fd, IPPROTO_TCP, TCP_NODELAY, &one,
+		    sizeof(one));
 	p->up.pi.wready = 1;
 	p->in_len = p->in_off = p->head_scan = 0;
 	p->got_byte = p->up_eof = p->timed_out = 0;

@@ -204,14 +204,12 @@ http_proxy_head_join(struct http_proxy *p, enum http_proxy_kind k,
 	return (0);
 }
 
-/* The client's address as text; for Forwarded, IPv6 as "[v6]". */
+/* The client's address as text (a, n) for Forwarded: IPv6 as "[v6]". */
 static size_t
-http_proxy_head_addr(struct http_conn *c, char *buf, size_t size, int fwd)
+http_proxy_head_fwd_addr(struct http_conn *c, const char *a, size_t n,
+    char *buf, size_t size)
 {
-	const char	*a = http_conn_peer(c);
-	size_t		 n = strlen(a);
-
-	if (!fwd || c->peer.sa.sa_family != AF_INET6 || n + 5 > size) {
+	if (c->peer.sa.sa_family != AF_INET6 || n + 5 > size) {
 		memcpy(buf, a, n < size ? n : size);
 		return (n < size ? n : size);
 	}
@@ -246,14 +244,15 @@ http_proxy_head_forwarding(struct http_proxy *p)
 {
 	struct http_request	*req = &p->c->x->req;
 	const char		*host = http_request_str(p->c, req->host);
+	const char		*peer = http_conn_peer(p->c);	/* once */
+	size_t			 plen = strlen(peer), n;
 	char			 addr[INET6_ADDRSTRLEN + 8];
-	size_t			 n;
 
 	if (http_proxy_head_join(p, KIND_XFF, "X-Forwarded-For", 15) == -1 ||
 	    http_proxy_out_reserve(p, 256 + req->host.len) == -1)
 		return (-1);
-	n = http_proxy_head_addr(p->c, addr, sizeof(addr), 0);
-	http_proxy_put(p, addr, n);
+	n = http_proxy_head_fwd_addr(p->c, peer, plen, addr, sizeof(addr));
+	http_proxy_put(p, peer, plen);
 	PUTS(p, "\r\nX-Forwarded-Proto: http\r\n");
 	if (req->has_host) {
 		PUTS(p, "X-Forwarded-Host: ");
@@ -264,7 +263,6 @@ http_proxy_head_forwarding(struct http_proxy *p)
 	    http_proxy_out_reserve(p, 64) == -1)
 		return (-1);
 	PUTS(p, "for=");
-	n = http_proxy_head_addr(p->c, addr, sizeof(addr), 1);
 	http_proxy_put(p, addr, n);
 	PUTS(p, ";proto=http");
 	if (req->has_host && req->host.len > 0) {
