@@ -14,8 +14,9 @@
  *
  * A connection that fails before any byte of a response (a kept one
  * the server closed meanwhile, or a server that died) is retried when
- * the request can be sent again: no body byte taken yet, and a kept
- * connection or an idempotent method. After a 101 the two connections
+ * the request can be sent again: no body byte taken yet, or the whole
+ * body still in the output buffer (a small one, which went out with the
+ * head), and a kept connection or an idempotent method. After a 101 the two connections
  * are tunnelled (http_proxy_tunnel) until either side closes.
  */
 #include "autoconf.h"
@@ -198,7 +199,8 @@ http_proxy_upstream_failed(struct http_proxy *p, const char *cause)
 	int			 rc;
 
 	p->cause = cause;
-	if (p->got_byte || p->head_sent || timed_out || p->body_taken ||
+	if (p->got_byte || p->head_sent || timed_out || (p->body_taken &&
+	    !(p->replayable && p->req_body_done)) ||
 	    (!p->uc.reused && !http_proxy_idempotent(c->x->req.method))) {
 		if (!p->uc.reused || p->got_byte)
 			upstream_peer_failed(p->uc.peer);
@@ -276,13 +278,19 @@ http_proxy_take_body(struct http_proxy *p)
 	}
 }
 
-/* Send the head and as much of the body as goes: 0, -1 failed. */
+/* Send the head and as much of the body as goes, the body's first
+ * piece with the head (one send for a small request, which stays whole
+ * in out[] for a retry): 0, -1 failed. */
 static int
 http_proxy_send(struct http_proxy *p, short *moved)
 {
 	ssize_t	 n;
 
 	for (;;) {
+		if (!p->req_body_done && !p->resp_done &&
+		    p->out_len - p->out_sent < HTTP_PROXY_BODY_HIGH &&
+		    http_proxy_take_body(p))
+			continue;
 		if (p->out_sent < p->out_len) {
 			if (!p->up.pi.wready)
 				return (0);
@@ -300,9 +308,7 @@ http_proxy_send(struct http_proxy *p, short *moved)
 			p->cause = http_proxy_errno("send");
 			return (-1);
 		}
-		if (p->req_body_done || p->resp_done ||
-		    http_proxy_take_body(p) == 0)
-			return (0);
+		return (0);
 	}
 }
 
@@ -574,9 +580,13 @@ http_proxy_connected(struct http_proxy *p)
 	p->up.pi.wready = 1;
 	p->in_len = p->in_off = p->head_scan = 0;
 	p->got_byte = p->up_eof = p->timed_out = 0;
-	p->req_body_done = 0;	/* a retry frames the body's end again */
-	if (http_proxy_head_build(p) == -1)
-		return (http_proxy_fail(p, 502, "out of memory"));
+	if (p->body_taken)	/* a retry: all of it is still in out[] */
+		p->out_sent = 0;
+	else {
+		p->req_body_done = 0;	/* its end is framed again */
+		if (http_proxy_head_build(p) == -1)
+			return (http_proxy_fail(p, 502, "out of memory"));
+	}
 	return (http_proxy_exchange(p));
 }
 
@@ -636,7 +646,7 @@ http_proxy_init(struct http_proxy *p, struct http_conn *c,
 	p->timed_out = 0;
 	p->cause = NULL;
 	p->out_len = p->out_sent = 0;
-	p->req_body_done = p->body_taken = p->upgrade = 0;
+	p->req_body_done = p->body_taken = p->upgrade = p->replayable = 0;
 	p->in_len = p->in_off = p->head_scan = 0;
 	p->got_byte = p->head_sent = p->up_eof = p->resp_done = 0;
 	p->uc.dgram = 0;

@@ -71,6 +71,8 @@ struct http_proxy {
 	int			 req_chunked;	/* body sent in chunks */
 	int			 req_body_done;	/* all of it queued */
 	int			 body_taken;	/* body bytes consumed */
+	int			 replayable;	/* the whole request is still
+						 * in out[0, out_len) */
 	int			 upgrade;	/* the client asked to */
 
 	/* In from the upstream: the response head, then the body. */

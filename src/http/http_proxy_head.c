@@ -36,11 +36,14 @@ http_proxy_out_reserve(struct http_proxy *p, size_t n)
 	size_t	 cap;
 	char	*b;
 
-	if (p->out_sent > 0 && p->out_sent == p->out_len)
+	if (p->out_sent > 0 && p->out_sent == p->out_len) {
 		p->out_sent = p->out_len = 0;
+		p->replayable = 0;
+	}
 	if (p->out_cap - p->out_len >= n)
 		return (0);
 	if (p->out_sent > 0) {
+		p->replayable = 0;
 		memmove(p->out, p->out + p->out_sent, p->out_len - p->out_sent);
 		p->out_len -= p->out_sent;
 		p->out_sent = 0;
@@ -367,5 +370,6 @@ http_proxy_head_build(struct http_proxy *p)
 	if (http_proxy_head_line(p) == -1 || http_proxy_head_fields(p) == -1 ||
 	    http_proxy_head_forwarding(p) == -1 || http_proxy_head_end(p) == -1)
 		return (-1);
+	p->replayable = 1;
 	return (0);
 }

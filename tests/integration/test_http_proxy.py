@@ -411,8 +411,9 @@ class ProxyTest(DroverTest):
 
     def test_a_dead_kept_connection_is_retried_on_a_new_one(self):
         """The server closes a kept connection as the next request comes
-        (the race of keep-alive): the request, even a POST without a
-        body, goes again on a new connection and succeeds."""
+        (the race of keep-alive): the request, even a POST (without a
+        body, or with one small enough to be sent whole with the head),
+        goes again on a new connection and succeeds."""
         b = self.backend(mode="oneshot")
         self.start([b.addr])
         for i in range(3):
@@ -421,7 +422,18 @@ class ProxyTest(DroverTest):
             r = self.request(b"POST /info HTTP/1.1\r\nHost: t\r\n"
                              b"Content-Length: 0\r\n\r\n")
             self.assertEqual(r.status, 200)
-        self.assertEqual(b.connections, 5)
+        # a small body went out whole with the head: it goes again
+        body = PATTERN[:1000]
+        r = self.info(self.request(b"POST /info HTTP/1.1\r\nHost: t\r\n"
+                                   b"Content-Length: 1000\r\n\r\n" + body))
+        self.assertEqual((r["body_len"], r["body_crc"]),
+                         (1000, zlib.crc32(body)))
+        r = self.info(self.request(
+            b"POST /info HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: "
+            b"chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"))
+        self.assertEqual((r["body_len"], r["body_crc"]),
+                         (5, zlib.crc32(b"hello")))
+        self.assertEqual(b.connections, 7)
         self.assertNotIn("failed", self.d.log())
 
     def test_backend_restart_within_retry_wait(self):
