@@ -88,12 +88,14 @@ class Backend:
     never answer); "bad" (a malformed response head); "closehead" (half
     a head, then close); "unhealthy" (500 to everything); "oneshot"
     (a connection answers one request, then closes at the next without
-    a word: a kept connection that died while idle, every time)."""
+    a word: a kept connection that died while idle, every time); "pp"
+    (a PROXY v1 line first on each connection, kept in proxy_lines)."""
 
     def __init__(self, port=0, mode="normal"):
         self.mode = mode
         self.connections = 0
         self.requests = []
+        self.proxy_lines = []
         self.lock = threading.Lock()
         self.conns = []
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -142,6 +144,10 @@ class Backend:
         r = Reader(c)
         served = 0
         try:
+            if self.mode == "pp":       # a PROXY v1 line comes first
+                line = r.until(b"\r\n").decode()
+                with self.lock:
+                    self.proxy_lines.append(line)
             while self.running:
                 if self.mode == "oneshot" and served == 1:
                     read_head(r)        # the next request: no answer

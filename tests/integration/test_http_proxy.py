@@ -331,6 +331,21 @@ class ProxyTest(DroverTest):
         self.assertRegex(open(log).read(),
                          r'"GET /gen/chunked/12345 HTTP/1.1" 200 12345 ')
 
+    def test_proxy_header_to_the_upstream_carries_the_client(self):
+        """proxy_protocol = v1: each upstream connection starts with the
+        client's address and the address it came to."""
+        b = self.backend(mode="pp")
+        self.start([b.addr], more="proxy_protocol = v1")
+        s, r = self.conn()
+        s.sendall(b"GET /info HTTP/1.1\r\nHost: t\r\n\r\n")
+        self.assertEqual(read_response(r).status, 200)
+        s.sendall(b"GET /info HTTP/1.1\r\nHost: t\r\n\r\n")
+        self.assertEqual(read_response(r).status, 200)
+        client = s.getsockname()[1]
+        s.close()
+        self.assertEqual(b.proxy_lines, [
+            "PROXY TCP4 127.0.0.1 127.0.0.1 %d %d" % (client, self.port)] * 2)
+
     # -- errors ------------------------------------------------------------
 
     def test_502_when_the_upstream_is_dead(self):
