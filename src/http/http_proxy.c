@@ -599,6 +599,23 @@ http_proxy_connect_cb(struct upstream_connect *uc, enum upstream_result r)
 	http_request_wake(p->c);
 }
 
+/* Why no connection could be had, for the log. */
+static const char *
+http_proxy_verdict(const struct http_proxy *p)
+{
+	if (p->uc.cause[0] != '\0' && p->result != UPSTREAM_E503)
+		return (p->uc.cause);
+	switch (p->result) {
+	case UPSTREAM_E503:
+		return (p->conf->retry_wait > 0 ? "every server is down, "
+		    "retry_wait ran out" : "every server is down");
+	case UPSTREAM_E504:
+		return ("connect timed out");
+	default:
+		return ("no connection");
+	}
+}
+
 static enum http_hres
 http_proxy_resume(struct http_conn *c)
 {
@@ -609,7 +626,8 @@ http_proxy_resume(struct http_conn *c)
 		if (p->result == 0)
 			return (HTTP_HANDLER_PENDING);
 		if (p->result != 1)
-			return (http_proxy_fail(p, p->result, p->uc.cause));
+			return (http_proxy_fail(p, p->result,
+			    http_proxy_verdict(p)));
 		return (http_proxy_connected(p));
 	case HTTP_PROXY_EXCHANGE:
 		return (http_proxy_exchange(p));

@@ -392,7 +392,8 @@ class ProxyTest(DroverTest):
         wait_for(lambda: any(q["target"] == "/healthz" for q in b.requests),
                  what="a health check")
         wait_for(lambda: self.get("/x").status == 503, what="a 503")
-        self.d.wait_log(r"upstream app: .*failed")
+        self.d.wait_log(r"upstream app: [^ ]+: GET failed: every server is "
+                        r"down, retry_wait ran out")
 
     def test_retries_idempotent_requests_on_another_server(self):
         """One backend closes every connection after reading the request:
