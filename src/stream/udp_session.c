@@ -342,27 +342,34 @@ udp_session_idle_cb(evutil_socket_t fd, short what, void *arg)
 	evtimer_add(&px->idle_ev, &tv);
 }
 
-/* Drain's grace is over: replies that have not come will not. */
+/* Drain's grace is over for the sessions whose dues are unknown; those
+ * owed a counted reply keep their idle_timeout. */
 static void
 udp_session_grace_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct udp_proxy	*px = arg;
-	struct udp_session	*s;
+	struct udp_session	*s, *next;
+	uint64_t		 due;
 
 	(void)fd;
 	(void)what;
-	while ((s = TAILQ_FIRST(&px->lru)) != NULL)
-		udp_session_close(s, "drained");
+	for (s = TAILQ_FIRST(&px->lru); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, lru);
+		if (!udp_session_due(s, &due))
+			udp_session_close(s, "drained");
+	}
 }
 
 /*
  * The worker drains: no datagram of a client comes any more (the
  * listening sockets are its successor's to read), so what a session
- * still waits for is the replies to what it sent. A session that is
- * owed none (udp_responses counted them all) ends now; the others get
- * UDP_PROXY_GRACE_MS (or their idle_timeout, if sooner), then end.
- * Not idle_timeout alone: with a HUP every few seconds, minutes-long
- * sessions would keep a worker per reload alive.
+ * still waits for is the replies to what it sent. With udp_responses
+ * those are counted: a session owed none ends now, one owed some waits
+ * for them as long as its idle_timeout allows (and the worker's
+ * shutdown_timeout). Without, nothing says what is due: the session gets
+ * UDP_PROXY_GRACE_MS (or its idle_timeout, if sooner), not idle_timeout
+ * alone, since with a HUP every few seconds minutes-long sessions would
+ * keep a worker per reload alive.
  */
 void
 udp_session_drain(struct udp_proxy *px)

@@ -278,6 +278,28 @@ class UdpProxyTest(DroverTest):
         wait_for(lambda: self.counters(d).get("active") == 0,
                  what="no session left open")
 
+    def test_a_counted_reply_due_outlasts_the_grace(self):
+        """With udp_responses, an old session waits for the reply it is
+        owed past the 2 s grace of sessions whose dues are unknown."""
+        up = self.upstream(delay=3.0)
+        d = self.start(upstream_block("e", [up.addr]) +
+                       proxy_server("p", ["127.0.0.1:0"], "e",
+                                    "udp_responses = 1\n    "
+                                    "idle_timeout = 20"))
+        (host, port), = d.ports()["p"]
+        # No wait_relays: a probe would wait 3 s. The socket exists
+        # (the master opened it), so the datagram waits in it if need be.
+        c = self.client(host, port)
+        c.sock.settimeout(TIMEOUT)
+        c.sock.sendto(b"late", (host, port))
+        wait_for(lambda: up.ports_of(b"late"),
+                 what="the upstream to get the question")
+        old = d.workers()
+        d.signal(signal.SIGHUP)
+        d.wait_workers(2, exclude=old)
+        data, src = c.sock.recvfrom(65536)
+        self.assertEqual((data, src[:2]), (b"late", (host, port)))
+
     def test_dead_upstream_is_counted(self):
         dead = free_port(udp=True)
         d = self.start(upstream_block("e", ["127.0.0.1:%d" % dead]) +
