@@ -180,6 +180,10 @@ class Backend:
         if self.mode == "bad":
             c.sendall(b"HTTP/1.1 200 OK\r\nBad Header Line\r\n\r\nok")
             return False
+        if self.mode == "cut":
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"
+                      + b"x" * 10)
+            return False
         if self.mode == "closehead":
             c.sendall(b"HTTP/1.1 200 OK\r\nContent-Le")
             return False

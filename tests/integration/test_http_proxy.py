@@ -374,6 +374,26 @@ class ProxyTest(DroverTest):
         self.d.wait_log(r"upstream app: %s: GET failed: a bad header field"
                         % re.escape(b.addr))
 
+    def test_a_body_cut_off_closes_the_client_connection(self):
+        """The upstream closes after the head went to the client: the
+        client sees the body end short and the connection close."""
+        b = self.backend(mode="cut")
+        self.start([b.addr])
+        s, r = self.conn()
+        s.sendall(b"GET /x HTTP/1.1\r\nHost: t\r\n\r\n")
+        head = r.until(b"\r\n\r\n")
+        self.assertIn(b"Content-Length: 1000", head)
+        body = r.buf
+        while True:
+            data = s.recv(65536)
+            if not data:
+                break
+            body += data
+        s.close()
+        self.assertEqual(body, b"x" * 10)
+        self.d.wait_log(r"upstream app: %s: GET response cut off: closed "
+                        r"before the end of the body" % re.escape(b.addr))
+
     def test_504_on_read_timeout(self):
         b = self.backend(mode="hang")
         self.start([b.addr], read_timeout=1)
@@ -518,6 +538,20 @@ class ProxyTest(DroverTest):
         s.close()
         wait_for(lambda: not set(old) & set(self.d.workers()),
                  what="the old worker to exit once the tunnel ended")
+
+    def test_websocket_frame_sent_with_the_handshake(self):
+        """A frame that came in the same packet as the handshake waits
+        in drover's buffer and goes up after the 101."""
+        b = self.backend()
+        self.start([b.addr])
+        s, r = self.conn()
+        s.sendall(b"GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n"
+                  b"Connection: Upgrade\r\nSec-WebSocket-Key: "
+                  b"dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13"
+                  b"\r\n\r\n" + ws_frame(1, b"early", mask=b"abcd"))
+        self.assertEqual(read_response(r).status, 101)
+        self.assertEqual(ws_read(r), (1, b"early"))
+        s.close()
 
     # -- reloads -------------------------------------------------------------
 
