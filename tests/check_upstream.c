@@ -442,11 +442,11 @@ idle_check_cb(evutil_socket_t fd, short what, void *arg)
 		event_base_loopbreak(base);
 }
 
-/* The loop runs until the pool is empty, or 10 s. */
+/* The loop runs until the pool is empty (the sweep, every 5 s), or 20 s. */
 static void
 run_until_no_idle(void)
 {
-	struct timeval	 tick = { 0, 10000 }, limit = { 10, 0 };
+	struct timeval	 tick = { 0, 10000 }, limit = { 20, 0 };
 	struct event	*ev;
 
 	ev = event_new(base, -1, EV_PERSIST, idle_check_cb, NULL);
