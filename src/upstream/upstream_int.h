@@ -35,7 +35,7 @@ int	 upstream_pick_left(const struct upstream *,
 	     const struct upstream_connect *);
 
 /* upstream_pool.c: idle keep-alive connections */
-int	 upstream_pool_take(struct upstream *, struct upstream_peer *);
+int	 upstream_pool_take(struct upstream *, struct upstream_peer *, int);
 int	 upstream_pool_put(struct upstream *, struct upstream_peer *, int);
 void	 upstream_pool_init(struct upstream *);
 void	 upstream_pool_close(struct upstream *);

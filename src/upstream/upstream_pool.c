@@ -121,14 +121,18 @@ upstream_pool_put(struct upstream *u, struct upstream_peer *p, int fd)
 	return (0);
 }
 
-/* An idle connection to p that is still quiet, or -1. */
+/* An idle connection to p that is still quiet (and kept less than
+ * recent_ms, if that is not 0), or -1. The most recent is first. */
 int
-upstream_pool_take(struct upstream *u, struct upstream_peer *p)
+upstream_pool_take(struct upstream *u, struct upstream_peer *p,
+    int recent_ms)
 {
 	struct upstream_idle	*ui;
 	int			 fd;
 
 	while ((ui = TAILQ_FIRST(&p->idle)) != NULL) {
+		if (recent_ms > 0 && clock_now_ms() - ui->since >= recent_ms)
+			return (-1);
 		fd = ui->fd;
 		upstream_pool_unlink(u, ui);
 		if (upstream_pool_quiet(fd))
