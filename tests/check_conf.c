@@ -323,10 +323,10 @@ static const struct bad_case bad[] = {
 	  "unexpected token" },
 	/* A location has exactly one handler; echo_body = off is none. */
 	{ HTTP_LOC("  echo_body = on\n  return = \"204\"\n"), 7,
-	  "location /: needs exactly one of return, root, stats or echo_body "
+	  "location /: needs exactly one of return, root, stats, echo_body or proxy "
 	  "(has 2)" },
 	{ HTTP_LOC("  echo_body = off\n"), 6,
-	  "location /: needs exactly one of return, root, stats or echo_body "
+	  "location /: needs exactly one of return, root, stats, echo_body or proxy "
 	  "(has 0)" },
 	/* delay only modifies a handler, within 0 to 3600 seconds. */
 	{ HTTP_LOC("  echo_body = on\n  delay = -1\n"), 7,
@@ -334,7 +334,7 @@ static const struct bad_case bad[] = {
 	{ HTTP_LOC("  echo_body = on\n  delay = 4000\n"), 7,
 	  "location /: delay = 4000 is out of range (0 to 3600 seconds)" },
 	{ HTTP_LOC("  delay = 1\n"), 6,
-	  "location /: needs exactly one of return, root, stats or echo_body "
+	  "location /: needs exactly one of return, root, stats, echo_body or proxy "
 	  "(has 0)" },
 	/* return: only final statuses that frame like any other response. */
 	{ HTTP_LOC("  return = \"100\"\n"), 5, "1xx" },

@@ -72,6 +72,24 @@ static cfg_opt_t location_opts[] = {
 	CFG_STR("stats", NULL, CFGF_NODEFAULT),
 	CFG_BOOL("echo_body", cfg_false, CFGF_NODEFAULT),
 	CFG_FLOAT("delay", 0, CFGF_NODEFAULT),
+	CFG_STR("proxy", NULL, CFGF_NODEFAULT),
+	CFG_END()
+};
+
+static cfg_opt_t upstream_opts[] = {
+	CFG_STR_LIST("servers", NULL, CFGF_NODEFAULT),
+	CFG_STR("balance", "round_robin", CFGF_NONE),
+	CFG_INT("keepalive", 32, CFGF_NONE),
+	CFG_INT("connect_timeout", 5, CFGF_NONE),
+	CFG_INT("read_timeout", 60, CFGF_NONE),
+	CFG_INT("send_timeout", 60, CFGF_NONE),
+	CFG_INT("max_fails", 3, CFGF_NONE),
+	CFG_INT("fail_timeout", 10, CFGF_NONE),
+	CFG_STR("health_check", NULL, CFGF_NODEFAULT),
+	CFG_INT("health_interval", 2, CFGF_NONE),
+	CFG_INT("retry_wait", 10, CFGF_NONE),
+	CFG_STR("source", NULL, CFGF_NODEFAULT),
+	CFG_STR("proxy_protocol", "off", CFGF_NONE),
 	CFG_END()
 };
 
@@ -100,6 +118,9 @@ static cfg_opt_t server_opts[] = {
 	CFG_STR_LIST("environment", NULL, CFGF_NODEFAULT),
 	CFG_STR("directory", NULL, CFGF_NODEFAULT),
 	CFG_STR("output_log", NULL, CFGF_NODEFAULT),
+	CFG_STR("upstream", NULL, CFGF_NODEFAULT),
+	CFG_BOOL("proxy_protocol", cfg_false, CFGF_NODEFAULT),
+	CFG_INT("udp_responses", 0, CFGF_NODEFAULT),
 	CFG_SEC("location", location_opts,
 	    CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
 	CFG_END()
@@ -120,6 +141,8 @@ static cfg_opt_t root_opts[] = {
 	CFG_INT("worker_hang_timeout", CONF_DEFAULT_HANG, CFGF_NONE),
 	CFG_INT("rlimit_nofile", 0, CFGF_NONE),
 	CFG_STR("mime_types", "/etc/mime.types", CFGF_NONE),
+	CFG_SEC("upstream", upstream_opts,
+	    CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
 	CFG_SEC("server", server_opts,
 	    CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
 	CFG_END()
@@ -205,8 +228,8 @@ conf_location_cmp(const void *a, const void *b)
 }
 
 static int
-conf_fill_locations(cfg_t *sec, const char *path, struct server_conf *srv,
-    char *err, size_t errlen)
+conf_fill_locations(cfg_t *sec, const char *path, struct config *conf,
+    struct server_conf *srv, char *err, size_t errlen)
 {
 	struct location_conf	*lc;
 	cfg_t			*loc;
@@ -248,6 +271,11 @@ conf_fill_locations(cfg_t *sec, const char *path, struct server_conf *srv,
 			lc->handler = LOC_STATS;
 			(void)conf_stats_parse(cfg_getstr(loc, "stats"),
 			    &lc->stats);
+		} else if (cfg_size(loc, "proxy") > 0) {
+			lc->handler = LOC_PROXY;
+			if (conf_upstream_link_location(loc, path, conf, lc,
+			    err, errlen) == -1)
+				return (-1);
 		} else
 			lc->handler = LOC_ECHO_BODY;
 		if (cfg_size(loc, "delay") > 0)
@@ -263,7 +291,7 @@ oom:
 }
 
 static int
-conf_fill_server(cfg_t *sec, const char *path, int workers,
+conf_fill_server(cfg_t *sec, const char *path, struct config *conf,
     struct server_conf *srv, char *err, size_t errlen)
 {
 	unsigned int	 i;
@@ -299,10 +327,11 @@ conf_fill_server(cfg_t *sec, const char *path, int workers,
 		srv->access_log = conf_path(path, cfg_getstr(sec,
 		    "access_log"));
 	srv->access_log_fd = -1;
-	if (conf_fill_locations(sec, path, srv, err, errlen) == -1)
+	if (conf_fill_locations(sec, path, conf, srv, err, errlen) == -1 ||
+	    conf_upstream_link_server(sec, path, conf, srv, err, errlen) == -1)
 		return (-1);
 	if (srv->protocol == PROTO_EXEC &&
-	    conf_exec_fill(sec, path, workers, srv, err, errlen) == -1)
+	    conf_exec_fill(sec, path, conf->workers, srv, err, errlen) == -1)
 		return (-1);
 	srv->nlistens = cfg_size(sec, "listen");
 	srv->listens = calloc(srv->nlistens, sizeof(*srv->listens));
@@ -356,6 +385,8 @@ conf_fill(cfg_t *cfg, const char *path, struct config *conf, char *err,
 		return (-1);
 	}
 
+	if (conf_upstream_fill(cfg, conf, err, errlen) == -1)
+		return (-1);
 	conf->nservers = cfg_size(cfg, "server");
 	if (conf->nservers == 0) {
 		snprintf(err, errlen, "%s: no server section: nothing to "
@@ -370,7 +401,7 @@ conf_fill(cfg_t *cfg, const char *path, struct config *conf, char *err,
 	for (i = 0; i < conf->nservers; i++) {
 		conf->servers[i].mime_types = conf->mime_types;
 		if (conf_fill_server(cfg_getnsec(cfg, "server", i), path,
-		    conf->workers, &conf->servers[i], err, errlen) == -1)
+		    conf, &conf->servers[i], err, errlen) == -1)
 			return (-1);
 		if (conf->servers[i].protocol != PROTO_EXEC)
 			conf->nworker_servers++;
@@ -786,6 +817,7 @@ conf_free(struct config *conf)
 		free(sc->listens);
 	}
 	free(conf->servers);
+	conf_upstream_free(conf);
 	free(conf->path);
 	free(conf->pid_file);
 	free(conf->ports_file);

@@ -16,10 +16,51 @@ enum protocol {
 	PROTO_HTTP,
 	PROTO_EXEC,		/* a program of the user's, not a service */
 	PROTO_UDP_ECHO,		/* each datagram answered with itself */
+	PROTO_TCP_PROXY,	/* bytes relayed to an upstream */
+	PROTO_UDP_PROXY,	/* datagrams relayed, a session per client */
 };
 
 /* Whether a server of protocol p listens on UDP sockets. */
-#define CONF_PROTO_UDP(p)	((p) == PROTO_UDP_ECHO)
+#define CONF_PROTO_UDP(p)	((p) == PROTO_UDP_ECHO || (p) == PROTO_UDP_PROXY)
+
+enum upstream_balance {
+	BALANCE_ROUND_ROBIN = 1,
+	BALANCE_LEAST_CONN,
+	BALANCE_CLIENT_HASH,
+};
+
+enum upstream_source {
+	SOURCE_NONE = 0,	/* the kernel chooses */
+	SOURCE_IP,		/* "IP": the port chosen at connect */
+	SOURCE_IP_PORT,		/* "IP:PORT": reuse options set */
+	SOURCE_LISTEN,		/* the client's listener address and port */
+};
+
+/* One of an upstream's servers: "HOST:PORT" or "unix:PATH". */
+struct upstream_server_conf {
+	struct addr	 addr;
+	char		 text[ADDR_STRLEN + 48];
+};
+
+/* upstream NAME { ... } */
+struct upstream_conf {
+	char				 name[CONF_NAME_MAX];
+	struct upstream_server_conf	*servers;
+	size_t				 nservers;
+	enum upstream_balance		 balance;
+	int				 keepalive;	/* idle, per worker */
+	int				 connect_timeout;	/* seconds */
+	int				 read_timeout;
+	int				 send_timeout;
+	int				 max_fails;
+	int				 fail_timeout;
+	char				*health_check;	/* NULL: off */
+	int				 health_interval;
+	int				 retry_wait;	/* seconds, 0: none */
+	enum upstream_source		 source;
+	struct addr			 source_addr;	/* IP, IP:PORT */
+	int				 proxy_protocol;	/* 0, 1, 2 */
+};
 
 enum exec_ready {
 	EXEC_READY_STARTED = 1,	/* once exec() succeeded */
@@ -45,6 +86,7 @@ enum location_handler {
 	LOC_ROOT,		/* root = PATH: static files */
 	LOC_STATS,		/* stats = json | prometheus */
 	LOC_ECHO_BODY,		/* echo_body = on: the body streamed back */
+	LOC_PROXY,		/* proxy = UPSTREAM */
 };
 
 enum stats_format {
@@ -65,6 +107,7 @@ struct location_conf {
 	int			 follow_symlinks;
 	enum stats_format	 stats;
 	int			 delay_ms;	/* delay = SECONDS before answering */
+	const struct upstream_conf *proxy;	/* proxy = NAME */
 };
 
 struct listen_conf {
@@ -80,7 +123,12 @@ struct server_conf {
 	enum protocol		 protocol;
 	int			 backlog;
 	int			 defer_accept;	/* TCP_DEFER_ACCEPT */
-	int			 idle_timeout;		/* echo, seconds */
+	int			 idle_timeout;	/* echo, proxies, seconds */
+	int			 proxy_protocol;	/* on: a PROXY header
+							 * comes first */
+	const struct upstream_conf *upstream;	/* tcp_proxy, udp_proxy */
+	int			 udp_responses;	/* udp_proxy: replies that
+						 * end a session, 0: none */
 	int			 max_connections;	/* per worker */
 	struct listen_conf	*listens;
 	size_t			 nlistens;
@@ -123,6 +171,8 @@ struct config {
 	char			*mime_types;
 	struct server_conf	*servers;
 	size_t			 nservers;
+	struct upstream_conf	*upstreams;
+	size_t			 nupstreams;
 };
 
 struct config	*conf_load(const char *, char *, size_t);

@@ -207,6 +207,14 @@ conf_protocol_parse(const char *s, enum protocol *p)
 		*p = PROTO_UDP_ECHO;
 		return (0);
 	}
+	if (strcmp(s, "tcp_proxy") == 0) {
+		*p = PROTO_TCP_PROXY;
+		return (0);
+	}
+	if (strcmp(s, "udp_proxy") == 0) {
+		*p = PROTO_UDP_PROXY;
+		return (0);
+	}
 	return (-1);
 }
 
@@ -222,6 +230,10 @@ conf_protocol_name(enum protocol p)
 		return ("exec");
 	case PROTO_UDP_ECHO:
 		return ("udp_echo");
+	case PROTO_TCP_PROXY:
+		return ("tcp_proxy");
+	case PROTO_UDP_PROXY:
+		return ("udp_proxy");
 	}
 	return ("unknown");
 }
@@ -234,7 +246,7 @@ conf_check_protocol(cfg_t *cfg, cfg_opt_t *opt)
 
 	if (s == NULL || conf_protocol_parse(s, &p) == -1) {
 		cfg_error(cfg, "protocol = \"%s\": unknown protocol "
-		    "(known: echo, http, exec, udp_echo)", s ? s : "");
+		    "(known: echo, http, exec, udp_echo, tcp_proxy, udp_proxy)", s ? s : "");
 		return (-1);
 	}
 	return (0);
@@ -304,7 +316,7 @@ conf_check_listen(cfg_t *cfg, cfg_opt_t *opt)
 	return (0);
 }
 
-static int
+int
 conf_check_name(const char *name)
 {
 	const char	*p;
@@ -485,10 +497,10 @@ conf_check_location(cfg_t *cfg, cfg_opt_t *opt)
 	}
 	n = (cfg_size(loc, "return") > 0) + (cfg_size(loc, "root") > 0) +
 	    (cfg_size(loc, "stats") > 0) + (cfg_size(loc, "echo_body") > 0 &&
-	    cfg_getbool(loc, "echo_body"));
+	    cfg_getbool(loc, "echo_body")) + (cfg_size(loc, "proxy") > 0);
 	if (n != 1) {
 		cfg_error(cfg, "location %s: needs exactly one of return, root, "
-		    "stats or echo_body (has %d)", title, n);
+		    "stats, echo_body or proxy (has %d)", title, n);
 		return (-1);
 	}
 	if (cfg_size(loc, "delay") > 0 && (cfg_getfloat(loc, "delay") < 0 ||
@@ -571,12 +583,15 @@ conf_check_protocol_keys(cfg_t *cfg, cfg_t *sec)
 	    (CONF_PROTO_UDP(p) && conf_check_accept_keys(cfg, sec, 1,
 	    "to a UDP server (nothing is accepted)") == -1))
 		return (-1);
-	if (p != PROTO_ECHO && cfg_size(sec, "idle_timeout") > 0) {
+	if ((p == PROTO_HTTP || p == PROTO_EXEC || p == PROTO_UDP_ECHO) &&
+	    cfg_size(sec, "idle_timeout") > 0) {
 		cfg_error(cfg, "server %s: idle_timeout applies to protocol = "
-		    "echo only (http has header_timeout and "
-		    "keepalive_timeout)", cfg_title(sec));
+		    "echo, tcp_proxy and udp_proxy only (http has "
+		    "header_timeout and keepalive_timeout)", cfg_title(sec));
 		return (-1);
 	}
+	if (conf_upstream_check_server(cfg, sec, p) == -1)
+		return (-1);
 	if (p == PROTO_HTTP && cfg_size(sec, "max_request_line") > 0 &&
 	    cfg_size(sec, "max_header_size") > 0 &&
 	    cfg_getint(sec, "max_request_line") >
@@ -621,9 +636,8 @@ conf_check_server(cfg_t *cfg, cfg_opt_t *opt)
 		return (-1);
 	}
 	if (cfg_size(sec, "protocol") == 0) {
-		cfg_error(cfg, "server %s: no protocol (echo, http, exec or "
-		    "udp_echo)",
-		    cfg_title(sec));
+		cfg_error(cfg, "server %s: no protocol (echo, http, exec, "
+		    "udp_echo, tcp_proxy or udp_proxy)", cfg_title(sec));
 		return (-1);
 	}
 	if (conf_check_protocol_keys(cfg, sec) == -1)
@@ -709,4 +723,5 @@ conf_set_validators(cfg_t *cfg)
 	    conf_check_return);
 	cfg_set_validate_func(cfg, "mime_types", conf_check_nonempty);
 	conf_exec_set_validators(cfg);
+	conf_upstream_set_validators(cfg);
 }

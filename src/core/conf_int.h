@@ -16,6 +16,17 @@ int	 conf_parse_workers(const char *, int *);
 int	 conf_protocol_parse(const char *, enum protocol *);
 int	 conf_parse_return(const char *, int *, const char **);
 int	 conf_stats_parse(const char *, enum stats_format *);
+int	 conf_check_name(const char *);
+
+/* conf_upstream.c */
+void	 conf_upstream_set_validators(cfg_t *);
+int	 conf_upstream_check_server(cfg_t *, cfg_t *, enum protocol);
+int	 conf_upstream_fill(cfg_t *, struct config *, char *, size_t);
+int	 conf_upstream_link_server(cfg_t *, const char *, struct config *,
+	    struct server_conf *, char *, size_t);
+int	 conf_upstream_link_location(cfg_t *, const char *, struct config *,
+	    struct location_conf *, char *, size_t);
+void	 conf_upstream_free(struct config *);
 
 /* conf_exec.c */
 void	 conf_exec_set_validators(cfg_t *);

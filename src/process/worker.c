@@ -35,6 +35,7 @@
 #include "process/sibling.h"
 #include "process/worker.h"
 #include "process/worker_int.h"
+#include "upstream/upstream.h"
 
 #define WORKER_DISPATCH_MAX	64	/* callbacks before polling again */
 
@@ -175,6 +176,7 @@ worker_drain(const char *why, int handover)
 	worker_tell(CHAN_UNLISTENED, NULL);	/* a verdict waits for it */
 	if (w.ev_accept_resume != NULL)
 		evtimer_del(w.ev_accept_resume);
+	upstream_drain();
 	for (i = 0; i < w.nservers; i++) {
 		w.servers[i].handover = handover;
 		w.servers[i].draining = 1;
@@ -349,6 +351,7 @@ worker_cleanup(void)
 	for (i = 0; i < w.nservers; i++)
 		if (w.servers[i].svc != NULL && w.servers[i].svc_data != NULL)
 			w.servers[i].svc->shutdown(&w.servers[i]);
+	upstream_shutdown();
 	worker_close_listeners();
 	sibling_close_all();
 	for (i = 0; i < sizeof(w.ev_sig) / sizeof(w.ev_sig[0]); i++)

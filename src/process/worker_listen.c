@@ -35,6 +35,7 @@
 #include "process/listener.h"
 #include "process/worker.h"
 #include "process/worker_int.h"
+#include "upstream/upstream.h"
 
 #define WORKER_ACCEPT_BATCH	64	/* most accepts per wake-up and listener */
 #define WORKER_ACCEPT_GROW_AFTER 16	/* full batches before a larger one */
@@ -374,6 +375,8 @@ worker_open_listeners(void)
 	if (w.servers == NULL)
 		worker_fatalx("out of memory");
 	w.nservers = w.conf->nservers;
+	if (upstream_init(w.base, w.conf, err, sizeof(err)) == -1)
+		worker_fatalx("%s", err);
 	for (i = 0; i < w.nservers; i++) {
 		sc = &w.conf->servers[i];
 		w.servers[i].conf = sc;
