@@ -266,6 +266,8 @@ struct bad_case {
 #define OK_SERVER	ECHO("\"127.0.0.1:0\"")
 #define LONG_NAME	"012345678901234567890123456789012345678901234567890123456789"
 
+#define UP(keys)	"upstream app {\n" keys "}\n"
+
 #define EXEC(keys)	"server x {\n listen = {\"127.0.0.1:0\"}\n" keys \
 			" protocol = exec\n}\n"
 
@@ -323,19 +325,19 @@ static const struct bad_case bad[] = {
 	  "unexpected token" },
 	/* A location has exactly one handler; echo_body = off is none. */
 	{ HTTP_LOC("  echo_body = on\n  return = \"204\"\n"), 7,
-	  "location /: needs exactly one of return, root, stats, echo_body or proxy "
-	  "(has 2)" },
+	  "location /: needs exactly one of return, root, stats, echo_body "
+	  "or proxy (has 2)" },
 	{ HTTP_LOC("  echo_body = off\n"), 6,
-	  "location /: needs exactly one of return, root, stats, echo_body or proxy "
-	  "(has 0)" },
+	  "location /: needs exactly one of return, root, stats, echo_body "
+	  "or proxy (has 0)" },
 	/* delay only modifies a handler, within 0 to 3600 seconds. */
 	{ HTTP_LOC("  echo_body = on\n  delay = -1\n"), 7,
 	  "location /: delay = -1 is out of range (0 to 3600 seconds)" },
 	{ HTTP_LOC("  echo_body = on\n  delay = 4000\n"), 7,
 	  "location /: delay = 4000 is out of range (0 to 3600 seconds)" },
 	{ HTTP_LOC("  delay = 1\n"), 6,
-	  "location /: needs exactly one of return, root, stats, echo_body or proxy "
-	  "(has 0)" },
+	  "location /: needs exactly one of return, root, stats, echo_body "
+	  "or proxy (has 0)" },
 	/* return: only final statuses that frame like any other response. */
 	{ HTTP_LOC("  return = \"100\"\n"), 5, "1xx" },
 	{ HTTP_LOC("  return = \"101 up\"\n"), 5, "1xx" },
@@ -432,6 +434,61 @@ static const struct bad_case bad[] = {
 	{ OK_SERVER "server h {\n listen = {\"127.0.0.1:1\"}\n protocol = http\n"
 	  " command = {\"/bin/sh\"}\n}\n", 9,
 	  "command applies to protocol = exec only" },
+	/* Upstreams: each value checked with its section's line. */
+	{ UP("") OK_SERVER, 2, "upstream app: servers lists 1 to 64" },
+	{ UP(" servers = {\"127.0.0.1\"}\n") OK_SERVER, 3,
+	  "expected HOST:PORT" },
+	{ UP(" servers = {\"127.0.0.1:0\"}\n") OK_SERVER, 3,
+	  "an upstream server needs a port" },
+	{ UP(" servers = {\"unix:\"}\n") OK_SERVER, 3,
+	  "a unix socket path is 1 to" },
+	{ UP(" servers = {\"127.0.0.1:1\"}\n balance = random\n")
+	  OK_SERVER, 4, "balance = \"random\": expected round_robin" },
+	{ UP(" servers = {\"127.0.0.1:1\"}\n proxy_protocol = v3\n")
+	  OK_SERVER, 4, "proxy_protocol = \"v3\": expected off, v1 or v2" },
+	{ UP(" servers = {\"127.0.0.1:1\"}\n source = \"here\"\n")
+	  OK_SERVER, 4, "source = \"here\": expected" },
+	{ UP(" servers = {\"127.0.0.1:1\"}\n source = \"::1\"\n")
+	  OK_SERVER, 4, "is not of the family of server \"127.0.0.1:1\"" },
+	{ UP(" servers = {\"127.0.0.1:1\"}\n health_check = \"x\"\n")
+	  OK_SERVER, 4, "a path starts with '/'" },
+	{ UP(" servers = {\"127.0.0.1:1\"}\n keepalive = -1\n") OK_SERVER, 3,
+	  "keepalive = -1 is out of range" },
+	{ UP(" servers = {\"127.0.0.1:1\"}\n connect_timeout = 0\n")
+	  OK_SERVER, 3, "connect_timeout = 0 is out of range" },
+	{ UP(" servers = {\"127.0.0.1:1\"}\n retry_wait = 3601\n") OK_SERVER,
+	  3, "retry_wait = 3601 is out of range" },
+	{ UP(" servers = {\"127.0.0.1:1\"}\n servers = {\"127.0.0.1:2\"}\n")
+	  OK_SERVER, 3, "servers is set twice" },
+	{ "server p {\n listen = {\"127.0.0.1:0\"}\n protocol = tcp_proxy\n}\n",
+	  4, "protocol = tcp_proxy needs upstream = NAME" },
+	{ "server p {\n listen = {\"127.0.0.1:0\"}\n protocol = tcp_proxy\n"
+	  " upstream = none\n}\n", 5,
+	  "server p: upstream = \"none\": no upstream of that name" },
+	{ UP(" servers = {\"127.0.0.1:1\"}\n") "server e {\n listen = "
+	  "{\"127.0.0.1:0\"}\n protocol = echo\n upstream = app\n}\n", 8,
+	  "upstream applies to protocol = tcp_proxy and udp_proxy only" },
+	{ HTTP_LOC("  proxy = none\n"), 6,
+	  "location /: proxy = \"none\": no upstream of that name" },
+	{ UP(" servers = {\"127.0.0.1:1\"}\n") HTTP_LOC("  proxy = app\n"
+	  "  return = 200\n"), 10, "needs exactly one of" },
+	{ UP(" servers = {\"127.0.0.1:1\"}\n") "server u {\n listen = "
+	  "{\"127.0.0.1:0\"}\n protocol = udp_echo\n proxy_protocol = on\n"
+	  "}\n", 8, "proxy_protocol applies to servers drover accepts TCP" },
+	{ UP(" servers = {\"127.0.0.1:1\"}\n") "server e {\n listen = "
+	  "{\"127.0.0.1:0\"}\n protocol = echo\n udp_responses = 1\n}\n", 8,
+	  "udp_responses applies to protocol = udp_proxy only" },
+	{ UP(" servers = {\"unix:/x\"}\n") "server u {\n listen = "
+	  "{\"127.0.0.1:0\"}\n protocol = udp_proxy\n upstream = app\n}\n",
+	  8, "udp_proxy relays to UDP addresses only" },
+	{ UP(" servers = {\"127.0.0.1:1\"}\n source = \"listen\"\n")
+	  "server u {\n listen = {\"127.0.0.1:0\"}\n protocol = udp_proxy\n"
+	  " upstream = app\n}\n", 9, "udp_proxy needs a port per session" },
+	{ UP(" servers = {\"127.0.0.1:1\"}\n proxy_protocol = v2\n")
+	  "server u {\n listen = {\"127.0.0.1:0\"}\n protocol = udp_proxy\n"
+	  " upstream = app\n}\n", 9, "udp_proxy does not" },
+	{ "upstream \"a b\" {\n servers = {\"127.0.0.1:1\"}\n}\n" OK_SERVER,
+	  3, "upstream \"a b\": a name is" },
 };
 
 START_TEST(test_bad_files)
@@ -452,6 +509,65 @@ START_TEST(test_bad_files)
 		    "case %d: \"%s\" does not name the file", _i, err);
 	ck_assert_msg(strstr(err, b->error) != NULL,
 	    "case %d: \"%s\" lacks \"%s\"", _i, err, b->error);
+}
+END_TEST
+
+/* The issue's example, as it is kept; an upstream may come after its
+ * users. */
+START_TEST(test_upstream_values)
+{
+	struct config		*c;
+	const struct upstream_conf *u;
+	char			 err[1024];
+
+	c = load("server web {\n listen = {\"127.0.0.1:0\"}\n"
+	    " protocol = http\n proxy_protocol = on\n"
+	    " location \"/api\" { proxy = app }\n}\n"
+	    "server db {\n listen = {\"127.0.0.2:0\"}\n protocol = tcp_proxy\n"
+	    " upstream = app\n idle_timeout = 3600\n}\n"
+	    "upstream app {\n servers = {\"127.0.0.1:9000\", \"[::1]:9001\","
+	    " \"unix:/run/app.sock\"}\n balance = least_conn\n keepalive = 7\n"
+	    " connect_timeout = 2\n read_timeout = 3\n send_timeout = 4\n"
+	    " max_fails = 5\n fail_timeout = 6\n health_check = \"/healthz\"\n"
+	    " health_interval = 8\n retry_wait = 0\n source = \"listen\"\n"
+	    " proxy_protocol = v2\n}\n"
+	    "upstream b {\n servers = {\"127.0.0.1:1\"}\n"
+	    " source = \"127.0.0.1:5000\"\n}\n", err, sizeof(err));
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_uint_eq(c->nupstreams, 2);
+	u = &c->upstreams[0];
+	ck_assert_str_eq(u->name, "app");
+	ck_assert_uint_eq(u->nservers, 3);
+	ck_assert_str_eq(u->servers[1].text, "[::1]:9001");
+	ck_assert_int_eq(addr_family(&u->servers[2].addr), AF_UNIX);
+	ck_assert_int_eq(u->balance, BALANCE_LEAST_CONN);
+	ck_assert_int_eq(u->keepalive, 7);
+	ck_assert_int_eq(u->connect_timeout, 2);
+	ck_assert_int_eq(u->read_timeout, 3);
+	ck_assert_int_eq(u->send_timeout, 4);
+	ck_assert_int_eq(u->max_fails, 5);
+	ck_assert_int_eq(u->fail_timeout, 6);
+	ck_assert_str_eq(u->health_check, "/healthz");
+	ck_assert_int_eq(u->health_interval, 8);
+	ck_assert_int_eq(u->retry_wait, 0);
+	ck_assert_int_eq(u->source, SOURCE_LISTEN);
+	ck_assert_int_eq(u->proxy_protocol, 2);
+	ck_assert_int_eq(c->upstreams[1].source, SOURCE_IP_PORT);
+	ck_assert_int_eq(addr_port(&c->upstreams[1].source_addr), 5000);
+	/* Defaults. */
+	ck_assert_int_eq(c->upstreams[1].balance, BALANCE_ROUND_ROBIN);
+	ck_assert_int_eq(c->upstreams[1].keepalive, 32);
+	ck_assert_int_eq(c->upstreams[1].retry_wait, 10);
+	ck_assert_ptr_null(c->upstreams[1].health_check);
+	ck_assert_int_eq(c->upstreams[1].proxy_protocol, 0);
+	ck_assert_int_eq(c->servers[0].proxy_protocol, 1);
+	ck_assert_ptr_eq(c->servers[0].locations[0].proxy, u);
+	ck_assert_int_eq(c->servers[0].locations[0].handler, LOC_PROXY);
+	ck_assert_ptr_eq(c->servers[1].upstream, u);
+	ck_assert_int_eq(c->servers[1].protocol, PROTO_TCP_PROXY);
+	ck_assert_int_eq(c->servers[1].idle_timeout, 3600);
+	ck_assert_int_eq(c->servers[1].proxy_protocol, 0);
+	conf_free(c);
 }
 END_TEST
 
@@ -667,6 +783,7 @@ config_suite(void)
 	tcase_add_test(tc, test_location_echo_body);
 	tcase_add_loop_test(tc, test_location_delay, 0,
 	    sizeof(delays) / sizeof(delays[0]));
+	tcase_add_test(tc, test_upstream_values);
 	tcase_add_loop_test(tc, test_good_returns, 0,
 	    sizeof(good_returns) / sizeof(good_returns[0]));
 	tcase_add_test(tc, test_return_statuses_have_reasons);

@@ -398,6 +398,24 @@ conf_upstream_link_server(cfg_t *sec, const char *path, struct config *conf,
 		    "upstream of that name", path, sec->line, srv->name, name);
 		return (-1);
 	}
+	if (srv->protocol == PROTO_UDP_PROXY &&
+	    (srv->upstream->source == SOURCE_IP_PORT ||
+	    srv->upstream->source == SOURCE_LISTEN)) {
+		/* Each session is its own connected socket: one fixed port
+		 * would give them all one 4-tuple. */
+		snprintf(err, errlen, "%s:%d: server %s: upstream %s has a "
+		    "fixed source port: udp_proxy needs a port per session "
+		    "(source = \"IP\" or none)", path, sec->line, srv->name,
+		    name);
+		return (-1);
+	}
+	if (srv->protocol == PROTO_UDP_PROXY &&
+	    srv->upstream->proxy_protocol != 0) {
+		snprintf(err, errlen, "%s:%d: server %s: upstream %s sends a "
+		    "PROXY header: udp_proxy does not (set proxy_protocol = "
+		    "off)", path, sec->line, srv->name, name);
+		return (-1);
+	}
 	if (srv->protocol == PROTO_UDP_PROXY) {
 		size_t	 i;
 

@@ -46,6 +46,7 @@ struct stats_counters {
 	uint64_t	 dropped_full;	/* UDP: not sent, buffer full */
 	uint64_t	 dropped_upstream; /* UDP: upstream down */
 	uint64_t	 dropped_session; /* UDP: session limit */
+	uint64_t	 proxy_header_errors; /* PROXY header bad, late, none */
 };
 
 /* One worker process (in_use: 0 free, 1 taken; CAS between masters). */

@@ -26,6 +26,13 @@ struct conn_ops {
 	ssize_t	(*sendv)(struct conn *, const struct iovec *, int, int);
 	/* Send len bytes of a file from *off, advancing it. */
 	ssize_t	(*sendfile)(struct conn *, int, off_t *, size_t);
+	/* Move up to len bytes from the socket into a pipe (splice(2)):
+	 * as recv. A full pipe says EAGAIN too, so rready is cleared only
+	 * when the caller says the pipe was empty. NULL: this kind has
+	 * no socket to splice (TLS); the caller copies through a buffer. */
+	ssize_t	(*splice_in)(struct conn *, int, size_t, int);
+	/* Move up to len bytes from a pipe to the socket: as a send. */
+	ssize_t	(*splice_out)(struct conn *, int, size_t);
 	/* No more output: our FIN. */
 	int	(*shutdown)(struct conn *);
 	/* Close the descriptor; the connection is gone from its poller. */
@@ -68,6 +75,25 @@ static inline ssize_t
 conn_sendfile(struct conn *c, int fd, off_t *off, size_t len)
 {
 	return (c->ops->sendfile(c, fd, off, len));
+}
+
+/* Whether the connection can splice (its kind has the operations). */
+static inline int
+conn_can_splice(const struct conn *c)
+{
+	return (c->ops->splice_in != NULL && c->ops->splice_out != NULL);
+}
+
+static inline ssize_t
+conn_splice_in(struct conn *c, int pipefd, size_t len, int empty)
+{
+	return (c->ops->splice_in(c, pipefd, len, empty));
+}
+
+static inline ssize_t
+conn_splice_out(struct conn *c, int pipefd, size_t len)
+{
+	return (c->ops->splice_out(c, pipefd, len));
 }
 
 static inline int

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
@@ -63,6 +64,29 @@ conn_socket_sendfile(struct conn *c, int fd, off_t *off, size_t len)
 	return (conn_socket_wrote(c, sendfile(c->pi.fd, fd, off, len)));
 }
 
+/* Socket to pipe. EAGAIN means an empty socket only when the pipe had
+ * room for anything (empty): a full pipe says it too, and clearing
+ * rready then would wait for an edge that never comes. */
+static ssize_t
+conn_socket_splice_in(struct conn *c, int pipefd, size_t len, int empty)
+{
+	ssize_t	 n;
+
+	n = splice(c->pi.fd, NULL, pipefd, NULL, len,
+	    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	if (n == -1 && empty && (errno == EAGAIN || errno == EWOULDBLOCK))
+		c->pi.rready = 0;
+	return (n);
+}
+
+/* Pipe to socket; the pipe has bytes, so EAGAIN is a full socket. */
+static ssize_t
+conn_socket_splice_out(struct conn *c, int pipefd, size_t len)
+{
+	return (conn_socket_wrote(c, splice(pipefd, NULL, c->pi.fd, NULL, len,
+	    SPLICE_F_MOVE | SPLICE_F_NONBLOCK)));
+}
+
 static int
 conn_socket_shutdown(struct conn *c)
 {
@@ -98,6 +122,8 @@ static const struct conn_ops conn_socket_ops = {
 	.recv = conn_socket_recv,
 	.sendv = conn_socket_sendv,
 	.sendfile = conn_socket_sendfile,
+	.splice_in = conn_socket_splice_in,
+	.splice_out = conn_socket_splice_out,
 	.shutdown = conn_socket_shutdown,
 	.close = conn_socket_close,
 	.detach = conn_socket_detach,

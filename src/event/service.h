@@ -71,5 +71,6 @@ int			 service_handover(struct wserver *, int,
 extern const struct service	echo_service;
 extern const struct service	http_service;
 extern const struct service	udp_echo_service;
+extern const struct service	tcp_proxy_service;
 
 #endif

@@ -133,8 +133,9 @@ stats_json_counters(FILE *f, const struct stats_counters *c)
 		    stats_class_names[i], c->responses[i]);
 	fprintf(f, "},\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
 	    ",\"handoff_out\":%" PRIu64 ",\"handoff_in\":%" PRIu64
-	    ",\"drain_closed\":%" PRIu64, c->bytes_in, c->bytes_out,
-	    c->handoff_out, c->handoff_in, c->drain_closed);
+	    ",\"drain_closed\":%" PRIu64 ",\"proxy_header_errors\":%" PRIu64,
+	    c->bytes_in, c->bytes_out, c->handoff_out, c->handoff_in,
+	    c->drain_closed, c->proxy_header_errors);
 	stats_json_datagrams(f, c);
 }
 
@@ -290,6 +291,10 @@ static const struct prom_metric prom_metrics[] = {
 	{ "drover_drain_closed_total", "counter",
 	    "Connections a drain closed because no worker could take them.",
 	    offsetof(struct stats_counters, drain_closed), PROM_ONE },
+	{ "drover_proxy_header_errors_total", "counter",
+	    "Connections closed for a PROXY header malformed, missing, late "
+	    "or cut short.",
+	    offsetof(struct stats_counters, proxy_header_errors), PROM_ONE },
 	{ "drover_datagrams_received_total", "counter",
 	    "Datagrams read from clients.",
 	    offsetof(struct stats_counters, datagrams_in), PROM_ONE },

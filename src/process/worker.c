@@ -122,6 +122,8 @@ service_find(int protocol)
 		return (&http_service);
 	case PROTO_UDP_ECHO:
 		return (&udp_echo_service);
+	case PROTO_TCP_PROXY:
+		return (&tcp_proxy_service);
 	}
 	return (NULL);
 }
@@ -348,6 +350,7 @@ worker_cleanup(void)
 {
 	size_t	 i;
 
+	worker_proxyproto_shutdown();
 	for (i = 0; i < w.nservers; i++)
 		if (w.servers[i].svc != NULL && w.servers[i].svc_data != NULL)
 			w.servers[i].svc->shutdown(&w.servers[i]);

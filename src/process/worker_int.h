@@ -1,7 +1,8 @@
 /*
  * worker_int.h: what the worker's files share (worker.c: its life, drain
- * and channel; worker_listen.c: its listeners and accepting). Nothing
- * else includes it.
+ * and channel; worker_listen.c: its listeners and accepting;
+ * worker_proxyproto.c: PROXY headers before the service). Nothing else
+ * includes it.
  */
 #ifndef DROVER_WORKER_INT_H
 #define DROVER_WORKER_INT_H
@@ -64,5 +65,10 @@ void	 worker_open_listeners(void);
 void	 worker_close_listeners(void);
 void	 worker_server_accept(struct wserver *, int);
 void	 worker_accept_resume_cb(evutil_socket_t, short, void *);
+
+/* worker_proxyproto.c */
+void	 worker_proxyproto_accept(struct wserver *, int,
+	     const struct sockaddr *, socklen_t);
+void	 worker_proxyproto_shutdown(void);
 
 #endif

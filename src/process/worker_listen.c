@@ -161,7 +161,14 @@ worker_accept_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		n++;
 		STATS_ADD(l->sv->st, accepted, 1);
-		l->sv->svc->accept(l->sv, c, (struct sockaddr *)&ss, len);
+		/* A PROXY header first: the service gets the connection
+		 * from the client it names (worker_proxyproto.c). */
+		if (l->sv->conf->proxy_protocol)
+			worker_proxyproto_accept(l->sv, c,
+			    (struct sockaddr *)&ss, len);
+		else
+			l->sv->svc->accept(l->sv, c, (struct sockaddr *)&ss,
+			    len);
 	}
 	if (i == l->batch)
 		worker_accept_learn(l, n, 0);

@@ -28,6 +28,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/proxyproto.h"
 #include "upstream/upstream_int.h"
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
@@ -125,14 +126,32 @@ upstream_connect_bind(struct upstream_connect *uc, int fd)
 	return (0);
 }
 
-/* The PROXY header, first on a new connection when one is configured.
- * (Wired to the codec of core/proxyproto.c when that lands.) */
+/* The PROXY header, first on a new connection when one is configured,
+ * with the client's address (the one a PROXY header gave us, if any). */
 static int
 upstream_connect_proxy_header(struct upstream_connect *uc)
 {
-	if (uc->u->conf->proxy_protocol == 0)
+	char		 buf[PROXYPROTO_MAX];
+	int		 n, version = uc->u->conf->proxy_protocol;
+	ssize_t		 sent;
+
+	if (version == 0)
 		return (0);
-	snprintf(uc->cause, sizeof(uc->cause), "PROXY header: not built yet");
+	if (uc->dgram)
+		version |= PROXYPROTO_DGRAM;
+	n = proxyproto_build(version, (const struct sockaddr *)&uc->client,
+	    (const struct sockaddr *)&uc->local, buf, sizeof(buf));
+	if (n == -1) {
+		snprintf(uc->cause, sizeof(uc->cause), "no PROXY header of "
+		    "version %d for this kind of socket", version & 0xff);
+		return (-1);
+	}
+	/* A new connection's send buffer is empty: it takes all of it. */
+	sent = send(uc->fd, buf, (size_t)n, MSG_NOSIGNAL);
+	if (sent == n)
+		return (0);
+	snprintf(uc->cause, sizeof(uc->cause), "sending the PROXY header: %s",
+	    sent == -1 ? strerror(errno) : "short write");
 	return (-1);
 }
 
@@ -236,10 +255,14 @@ upstream_connect_try(struct upstream_connect *uc, int *count)
 		snprintf(uc->cause, sizeof(uc->cause), "event_add failed");
 		return (-1);
 	}
-	if (errno == EADDRNOTAVAIL || errno == EADDRINUSE)
+	if ((errno == EADDRNOTAVAIL || errno == EADDRINUSE) &&
+	    uc->u->conf->source != SOURCE_NONE)
 		snprintf(uc->cause, sizeof(uc->cause), "connect: %s (the "
 		    "source address and port are in use for this server)",
 		    strerror(errno));
+	else if (errno == EADDRNOTAVAIL)
+		snprintf(uc->cause, sizeof(uc->cause), "connect: %s (no "
+		    "local port free)", strerror(errno));
 	else {
 		*count = 1;
 		snprintf(uc->cause, sizeof(uc->cause), "connect: %s",
@@ -394,6 +417,8 @@ upstream_connect_connected(struct upstream_connect *uc, int rc)
 static void
 upstream_connect_release(struct upstream_connect *uc)
 {
+	if (uc->u == NULL)
+		return;		/* never started */
 	upstream_connect_event_clear(uc);
 	if (uc->active) {
 		uc->active = 0;
