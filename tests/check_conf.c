@@ -487,6 +487,13 @@ static const struct bad_case bad[] = {
 	{ UP(" servers = {\"127.0.0.1:1\"}\n proxy_protocol = v2\n")
 	  "server u {\n listen = {\"127.0.0.1:0\"}\n protocol = udp_proxy\n"
 	  " upstream = app\n}\n", 9, "udp_proxy does not" },
+	{ UP(" servers = {\"*:9000\"}\n") OK_SERVER, 3, "not a wildcard" },
+	{ UP(" servers = {\"[::]:9000\"}\n") OK_SERVER, 3, "not a wildcard" },
+	{ UP(" servers = {\"127.0.0.1:1\"}\n health_check = \"/a b\"\n")
+	  OK_SERVER, 4, "no spaces or control characters" },
+	{ UP(" servers = {\"127.0.0.1:1\"}\n health_check = \"/h\"\n")
+	  "server u {\n listen = {\"127.0.0.1:0\"}\n protocol = udp_proxy\n"
+	  " upstream = app\n}\n", 9, "a UDP server does not answer" },
 	{ "upstream \"a b\" {\n servers = {\"127.0.0.1:1\"}\n}\n" OK_SERVER,
 	  3, "upstream \"a b\": a name is" },
 };
@@ -531,7 +538,7 @@ START_TEST(test_upstream_values)
 	    " max_fails = 5\n fail_timeout = 6\n health_check = \"/healthz\"\n"
 	    " health_interval = 8\n retry_wait = 0\n source = \"listen\"\n"
 	    " proxy_protocol = v2\n}\n"
-	    "upstream b {\n servers = {\"127.0.0.1:1\"}\n"
+	    "upstream b {\n servers = {\"127.0.0.1:1\", \"unix:/x\"}\n"
 	    " source = \"127.0.0.1:5000\"\n}\n", err, sizeof(err));
 	ck_assert_msg(c != NULL, "%s", err);
 	ck_assert_uint_eq(c->nupstreams, 2);

@@ -39,7 +39,7 @@ enum upstream_source {
 /* One of an upstream's servers: "HOST:PORT" or "unix:PATH". */
 struct upstream_server_conf {
 	struct addr	 addr;
-	char		 text[ADDR_STRLEN + 48];
+	char		 text[ADDR_STRLEN + 112];	/* "unix:" + a path */
 };
 
 /* upstream NAME { ... } */

@@ -253,7 +253,7 @@ conf_check_protocol(cfg_t *cfg, cfg_opt_t *opt)
 }
 
 /* Whether a is the any-address of its family (0.0.0.0 or ::). */
-static int
+int
 conf_addr_wildcard(const struct addr *a)
 {
 	const struct sockaddr_in	*sin;
@@ -543,14 +543,17 @@ static const char *const conf_accept_keys[] = {
 	"max_connections", "defer_accept", "backlog",	/* last: UDP only */
 };
 
+/* from: the first key that does not apply (udp_proxy limits its
+ * sessions with max_connections, the first). */
 static int
-conf_check_accept_keys(cfg_t *cfg, cfg_t *sec, int udp, const char *why)
+conf_check_accept_keys(cfg_t *cfg, cfg_t *sec, int udp, size_t from,
+    const char *why)
 {
 	cfg_opt_t	*opt;
 	size_t		 i, n = sizeof(conf_accept_keys) /
 			    sizeof(conf_accept_keys[0]);
 
-	for (i = 0; i < (udp ? n : n - 1); i++) {
+	for (i = from; i < (udp ? n : n - 1); i++) {
 		opt = cfg_getopt(sec, conf_accept_keys[i]);
 		if (opt != NULL && (opt->flags & CFGF_MODIFIED)) {
 			cfg_error(cfg, "server %s: %s does not apply %s",
@@ -578,9 +581,10 @@ conf_check_protocol_keys(cfg_t *cfg, cfg_t *sec)
 		}
 	}
 	if (conf_exec_check_server(cfg, sec, p) == -1 ||
-	    (p == PROTO_EXEC && conf_check_accept_keys(cfg, sec, 0,
+	    (p == PROTO_EXEC && conf_check_accept_keys(cfg, sec, 0, 0,
 	    "to protocol = exec (the program accepts)") == -1) ||
 	    (CONF_PROTO_UDP(p) && conf_check_accept_keys(cfg, sec, 1,
+	    p == PROTO_UDP_PROXY ? 1 : 0,
 	    "to a UDP server (nothing is accepted)") == -1))
 		return (-1);
 	if ((p == PROTO_HTTP || p == PROTO_EXEC || p == PROTO_UDP_ECHO) &&

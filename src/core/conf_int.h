@@ -17,6 +17,7 @@ int	 conf_protocol_parse(const char *, enum protocol *);
 int	 conf_parse_return(const char *, int *, const char **);
 int	 conf_stats_parse(const char *, enum stats_format *);
 int	 conf_check_name(const char *);
+int	 conf_addr_wildcard(const struct addr *);
 
 /* conf_upstream.c */
 void	 conf_upstream_set_validators(cfg_t *);

@@ -51,6 +51,11 @@ conf_upstream_server_parse(const char *s, struct addr *a, char *err,
 	}
 	if (addr_parse(s, a, err, errlen) == -1)
 		return (-1);
+	if (strchr(s, '*') != NULL || conf_addr_wildcard(a)) {
+		snprintf(err, errlen, "\"%s\": an upstream server needs an "
+		    "address to connect to, not a wildcard", s);
+		return (-1);
+	}
 	if (addr_port(a) == 0) {
 		snprintf(err, errlen, "\"%s\": an upstream server needs a port",
 		    s);
@@ -149,6 +154,8 @@ conf_upstream_check_servers(cfg_t *cfg, cfg_t *sec)
 			    cfg_title(sec), err);
 			return (-1);
 		}
+		if (addr_family(&a) == AF_UNIX)
+			continue;	/* no source address to bind */
 		if ((kind == SOURCE_IP || kind == SOURCE_IP_PORT) &&
 		    addr_family(&a) != addr_family(&src)) {
 			cfg_error(cfg, "upstream %s: source \"%s\" is not of "
@@ -158,6 +165,18 @@ conf_upstream_check_servers(cfg_t *cfg, cfg_t *sec)
 			return (-1);
 		}
 	}
+	return (0);
+}
+
+/* A path for the check's request line: it goes there as it is. */
+static int
+conf_upstream_check_path(const char *p)
+{
+	if (p[0] != '/' || strlen(p) > 1024)
+		return (-1);
+	for (; *p != '\0'; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			return (-1);
 	return (0);
 }
 
@@ -192,9 +211,10 @@ conf_upstream_check(cfg_t *cfg, cfg_opt_t *opt)
 		return (-1);
 	}
 	if (cfg_size(sec, "health_check") > 0 &&
-	    cfg_getstr(sec, "health_check")[0] != '/') {
+	    conf_upstream_check_path(cfg_getstr(sec, "health_check")) == -1) {
 		cfg_error(cfg, "upstream %s: health_check = \"%s\": a path "
-		    "starts with '/'", name, cfg_getstr(sec, "health_check"));
+		    "starts with '/' and has no spaces or control characters",
+		    name, cfg_getstr(sec, "health_check"));
 		return (-1);
 	}
 	return (0);
@@ -407,6 +427,13 @@ conf_upstream_link_server(cfg_t *sec, const char *path, struct config *conf,
 		    "fixed source port: udp_proxy needs a port per session "
 		    "(source = \"IP\" or none)", path, sec->line, srv->name,
 		    name);
+		return (-1);
+	}
+	if (srv->protocol == PROTO_UDP_PROXY &&
+	    srv->upstream->health_check != NULL) {
+		snprintf(err, errlen, "%s:%d: server %s: upstream %s has a "
+		    "health_check: it is an HTTP request, which a UDP server "
+		    "does not answer", path, sec->line, srv->name, name);
 		return (-1);
 	}
 	if (srv->protocol == PROTO_UDP_PROXY &&

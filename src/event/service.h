@@ -72,5 +72,6 @@ extern const struct service	echo_service;
 extern const struct service	http_service;
 extern const struct service	udp_echo_service;
 extern const struct service	tcp_proxy_service;
+extern const struct service	udp_proxy_service;
 
 #endif

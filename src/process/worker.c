@@ -69,7 +69,10 @@ service_conn_opened(struct wserver *sv)
 	sv->nconns++;
 	w.nconns++;
 	STATS_ADD(sv->st, active, 1);
-	if (sv->nconns >= (size_t)sv->conf->max_connections && !sv->paused) {
+	/* A UDP service's connections are its sessions, which it limits
+	 * itself: its socket must be read on, or datagrams pile up there. */
+	if (sv->svc->datagrams == NULL &&
+	    sv->nconns >= (size_t)sv->conf->max_connections && !sv->paused) {
 		/* At the limit: leave new connections in the kernel's queue
 		 * (or to other workers) instead of refusing anyone. */
 		log_notice("server %s: max_connections (%d) reached: pausing "
@@ -124,6 +127,8 @@ service_find(int protocol)
 		return (&udp_echo_service);
 	case PROTO_TCP_PROXY:
 		return (&tcp_proxy_service);
+	case PROTO_UDP_PROXY:
+		return (&udp_proxy_service);
 	}
 	return (NULL);
 }

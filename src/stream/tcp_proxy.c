@@ -363,6 +363,7 @@ tcp_proxy_accept(struct wserver *sv, int fd, const struct sockaddr *sa,
 	tcp_relay_init(&pc->down, &pc->server.io, &pc->client.io,
 	    &ts->pipes);
 	pc->uc.fd = -1;
+	pc->uc.no_pool = 1;	/* bytes, not HTTP: no kept connection */
 	evtimer_assign(&pc->timer, sv->base, tcp_proxy_timeout_cb, pc);
 	TAILQ_INSERT_TAIL(&ts->conns, pc, entry);
 	service_conn_opened(sv);

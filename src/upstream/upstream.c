@@ -60,16 +60,23 @@ oom:
 	return (-1);
 }
 
-/* Draining: nothing new is kept, nothing checked. */
+/*
+ * Draining: nothing new is kept, nothing checked. With the checks
+ * stopped their verdicts would hold for good: a request still waiting
+ * in retry_wait would see a server down that came back. Passive health
+ * goes on judging.
+ */
 void
 upstream_drain(void)
 {
-	size_t	 i;
+	size_t	 i, j;
 
 	for (i = 0; i < nupstreams; i++) {
 		upstreams[i].draining = 1;
 		upstream_pool_close(&upstreams[i]);
 		upstream_health_stop(&upstreams[i]);
+		for (j = 0; j < upstreams[i].npeers; j++)
+			upstreams[i].peers[j].check_down = 0;
 	}
 }
 

@@ -8,6 +8,8 @@
  *
  * The proxies (http_proxy.c, tcp_proxy.c, udp_proxy.c) call only this:
  *
+ *	uc.dgram (UDP) and uc.no_pool (a raw byte stream, which must not
+ *	get an HTTP keep-alive connection) are set before the start;
  *	upstream_connect_start(&uc, u, client, local, cb, arg):
  *	    1: uc.fd is connected now (non-blocking), uc.peer is the server,
  *	    uc.reused says it came from the idle pool; 0: cb comes later:
@@ -17,8 +19,15 @@
  *	A failure after the connection was made (the caller's to judge):
  *	    upstream_peer_failed(uc.peer) counts it, then either
  *	    upstream_connect_retry(&uc) (another server not tried yet: the
- *	    callback comes again) or give up. upstream_done(&uc, keep) ends
- *	    the use: keep = 1 gives the connection to the idle pool.
+ *	    callback comes again) or give up. uc.resend_ok (the caller's:
+ *	    an idempotent request that got no response byte) lets it go
+ *	    once more to a server that had it, when no other is left and
+ *	    retry_wait has time. upstream_done(&uc, keep) ends the use:
+ *	    keep = 1 gives the connection to the idle pool.
+ *
+ * Verdicts: 503 when every server is down (held by the health check,
+ * or by max_fails), at once if retry_wait is 0; else 504 if the last
+ * try timed out, else 502.
  */
 #ifndef DROVER_UPSTREAM_H
 #define DROVER_UPSTREAM_H
@@ -66,9 +75,14 @@ typedef void (*upstream_cb)(struct upstream_connect *, enum upstream_result);
 struct upstream_connect {
 	struct upstream		*u;
 	struct upstream_peer	*peer;	/* being tried, or the last tried */
-	int			 fd;	/* -1 until UPSTREAM_OK */
+	int			 fd;	/* connected once UPSTREAM_OK; while
+					 * connecting it is ours: never
+					 * close it, call upstream_done */
 	int			 reused;	/* from the idle pool */
 	int			 dgram;	/* UDP: connect() a datagram socket */
+	int			 no_pool;	/* never a kept HTTP connection */
+	int			 resend_ok;	/* may go to a server once more
+						 * (upstream_connect_retry) */
 	char			 cause[128];	/* of the last failure */
 	/* private */
 	struct sockaddr_storage	 client;	/* for client_hash, PROXY */
@@ -80,6 +94,8 @@ struct upstream_connect {
 	int			 timed_out;	/* the last failure */
 	int			 fresh_only;	/* not from the idle pool */
 	int			 may_wait;	/* retry_wait applies */
+	int			 resent;	/* resend_ok was used */
+	struct upstream_peer	*again;		/* the next to try */
 	struct event		 ev;		/* connect or backoff */
 	int			 ev_set;
 	upstream_cb		 cb;
@@ -102,7 +118,8 @@ const struct upstream_conf *upstream_conf_of(const struct upstream *);
  * Connect to a server of u for a client (client: its address, as the
  * PROXY protocol gave it if it did; local: the address it came to).
  * 1: connected at once (no callback); 0: the callback comes once,
- * never from inside the call.
+ * never from inside the call; -1: no timer could be armed (rare): no
+ * callback, answer 502.
  */
 int	 upstream_connect_start(struct upstream_connect *, struct upstream *,
 	     const struct sockaddr *, socklen_t,

@@ -203,6 +203,7 @@ upstream_connect_cb(evutil_socket_t fd, short what, void *arg)
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
 		err = errno;
 	if (err != 0) {
+		uc->timed_out = 0;
 		snprintf(uc->cause, sizeof(uc->cause), "connect: %s",
 		    strerror(err));
 		upstream_connect_failed(uc, 1);
@@ -226,7 +227,7 @@ upstream_connect_try(struct upstream_connect *uc, int *count)
 
 	*count = 0;
 	uc->reused = 0;
-	if (!uc->dgram && !uc->fresh_only &&
+	if (!uc->dgram && !uc->no_pool && !uc->fresh_only &&
 	    (fd = upstream_pool_take(uc->u, uc->peer)) != -1) {
 		uc->fd = fd;
 		uc->reused = 1;
@@ -328,12 +329,15 @@ upstream_connect_round(struct upstream_connect *uc)
 	struct upstream_peer	*p;
 	int			 rc, count;
 
-	while ((p = upstream_pick(uc->u, uc)) != NULL) {
+	while ((p = uc->again != NULL ? uc->again :
+	    upstream_pick(uc->u, uc)) != NULL) {
+		uc->again = NULL;
 		uc->peer = p;
 		uc->tried |= UINT64_C(1) << p->index;
 		rc = upstream_connect_try(uc, &count);
 		if (rc >= 0)
 			return (rc);
+		uc->timed_out = 0;
 		if (uc->fd != -1)
 			close(uc->fd);
 		uc->fd = -1;
@@ -356,10 +360,13 @@ upstream_connect_start(struct upstream_connect *uc, struct upstream *u,
     const struct sockaddr *local, socklen_t locallen, upstream_cb cb,
     void *arg)
 {
-	int	 dgram = uc->dgram;
+	int	 dgram = uc->dgram, no_pool = uc->no_pool;
+	int	 resend_ok = uc->resend_ok;
 
 	memset(uc, 0, sizeof(*uc));
 	uc->dgram = dgram;
+	uc->no_pool = no_pool;
+	uc->resend_ok = resend_ok;
 	uc->u = u;
 	uc->fd = -1;
 	uc->cb = cb;
@@ -384,22 +391,33 @@ upstream_connect_start(struct upstream_connect *uc, struct upstream *u,
  * died is the race of keep-alive, not the server's fault: the same
  * server again, on a new connection. Otherwise another server not tried
  * yet, with no waiting: a request that reached a server once is not sent
- * to it twice.
+ * to it twice. The one exception is resend_ok (an idempotent request
+ * that got no response byte, the server having gone away): when no
+ * other server is left, the servers get it once more, after a pause and
+ * within retry_wait, which is what makes a restart of the only server
+ * cost nothing.
  */
 int
 upstream_connect_retry(struct upstream_connect *uc)
 {
 	upstream_connect_release(uc);
-	if (uc->reused) {
-		uc->tried &= ~(UINT64_C(1) << uc->peer->index);
-		uc->fresh_only = 1;
-	} else {
-		uc->may_wait = 0;
-		if (upstream_pick(uc->u, uc) == NULL)
-			return (-1);
-	}
 	uc->timed_out = 0;
-	return (upstream_connect_connected(uc, upstream_connect_round(uc)));
+	if (uc->reused) {
+		uc->again = uc->peer;
+		uc->fresh_only = 1;
+		return (upstream_connect_connected(uc,
+		    upstream_connect_round(uc)));
+	}
+	uc->may_wait = 0;
+	if (upstream_pick_left(uc->u, uc))
+		return (upstream_connect_connected(uc,
+		    upstream_connect_round(uc)));
+	if (!uc->resend_ok || uc->resent ||
+	    clock_now_ms() >= uc->wait_until)
+		return (-1);
+	uc->resent = 1;
+	uc->may_wait = 1;
+	return (upstream_connect_wait(uc) == 0 ? 0 : -1);
 }
 
 /* A round's result to the caller: 1 counted as active, or 0, or -1. */

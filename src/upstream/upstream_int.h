@@ -29,6 +29,8 @@ void	 upstream_peer_check(struct upstream_peer *, const struct upstream *,
 /* upstream_pick.c */
 struct upstream_peer *upstream_pick(struct upstream *,
 	     const struct upstream_connect *);
+int	 upstream_pick_left(const struct upstream *,
+	     const struct upstream_connect *);
 
 /* upstream_pool.c: idle keep-alive connections */
 int	 upstream_pool_take(struct upstream *, struct upstream_peer *);

@@ -95,3 +95,15 @@ upstream_pick(struct upstream *u, const struct upstream_connect *uc)
 		p = upstream_pick_pass(u, uc, 1, now);
 	return (p);
 }
+
+/* Whether a server is left to try, without moving round_robin on. */
+int
+upstream_pick_left(const struct upstream *u, const struct upstream_connect *uc)
+{
+	size_t	 i;
+
+	for (i = 0; i < u->npeers; i++)
+		if (upstream_pick_ok(u, uc, i, 1, 0))
+			return (1);
+	return (0);
+}

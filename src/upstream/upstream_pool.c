@@ -9,6 +9,9 @@
  */
 #include "autoconf.h"
 
+#include <sys/socket.h>
+
+#include <errno.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -88,19 +91,33 @@ upstream_pool_put(struct upstream *u, struct upstream_peer *p, int fd)
 	return (0);
 }
 
+/* Whether a kept connection is still quiet: its FIN may have come
+ * since the loop last looked (the event has not run yet). */
+static int
+upstream_pool_quiet(int fd)
+{
+	char	 c;
+
+	return (recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == -1 &&
+	    (errno == EAGAIN || errno == EWOULDBLOCK));
+}
+
 /* An idle connection to p, or -1. */
 int
 upstream_pool_take(struct upstream *u, struct upstream_peer *p)
 {
-	struct upstream_idle	*ui = TAILQ_FIRST(&p->idle);
+	struct upstream_idle	*ui;
 	int			 fd;
 
 	(void)u;
-	if (ui == NULL)
-		return (-1);
-	fd = ui->fd;
-	upstream_pool_free(ui);
-	return (fd);
+	while ((ui = TAILQ_FIRST(&p->idle)) != NULL) {
+		fd = ui->fd;
+		upstream_pool_free(ui);
+		if (upstream_pool_quiet(fd))
+			return (fd);
+		close(fd);
+	}
+	return (-1);
 }
 
 void
