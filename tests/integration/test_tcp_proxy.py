@@ -563,7 +563,8 @@ class TcpProxyTest(DroverTest):
                 h.update(chunk)
             b.note(("sum", h.hexdigest()))
         b = self.scripted(script)
-        d = self.proxy(proxy_conf([b.port], server_keys="max_connections = 40"))
+        d = self.proxy(proxy_conf([b.port],
+                                  server_keys="max_connections = 40"))
         listen = d.port("p")[1]
         worker = d.workers()[0]
         base = fd_kinds(worker).get("pipe", 0)
