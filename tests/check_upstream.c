@@ -17,6 +17,7 @@
 
 #include <event2/event.h>
 
+#include "core/clock.h"
 #include "core/conf.h"
 #include "upstream/upstream.h"
 #include "upstream/upstream_int.h"
@@ -442,11 +443,11 @@ idle_check_cb(evutil_socket_t fd, short what, void *arg)
 		event_base_loopbreak(base);
 }
 
-/* The loop runs until the pool is empty, or 10 s. */
+/* The loop runs until the pool is empty (the sweep, every 5 s), or 20 s. */
 static void
 run_until_no_idle(void)
 {
-	struct timeval	 tick = { 0, 10000 }, limit = { 10, 0 };
+	struct timeval	 tick = { 0, 10000 }, limit = { 20, 0 };
 	struct event	*ev;
 
 	ev = event_new(base, -1, EV_PERSIST, idle_check_cb, NULL);
@@ -586,6 +587,40 @@ START_TEST(test_pool_skips_a_closed_connection)
 }
 END_TEST
 
+/* A request that may not be retried takes only a recently used kept
+ * connection. */
+START_TEST(test_pool_recent_only)
+{
+	struct upstream_connect	 uc;
+	int			 ports[1], lfd, fd;
+	int64_t			 t;
+
+	lfd = listener(16, &ports[0]);
+	setup_upstream(1, ports);
+	fd = connected(&uc, start(&uc, NULL));
+	upstream_done(&uc, 1);
+	memset(&uc, 0, sizeof(uc));
+	uc.pool_recent_ms = 60000;
+	ck_assert_int_eq(upstream_connect_start(&uc, u, NULL, 0, NULL, 0,
+	    connect_cb, NULL), 1);
+	ck_assert_int_eq(uc.reused, 1);
+	ck_assert_int_eq(uc.fd, fd);
+	upstream_done(&uc, 1);
+	/* Kept 2 ms ago or more: too old for a 1 ms limit. */
+	for (t = clock_now_ms(); clock_now_ms() - t < 2;)
+		;
+	memset(&uc, 0, sizeof(uc));
+	uc.pool_recent_ms = 1;
+	fd = connected(&uc, upstream_connect_start(&uc, u, NULL, 0, NULL, 0,
+	    connect_cb, NULL));
+	ck_assert_int_eq(uc.reused, 0);
+	ck_assert_int_eq(u->nidle, 1);		/* the old one stays kept */
+	upstream_done(&uc, 0);
+	close(lfd);
+	teardown_upstream();
+}
+END_TEST
+
 /* -- the active check ------------------------------------------------------ */
 
 static int	 hc_status = 500;
@@ -712,6 +747,7 @@ main(void)
 	tcase_add_test(tc, test_retry_of_a_kept_connection);
 	tcase_add_test(tc, test_pool_skips_a_closed_connection);
 	tcase_add_test(tc, test_health_check);
+	tcase_add_test(tc, test_pool_recent_only);
 	suite_add_tcase(s, tc);
 	return (check_run_suite(s));
 }

@@ -4,11 +4,17 @@
  * line) with one canned 13-byte response, and closes after it when the
  * bytes read contain "Connection: close". No parsing, no timers, no
  * files: what one core can do when a server does almost nothing.
+ * Also the upstream of contrib/bench/proxy/run.
+ *
+ * The processes it forks end with it: SIGTERM or SIGINT to the parent is
+ * passed on to them, and each asks the kernel for SIGTERM when the
+ * parent goes (a SIGKILL of the parent left them running before).
  *
  *   cc -O2 -o refserver refserver.c && ./refserver PORT [PROCESSES]
  */
 #define _GNU_SOURCE
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -17,6 +23,7 @@
 #include <netinet/tcp.h>
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +35,23 @@ static const char reply[] =
 static const char reply_close[] =
     "HTTP/1.1 200 OK\r\nServer: ref\r\nContent-Type: text/plain\r\n"
     "Content-Length: 13\r\nConnection: close\r\n\r\nHello, World!";
+
+#define REF_MAXPROC	64
+
+static pid_t		 ref_children[REF_MAXPROC];
+static int		 ref_nchildren;
+
+/* The parent's SIGTERM and SIGINT: the children go first. */
+static void
+ref_stop(int sig)
+{
+	int	 i;
+
+	for (i = 0; i < ref_nchildren; i++)
+		kill(ref_children[i], SIGTERM);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
 
 static int
 ref_listen(int port)
@@ -134,9 +158,18 @@ ref_loop(int lfd)
 	}
 }
 
+/* In a child: die with the parent, even when it was killed first. */
+static void
+ref_orphan_guard(pid_t parent)
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 || getppid() != parent)
+		_exit(1);
+}
+
 int
 main(int argc, char **argv)
 {
+	pid_t	 parent = getpid(), pid;
 	int	 port, nproc, lfd, i;
 
 	if (argc < 2) {
@@ -145,13 +178,25 @@ main(int argc, char **argv)
 	}
 	port = atoi(argv[1]);
 	nproc = argc > 2 ? atoi(argv[2]) : 1;
+	if (nproc < 1 || nproc > REF_MAXPROC) {
+		fprintf(stderr, "refserver: 1 to %d processes\n", REF_MAXPROC);
+		return (2);
+	}
+	signal(SIGTERM, ref_stop);
+	signal(SIGINT, ref_stop);
 	for (i = 0; i < nproc; i++) {
 		if ((lfd = ref_listen(port)) == -1) {
 			perror("refserver: listen");
-			return (1);
+			ref_stop(SIGTERM);
 		}
-		if (fork() == 0)
+		if ((pid = fork()) == 0) {
+			signal(SIGTERM, SIG_DFL);
+			signal(SIGINT, SIG_DFL);
+			ref_orphan_guard(parent);
 			ref_loop(lfd);
+		}
+		if (pid > 0)
+			ref_children[ref_nchildren++] = pid;
 		close(lfd);
 	}
 	while (wait(NULL) > 0)

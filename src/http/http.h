@@ -197,6 +197,10 @@ void	 http_request_set_handler(struct http_conn *,
 struct event_base *http_request_base(const struct http_conn *);
 /* A span of the request's bytes (not NUL-terminated). */
 const char *http_request_str(const struct http_conn *, struct http_span);
+/* After a 101 (a tunnel): the bytes the client sent past the request,
+ * raw, and how many of them the handler took. */
+size_t	 http_request_raw(struct http_conn *, const char **);
+void	 http_request_raw_consume(struct http_conn *, size_t);
 
 /* The connection (http_conn.c) and the clock (http_timeout.c). */
 const char *http_conn_peer(const struct http_conn *);

@@ -15,6 +15,7 @@ static const struct http_handler *const http_handlers[] = {
 	[LOC_ROOT] = &http_static_handler,
 	[LOC_STATS] = &http_stats_handler,
 	[LOC_ECHO_BODY] = &http_echo_handler,
+	[LOC_PROXY] = &http_proxy_handler,
 };
 
 /* The handler of the location's kind. */

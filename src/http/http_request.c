@@ -61,6 +61,30 @@ http_request_str(const struct http_conn *c, struct http_span s)
 	return (c->x->in + c->x->req_base + s.off);
 }
 
+/* The client's bytes past the request and its body, unparsed: what an
+ * upgraded connection (a tunnel) says next. The handler reads them here
+ * while it has the request; the core reads more while there is room. */
+size_t
+http_request_raw(struct http_conn *c, const char **data)
+{
+	struct http_xchg	*x = c->x;
+
+	if (!x->body_done)
+		return (0);
+	*data = x->in + x->in_off;
+	return (x->in_len - x->in_off);
+}
+
+void
+http_request_raw_consume(struct http_conn *c, size_t n)
+{
+	struct http_xchg	*x = c->x;
+
+	x->in_off += (uint32_t)n;
+	if (x->in_off == x->in_len)	/* keep the head, for the log */
+		x->in_len = x->in_off = x->req_base + x->req.head_len;
+}
+
 /*
  * The location with the longest prefix that matches whole path segments:
  * "/hello" serves "/hello" and "/hello/x" but not "/hello.txt".

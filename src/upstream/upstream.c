@@ -51,6 +51,7 @@ upstream_init(struct event_base *base, const struct config *conf, char *err,
 		/* Workers start at different servers: the first requests
 		 * of each do not all go to the first one. */
 		u->rr = (unsigned)getpid() % (unsigned)u->npeers;
+		upstream_pool_init(u);
 		if (upstream_health_start(u) == -1)
 			goto oom;
 	}

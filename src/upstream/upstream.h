@@ -8,8 +8,11 @@
  *
  * The proxies (http_proxy.c, tcp_proxy.c, udp_proxy.c) call only this:
  *
- *	uc.dgram (UDP) and uc.no_pool (a raw byte stream, which must not
- *	get an HTTP keep-alive connection) are set before the start;
+ *	uc.dgram (UDP), uc.no_pool (a raw byte stream, which must not
+ *	get an HTTP keep-alive connection) and uc.pool_recent_ms (a request
+ *	that may not be retried takes only a kept connection used that
+ *	recently: the server is unlikely to close it just then) are set
+ *	before the start;
  *	upstream_connect_start(&uc, u, client, local, cb, arg):
  *	    1: uc.fd is connected now (non-blocking), uc.peer is the server,
  *	    uc.reused says it came from the idle pool; 0: cb comes later:
@@ -83,6 +86,8 @@ struct upstream_connect {
 	int			 no_pool;	/* never a kept HTTP connection */
 	int			 resend_ok;	/* may go to a server once more
 						 * (upstream_connect_retry) */
+	int			 pool_recent_ms;	/* a kept connection only
+						 * if idle less (0: any) */
 	char			 cause[128];	/* of the last failure */
 	/* private */
 	struct sockaddr_storage	 client;	/* for client_hash, PROXY */

@@ -228,7 +228,8 @@ upstream_connect_try(struct upstream_connect *uc, int *count)
 	*count = 0;
 	uc->reused = 0;
 	if (!uc->dgram && !uc->no_pool && !uc->fresh_only &&
-	    (fd = upstream_pool_take(uc->u, uc->peer)) != -1) {
+	    (fd = upstream_pool_take(uc->u, uc->peer, uc->pool_recent_ms)) !=
+	    -1) {
 		uc->fd = fd;
 		uc->reused = 1;
 		return (1);
@@ -361,12 +362,13 @@ upstream_connect_start(struct upstream_connect *uc, struct upstream *u,
     void *arg)
 {
 	int	 dgram = uc->dgram, no_pool = uc->no_pool;
-	int	 resend_ok = uc->resend_ok;
+	int	 resend_ok = uc->resend_ok, recent = uc->pool_recent_ms;
 
 	memset(uc, 0, sizeof(*uc));
 	uc->dgram = dgram;
 	uc->no_pool = no_pool;
 	uc->resend_ok = resend_ok;
+	uc->pool_recent_ms = recent;
 	uc->u = u;
 	uc->fd = -1;
 	uc->cb = cb;

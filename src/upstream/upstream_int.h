@@ -16,6 +16,8 @@ struct upstream {
 	size_t				 npeers;
 	unsigned			 rr;	/* round_robin's next */
 	int				 nidle;
+	struct upstream_idle_head	 idle_free;	/* entries to reuse */
+	struct event			 idle_sweep;
 	int				 draining;
 };
 
@@ -33,8 +35,9 @@ int	 upstream_pick_left(const struct upstream *,
 	     const struct upstream_connect *);
 
 /* upstream_pool.c: idle keep-alive connections */
-int	 upstream_pool_take(struct upstream *, struct upstream_peer *);
+int	 upstream_pool_take(struct upstream *, struct upstream_peer *, int);
 int	 upstream_pool_put(struct upstream *, struct upstream_peer *, int);
+void	 upstream_pool_init(struct upstream *);
 void	 upstream_pool_close(struct upstream *);
 
 /* upstream_health.c: the active check */

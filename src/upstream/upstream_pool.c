@@ -1,11 +1,15 @@
 /*
  * upstream_pool.c: idle keep-alive connections to the servers, at most
  * keepalive per upstream and worker, the most recently used taken first
- * (the ones the server is least likely to have closed). An idle one is
- * watched for reading: anything it says (the server's FIN, or bytes no
- * request asked for) closes it, so a connection handed out is one that
- * was quiet. The race with a server closing it just then remains; the
- * proxies retry that case on a new connection (upstream_connect_retry).
+ * (the ones the server is least likely to have closed). A connection is
+ * looked at when it is taken (a peek): anything it said meanwhile (the
+ * server's FIN, or bytes no request asked for) closes it, so one handed
+ * out was quiet. That is one system call per reuse, where watching each
+ * kept connection in the loop would cost two (epoll_ctl in and out). A
+ * sweep every few seconds closes what idled UPSTREAM_IDLE_MS or was
+ * closed by its server. The race with a server closing a connection just
+ * as it is reused remains; the proxies retry that case on a new
+ * connection (upstream_connect_retry).
  */
 #include "autoconf.h"
 
@@ -19,32 +23,61 @@
 #include "upstream/upstream_int.h"
 
 struct upstream_idle {
-	TAILQ_ENTRY(upstream_idle)	 entry;
-	struct upstream			*u;
+	TAILQ_ENTRY(upstream_idle)	 entry;	/* in its peer's, or free */
 	struct upstream_peer		*peer;
-	struct event			 ev;
 	int				 fd;
 	int64_t				 since;	/* ms: kept then */
 };
 
+#define UPSTREAM_SWEEP_MS	5000
+
+/* Out of its peer's list, onto the free list (no free(): the pool's
+ * entries are reused, a request costs no allocation). */
 static void
-upstream_pool_free(struct upstream_idle *ui)
+upstream_pool_unlink(struct upstream *u, struct upstream_idle *ui)
 {
 	TAILQ_REMOVE(&ui->peer->idle, ui, entry);
-	ui->u->nidle--;
-	event_del(&ui->ev);
-	free(ui);
+	u->nidle--;
+	TAILQ_INSERT_HEAD(&u->idle_free, ui, entry);
 }
 
-/* The server spoke or closed, or the connection idled too long. */
 static void
-upstream_pool_cb(evutil_socket_t fd, short what, void *arg)
+upstream_pool_drop(struct upstream *u, struct upstream_idle *ui)
 {
-	struct upstream_idle	*ui = arg;
+	close(ui->fd);
+	upstream_pool_unlink(u, ui);
+}
 
+/* Whether a kept connection is still quiet: nothing to read, no FIN. */
+static int
+upstream_pool_quiet(int fd)
+{
+	char	 c;
+
+	return (recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == -1 &&
+	    (errno == EAGAIN || errno == EWOULDBLOCK));
+}
+
+static void
+upstream_pool_sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct upstream		*u = arg;
+	struct upstream_idle	*ui, *next;
+	struct timeval		 tv = { UPSTREAM_SWEEP_MS / 1000, 0 };
+	int64_t			 old = clock_now_ms() - UPSTREAM_IDLE_MS;
+	size_t			 i;
+
+	(void)fd;
 	(void)what;
-	upstream_pool_free(ui);
-	close(fd);
+	for (i = 0; i < u->npeers; i++)
+		for (ui = TAILQ_FIRST(&u->peers[i].idle); ui != NULL;
+		    ui = next) {
+			next = TAILQ_NEXT(ui, entry);
+			if (ui->since < old || !upstream_pool_quiet(ui->fd))
+				upstream_pool_drop(u, ui);
+		}
+	if (u->nidle > 0)
+		evtimer_add(&u->idle_sweep, &tv);
 }
 
 /* The oldest idle connection of u, closed to make room. */
@@ -60,7 +93,7 @@ upstream_pool_evict(struct upstream *u)
 			old = ui;
 	}
 	if (old != NULL)
-		upstream_pool_cb(old->fd, 0, old);
+		upstream_pool_drop(u, old);
 }
 
 /* Keep fd; -1 (and fd is the caller's to close) when it cannot be. */
@@ -68,51 +101,40 @@ int
 upstream_pool_put(struct upstream *u, struct upstream_peer *p, int fd)
 {
 	struct upstream_idle	*ui;
-	struct timeval		 tv = { UPSTREAM_IDLE_MS / 1000, 0 };
+	struct timeval		 tv = { UPSTREAM_SWEEP_MS / 1000, 0 };
 
 	if (u->draining || u->conf->keepalive == 0 ||
 	    u->conf->proxy_protocol != 0)
 		return (-1);
 	if (u->nidle >= u->conf->keepalive)
 		upstream_pool_evict(u);
-	if ((ui = malloc(sizeof(*ui))) == NULL)
+	if ((ui = TAILQ_FIRST(&u->idle_free)) != NULL)
+		TAILQ_REMOVE(&u->idle_free, ui, entry);
+	else if ((ui = malloc(sizeof(*ui))) == NULL)
 		return (-1);
-	ui->u = u;
 	ui->peer = p;
 	ui->fd = fd;
 	ui->since = clock_now_ms();
-	event_assign(&ui->ev, u->base, fd, EV_READ, upstream_pool_cb, ui);
-	if (event_add(&ui->ev, &tv) == -1) {
-		free(ui);
-		return (-1);
-	}
 	TAILQ_INSERT_HEAD(&p->idle, ui, entry);
-	u->nidle++;
+	if (u->nidle++ == 0 && !evtimer_pending(&u->idle_sweep, NULL))
+		evtimer_add(&u->idle_sweep, &tv);
 	return (0);
 }
 
-/* Whether a kept connection is still quiet: its FIN may have come
- * since the loop last looked (the event has not run yet). */
-static int
-upstream_pool_quiet(int fd)
-{
-	char	 c;
-
-	return (recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == -1 &&
-	    (errno == EAGAIN || errno == EWOULDBLOCK));
-}
-
-/* An idle connection to p, or -1. */
+/* An idle connection to p that is still quiet (and kept less than
+ * recent_ms, if that is not 0), or -1. The most recent is first. */
 int
-upstream_pool_take(struct upstream *u, struct upstream_peer *p)
+upstream_pool_take(struct upstream *u, struct upstream_peer *p,
+    int recent_ms)
 {
 	struct upstream_idle	*ui;
 	int			 fd;
 
-	(void)u;
 	while ((ui = TAILQ_FIRST(&p->idle)) != NULL) {
+		if (recent_ms > 0 && clock_now_ms() - ui->since >= recent_ms)
+			return (-1);
 		fd = ui->fd;
-		upstream_pool_free(ui);
+		upstream_pool_unlink(u, ui);
 		if (upstream_pool_quiet(fd))
 			return (fd);
 		close(fd);
@@ -121,12 +143,25 @@ upstream_pool_take(struct upstream *u, struct upstream_peer *p)
 }
 
 void
+upstream_pool_init(struct upstream *u)
+{
+	TAILQ_INIT(&u->idle_free);
+	evtimer_assign(&u->idle_sweep, u->base, upstream_pool_sweep_cb, u);
+}
+
+/* Every kept connection closed, every entry freed. */
+void
 upstream_pool_close(struct upstream *u)
 {
 	struct upstream_idle	*ui;
 	size_t			 i;
 
+	evtimer_del(&u->idle_sweep);
 	for (i = 0; i < u->npeers; i++)
 		while ((ui = TAILQ_FIRST(&u->peers[i].idle)) != NULL)
-			upstream_pool_cb(ui->fd, 0, ui);
+			upstream_pool_drop(u, ui);
+	while ((ui = TAILQ_FIRST(&u->idle_free)) != NULL) {
+		TAILQ_REMOVE(&u->idle_free, ui, entry);
+		free(ui);
+	}
 }
