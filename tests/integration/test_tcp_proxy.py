@@ -367,6 +367,26 @@ class TcpProxyTest(DroverTest):
                 s.getsockname()[1], d.port("p")[1])
             self.assertEqual(read_echo(s, len(head) + 4), head + b"data")
 
+    def test_carried_address_goes_on_in_a_v2_header(self):
+        """A PROXY v2 header in (proxy_protocol = on) and v2 out: the
+        backend is told the address the load balancer gave, not ours."""
+        b = self.backend()
+        d = self.proxy(proxy_conf([b.port], proxy_protocol="v2",
+                                  server_keys="proxy_protocol = on"))
+        sig = b"\r\n\r\n\x00\r\nQUIT\n"
+        addrs = (socket.inet_aton("10.1.2.3") + socket.inet_aton("10.9.9.9") +
+                 struct.pack("!HH", 1111, 2222))
+        head_in = sig + b"\x21\x11" + struct.pack("!H", len(addrs)) + addrs
+        with connect(d) as s:
+            s.sendall(head_in + b"data")
+            got = read_echo(s, 16 + 12 + 4)
+        self.assertEqual(got[:12], sig)
+        self.assertEqual(got[12:14], b"\x21\x11")    # v2 PROXY, TCP4
+        self.assertEqual(struct.unpack("!H", got[14:16])[0], 12)
+        self.assertEqual(got[16:20], socket.inet_aton("10.1.2.3"))
+        self.assertEqual(struct.unpack("!H", got[24:26])[0], 1111)
+        self.assertEqual(got[28:], b"data")
+
     # -- hostile peers --------------------------------------------------
 
     def scripted(self, script, **kw):
