@@ -482,7 +482,7 @@ http_proxy_exchange(struct http_proxy *p)
 			return (http_proxy_upstream_failed(p, p->cause));
 		if (p->state == HTTP_PROXY_TUNNEL)
 			return (http_proxy_tunnel(p));
-		if (p->resp_done)
+		if (p->resp_done && p->head_sent)
 			return (http_proxy_finish(p));
 	}
 	if (p->out_sent < p->out_len && !p->up.pi.wready) {

@@ -43,11 +43,15 @@ struct http_proxy_resp {
 	int64_t			 content_length;	/* -1: none */
 	int			 chunked;
 	int			 te_other;	/* a coding but chunked last */
+	int			 te;		/* Transfer-Encoding came */
 	int			 conn_close;
 	int			 conn_upgrade;
 	int			 conn_keep;	/* Connection: keep-alive */
 	unsigned		 nhdrs;
+	unsigned		 nconn;		/* Connection fields */
 	struct http_proxy_hdr	 hdrs[HTTP_PROXY_MAX_HEADERS];
+	uint8_t			 conn[HTTP_PROXY_MAX_HEADERS];	/* their
+						 * indices in hdrs[] */
 };
 
 /* One proxied request; reused from a free list (no malloc a request). */
