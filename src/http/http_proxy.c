@@ -372,8 +372,14 @@ http_proxy_head_in(struct http_proxy *p)
 		}
 		if (p->resp.status >= 200)
 			break;
-		/* 100 Continue, 103: the core told the client already */
+		/* 100 Continue (the core sent its own to a client that
+		 * asked), 102, 103: interim, not passed on; the final head
+		 * follows on the same connection. */
 	}
+	/* A response before the whole body came: the rest of the body is
+	 * not read, so the client must be told this connection ends. */
+	if (!p->c->x->body_done)
+		p->c->keep_alive = 0;
 	http_proxy_resp_send(p);
 	return (1);
 }
@@ -441,8 +447,15 @@ http_proxy_recv(struct http_proxy *p)
 	return (-1);
 }
 
-/* The response is in whole: keep the connection if it can serve
- * another request. */
+/* The request went out whole: what is left is the upstream's answer. */
+static int
+http_proxy_sent_all(const struct http_proxy *p)
+{
+	return (p->req_body_done && p->out_sent == p->out_len);
+}
+
+/* The final response is in whole: keep the connection if it can serve
+ * another request (the request out whole, nothing past the response). */
 static enum http_hres
 http_proxy_finish(struct http_proxy *p)
 {
@@ -450,8 +463,8 @@ http_proxy_finish(struct http_proxy *p)
 	int			 keep;
 
 	keep = p->framing != HTTP_PROXY_CLOSE && !r->conn_close &&
-	    (r->version == 11 || r->conn_keep) && p->req_body_done &&
-	    p->out_sent == p->out_len && p->in_off == p->in_len && !p->up_eof;
+	    (r->version == 11 || r->conn_keep) && http_proxy_sent_all(p) &&
+	    p->in_off == p->in_len && !p->up_eof;
 	http_response_body_end(p->c);
 	upstream_peer_ok(p->uc.peer);
 	http_proxy_release(p, keep);
