@@ -111,7 +111,7 @@ http_proxy_ev_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	p->ev_set = 0;
 	if (what & EV_TIMEOUT)
-		p->timed_out = p->ev_what & EV_WRITE ? EV_WRITE : EV_READ;
+		p->timed_out = p->ev_timer;
 	p->ev_what = 0;
 	if (what & EV_READ)
 		p->up.pi.rready = 1;
@@ -120,11 +120,13 @@ http_proxy_ev_cb(evutil_socket_t fd, short what, void *arg)
 	http_request_wake(p->c);
 }
 
-/* Wait for what the upstream socket must do next; the timer restarts
- * only when the wait changes or bytes moved (moved: EV_READ, EV_WRITE
- * for the directions that did). */
+/* Wait for what the upstream socket must do next (what), with timer's
+ * timeout: EV_WRITE send_timeout, EV_READ read_timeout, 0 none. The
+ * timer starts again only when the wait changes or restart says so
+ * (bytes moved the way it times). */
 static void
-http_proxy_ev_want(struct http_proxy *p, short what, short moved)
+http_proxy_ev_want(struct http_proxy *p, short what, short timer,
+    int restart)
 {
 	const struct upstream_conf	*uc = p->conf;
 	struct timeval			 tv = { uc->read_timeout, 0 };
@@ -133,16 +135,18 @@ http_proxy_ev_want(struct http_proxy *p, short what, short moved)
 		http_proxy_ev_clear(p);
 		return;
 	}
-	if (p->ev_set && what == p->ev_what && (moved & what) == 0)
+	if (p->ev_set && what == p->ev_what && timer == p->ev_timer &&
+	    !restart)
 		return;
-	if (what & EV_WRITE)
+	if (timer == EV_WRITE)
 		tv.tv_sec = uc->send_timeout;
 	if (p->ev_set)
 		event_del(&p->ev);
 	event_assign(&p->ev, http_request_base(p->c), p->uc.fd, what,
 	    http_proxy_ev_cb, p);
-	p->ev_set = event_add(&p->ev, &tv) == 0;
+	p->ev_set = event_add(&p->ev, timer != 0 ? &tv : NULL) == 0;
 	p->ev_what = what;
+	p->ev_timer = timer;
 }
 
 /* -- failures ------------------------------------------------------------ */
@@ -475,7 +479,7 @@ http_proxy_finish(struct http_proxy *p)
 static enum http_hres
 http_proxy_exchange(struct http_proxy *p)
 {
-	short	 moved = 0, want = 0;
+	short	 moved = 0, want = 0, timer;
 	int	 rc;
 
 	if (p->timed_out)
@@ -505,7 +509,14 @@ http_proxy_exchange(struct http_proxy *p)
 	}
 	if (!p->up.pi.rready && http_response_pending(p->c) < HTTP_OUT_HIGH)
 		want |= EV_READ;
-	http_proxy_ev_want(p, want, moved);
+	/* read_timeout only once the request is out whole (a slow upload
+	 * is no slow server); while it goes, send_timeout between writes,
+	 * and the client's body_timeout while its body is awaited. */
+	if (http_proxy_sent_all(p))
+		timer = want & EV_READ;
+	else
+		timer = want & EV_WRITE;
+	http_proxy_ev_want(p, want, timer, (moved & timer) != 0);
 	return (HTTP_HANDLER_PENDING);
 }
 
@@ -571,7 +582,7 @@ http_proxy_tunnel(struct http_proxy *p)
 	if (!p->up.pi.rready && http_response_pending(p->c) < HTTP_OUT_HIGH)
 		want |= EV_READ;
 	/* Idle is neither way: any byte restarts the timer. */
-	http_proxy_ev_want(p, want, moved ? want : 0);
+	http_proxy_ev_want(p, want, EV_READ, moved != 0);
 	return (HTTP_HANDLER_PENDING);
 }
 
@@ -672,7 +683,7 @@ http_proxy_init(struct http_proxy *p, struct http_conn *c,
 	p->conf = lc->proxy;
 	p->state = HTTP_PROXY_CONNECTING;
 	p->ev_set = 0;
-	p->ev_what = 0;
+	p->ev_what = p->ev_timer = 0;
 	p->result = 0;
 	p->timed_out = 0;
 	p->cause = NULL;

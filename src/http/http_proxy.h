@@ -64,6 +64,8 @@ struct http_proxy {
 	struct event		 ev;		/* uc.fd: readiness, timeouts */
 	int			 ev_set;
 	short			 ev_what;	/* the mask it waits for */
+	short			 ev_timer;	/* EV_WRITE: send_timeout runs,
+						 * EV_READ: read_timeout, 0 */
 	enum http_proxy_state	 state;
 	int			 result;	/* of the connect, 0: none */
 	int			 timed_out;	/* EV_READ or EV_WRITE's */
