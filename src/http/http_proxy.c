@@ -37,6 +37,7 @@
 #include "http/http_proxy.h"
 
 #define HTTP_PROXY_FREE_MAX	64	/* kept for reuse, per worker */
+#define HTTP_PROXY_RECENT_MS	1000	/* pool_recent_ms: see init */
 
 static struct http_proxy	*http_proxy_free_list;
 static unsigned			 http_proxy_nfree;
@@ -186,6 +187,15 @@ http_proxy_idempotent(enum http_method m)
 	    m == HTTP_METHOD_DELETE || m == HTTP_METHOD_TRACE);
 }
 
+/* May the request go on another connection? An idempotent one may; any
+ * other only if no byte of it went out on this one (a POST the server
+ * may have acted on is never sent twice: the client decides). */
+static int
+http_proxy_resendable(const struct http_proxy *p)
+{
+	return (http_proxy_idempotent(p->c->x->req.method) || !p->sent_any);
+}
+
 static void	http_proxy_connect_cb(struct upstream_connect *,
 		    enum upstream_result);
 static enum http_hres	http_proxy_connected(struct http_proxy *);
@@ -198,6 +208,7 @@ static enum http_hres	http_proxy_connected(struct http_proxy *);
 static enum http_hres
 http_proxy_upstream_failed(struct http_proxy *p, const char *cause)
 {
+	static char		 buf[192];
 	struct http_conn	*c = p->c;
 	int			 timed_out = p->timed_out;
 	int			 rc;
@@ -205,9 +216,14 @@ http_proxy_upstream_failed(struct http_proxy *p, const char *cause)
 	p->cause = cause;
 	if (p->got_byte || p->head_sent || timed_out || (p->body_taken &&
 	    !(p->replayable && p->req_body_done)) ||
-	    (!p->uc.reused && !http_proxy_idempotent(c->x->req.method))) {
+	    !http_proxy_resendable(p)) {
 		if (!p->uc.reused || p->got_byte)
 			upstream_peer_failed(p->uc.peer);
+		if (!p->got_byte && !timed_out && !http_proxy_resendable(p)) {
+			snprintf(buf, sizeof(buf), "%s (a %s is not sent twice)",
+			    cause, http_method_name(c->x->req.method));
+			cause = buf;
+		}
 		return (http_proxy_fail(p, timed_out ? 504 : 502, cause));
 	}
 	if (p->uc.reused)
@@ -302,6 +318,7 @@ http_proxy_send(struct http_proxy *p, short *moved)
 			    p->out_len - p->out_sent, 0);
 			if (n >= 0) {
 				p->out_sent += (size_t)n;
+				p->sent_any = 1;
 				*moved |= EV_WRITE;
 				continue;
 			}
@@ -603,7 +620,7 @@ http_proxy_connected(struct http_proxy *p)
 		    sizeof(one));
 	p->up.pi.wready = 1;
 	p->in_len = p->in_off = p->head_scan = 0;
-	p->got_byte = p->up_eof = p->timed_out = 0;
+	p->got_byte = p->up_eof = p->timed_out = p->sent_any = 0;
 	if (p->body_taken)	/* a retry: all of it is still in out[] */
 		p->out_sent = 0;
 	else {
@@ -698,6 +715,10 @@ http_proxy_init(struct http_proxy *p, struct http_conn *c,
 	 * twice: an idempotent method, no body byte taken (checked before
 	 * any retry). */
 	p->uc.resend_ok = http_proxy_idempotent(c->x->req.method);
+	/* One that may not be sent twice takes only a kept connection used
+	 * within the last second: the server is unlikely to close it just
+	 * as the request comes (the race of keep-alive). */
+	p->uc.pool_recent_ms = p->uc.resend_ok ? 0 : HTTP_PROXY_RECENT_MS;
 }
 
 static enum http_hres

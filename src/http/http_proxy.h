@@ -77,6 +77,7 @@ struct http_proxy {
 	int			 req_chunked;	/* body sent in chunks */
 	int			 req_body_done;	/* all of it queued */
 	int			 body_taken;	/* body bytes consumed */
+	int			 sent_any;	/* bytes went on this connection */
 	int			 replayable;	/* the whole request is still
 						 * in out[0, out_len) */
 	int			 upgrade;	/* the client asked to */
