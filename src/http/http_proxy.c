@@ -749,6 +749,9 @@ http_proxy_start(struct http_conn *c, const struct location_conf *lc,
 	    http_proxy_connect_cb, p);
 	if (rc == 1)
 		return (http_proxy_connected(p));
+	if (rc == -1)		/* no callback will come */
+		return (http_proxy_fail(p, 502, p->uc.cause[0] != '\0' ?
+		    p->uc.cause : "no connection"));
 	return (HTTP_HANDLER_PENDING);
 }
 
