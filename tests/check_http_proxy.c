@@ -23,9 +23,16 @@ static const struct resp_case cases[] = {
 	    1, 200, HTTP_PROXY_LENGTH, 0 },
 	{ "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", HTTP_METHOD_GET,
 	    1, 200, HTTP_PROXY_LENGTH, 0 },
+	{ "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+	    HTTP_METHOD_GET, 1, 200, HTTP_PROXY_CHUNKED, 0 },
+	/* framing that cannot be trusted (RFC 9112 6.1, 6.3) */
 	{ "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n"
-	    "Content-Length: 9\r\n\r\n", HTTP_METHOD_GET, 1, 200,
-	    HTTP_PROXY_CHUNKED, 0 },
+	    "Content-Length: 9\r\n\r\n", HTTP_METHOD_GET, -1, 0, 0, 0 },
+	{ "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n", HTTP_METHOD_HEAD, -1, 0,
+	    0, 0 },
+	{ "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+	    HTTP_METHOD_GET, -1, 0, 0, 0 },
 	{ "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
 	    HTTP_METHOD_GET, 1, 200, HTTP_PROXY_CLOSE, 0 },
 	{ "HTTP/1.0 200 OK\r\nConnection: close\r\n\r\n", HTTP_METHOD_GET,
@@ -127,6 +134,31 @@ START_TEST(test_split_head)
 }
 END_TEST
 
+/* An interim head (1xx) is no response: the final one is still to
+ * come, so the exchange must not be done after it, even for HEAD. */
+START_TEST(test_interim_not_done)
+{
+	static const char	*heads[] = {
+		"HTTP/1.1 100 Continue\r\n\r\n",
+		"HTTP/1.1 102 Processing\r\n\r\n",
+		"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n",
+	};
+	struct fixture		*f;
+	size_t			 i;
+	int			 m;
+
+	for (m = 0; m < 2; m++)
+		for (i = 0; i < sizeof(heads) / sizeof(heads[0]); i++) {
+			f = fixture_new(heads[i], m ? HTTP_METHOD_HEAD :
+			    HTTP_METHOD_GET);
+			ck_assert_int_eq(http_proxy_resp_parse(&f->p), 1);
+			ck_assert_int_lt(f->p.resp.status, 200);
+			ck_assert_msg(!f->p.resp_done, "%s: done", heads[i]);
+			fixture_free(f);
+		}
+}
+END_TEST
+
 START_TEST(test_named)
 {
 	const char	*v = "keep-alive, X-Private ,upgrade";
@@ -151,6 +183,7 @@ main(void)
 	tcase_add_loop_test(tc, test_heads, 0, sizeof(cases) /
 	    sizeof(cases[0]));
 	tcase_add_test(tc, test_split_head);
+	tcase_add_test(tc, test_interim_not_done);
 	tcase_add_test(tc, test_named);
 	suite_add_tcase(s, tc);
 	return (check_run_suite(s));

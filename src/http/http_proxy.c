@@ -37,6 +37,7 @@
 #include "http/http_proxy.h"
 
 #define HTTP_PROXY_FREE_MAX	64	/* kept for reuse, per worker */
+#define HTTP_PROXY_RECENT_MS	1000	/* pool_recent_ms: see init */
 
 static struct http_proxy	*http_proxy_free_list;
 static unsigned			 http_proxy_nfree;
@@ -111,7 +112,7 @@ http_proxy_ev_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	p->ev_set = 0;
 	if (what & EV_TIMEOUT)
-		p->timed_out = p->ev_what & EV_WRITE ? EV_WRITE : EV_READ;
+		p->timed_out = p->ev_timer;
 	p->ev_what = 0;
 	if (what & EV_READ)
 		p->up.pi.rready = 1;
@@ -120,11 +121,13 @@ http_proxy_ev_cb(evutil_socket_t fd, short what, void *arg)
 	http_request_wake(p->c);
 }
 
-/* Wait for what the upstream socket must do next; the timer restarts
- * only when the wait changes or bytes moved (moved: EV_READ, EV_WRITE
- * for the directions that did). */
+/* Wait for what the upstream socket must do next (what), with timer's
+ * timeout: EV_WRITE send_timeout, EV_READ read_timeout, 0 none. The
+ * timer starts again only when the wait changes or restart says so
+ * (bytes moved the way it times). */
 static void
-http_proxy_ev_want(struct http_proxy *p, short what, short moved)
+http_proxy_ev_want(struct http_proxy *p, short what, short timer,
+    int restart)
 {
 	const struct upstream_conf	*uc = p->conf;
 	struct timeval			 tv = { uc->read_timeout, 0 };
@@ -133,16 +136,18 @@ http_proxy_ev_want(struct http_proxy *p, short what, short moved)
 		http_proxy_ev_clear(p);
 		return;
 	}
-	if (p->ev_set && what == p->ev_what && (moved & what) == 0)
+	if (p->ev_set && what == p->ev_what && timer == p->ev_timer &&
+	    !restart)
 		return;
-	if (what & EV_WRITE)
+	if (timer == EV_WRITE)
 		tv.tv_sec = uc->send_timeout;
 	if (p->ev_set)
 		event_del(&p->ev);
 	event_assign(&p->ev, http_request_base(p->c), p->uc.fd, what,
 	    http_proxy_ev_cb, p);
-	p->ev_set = event_add(&p->ev, &tv) == 0;
+	p->ev_set = event_add(&p->ev, timer != 0 ? &tv : NULL) == 0;
 	p->ev_what = what;
+	p->ev_timer = timer;
 }
 
 /* -- failures ------------------------------------------------------------ */
@@ -182,6 +187,15 @@ http_proxy_idempotent(enum http_method m)
 	    m == HTTP_METHOD_DELETE || m == HTTP_METHOD_TRACE);
 }
 
+/* May the request go on another connection? An idempotent one may; any
+ * other only if no byte of it went out on this one (a POST the server
+ * may have acted on is never sent twice: the client decides). */
+static int
+http_proxy_resendable(const struct http_proxy *p)
+{
+	return (http_proxy_idempotent(p->c->x->req.method) || !p->sent_any);
+}
+
 static void	http_proxy_connect_cb(struct upstream_connect *,
 		    enum upstream_result);
 static enum http_hres	http_proxy_connected(struct http_proxy *);
@@ -194,6 +208,7 @@ static enum http_hres	http_proxy_connected(struct http_proxy *);
 static enum http_hres
 http_proxy_upstream_failed(struct http_proxy *p, const char *cause)
 {
+	static char		 buf[192];
 	struct http_conn	*c = p->c;
 	int			 timed_out = p->timed_out;
 	int			 rc;
@@ -201,9 +216,14 @@ http_proxy_upstream_failed(struct http_proxy *p, const char *cause)
 	p->cause = cause;
 	if (p->got_byte || p->head_sent || timed_out || (p->body_taken &&
 	    !(p->replayable && p->req_body_done)) ||
-	    (!p->uc.reused && !http_proxy_idempotent(c->x->req.method))) {
+	    !http_proxy_resendable(p)) {
 		if (!p->uc.reused || p->got_byte)
 			upstream_peer_failed(p->uc.peer);
+		if (!p->got_byte && !timed_out && !http_proxy_resendable(p)) {
+			snprintf(buf, sizeof(buf), "%s (a %s is not sent twice)",
+			    cause, http_method_name(c->x->req.method));
+			cause = buf;
+		}
 		return (http_proxy_fail(p, timed_out ? 504 : 502, cause));
 	}
 	if (p->uc.reused)
@@ -298,6 +318,7 @@ http_proxy_send(struct http_proxy *p, short *moved)
 			    p->out_len - p->out_sent, 0);
 			if (n >= 0) {
 				p->out_sent += (size_t)n;
+				p->sent_any = 1;
 				*moved |= EV_WRITE;
 				continue;
 			}
@@ -372,8 +393,14 @@ http_proxy_head_in(struct http_proxy *p)
 		}
 		if (p->resp.status >= 200)
 			break;
-		/* 100 Continue, 103: the core told the client already */
+		/* 100 Continue (the core sent its own to a client that
+		 * asked), 102, 103: interim, not passed on; the final head
+		 * follows on the same connection. */
 	}
+	/* A response before the whole body came: the rest of the body is
+	 * not read, so the client must be told this connection ends. */
+	if (!p->c->x->body_done)
+		p->c->keep_alive = 0;
 	http_proxy_resp_send(p);
 	return (1);
 }
@@ -441,8 +468,15 @@ http_proxy_recv(struct http_proxy *p)
 	return (-1);
 }
 
-/* The response is in whole: keep the connection if it can serve
- * another request. */
+/* The request went out whole: what is left is the upstream's answer. */
+static int
+http_proxy_sent_all(const struct http_proxy *p)
+{
+	return (p->req_body_done && p->out_sent == p->out_len);
+}
+
+/* The final response is in whole: keep the connection if it can serve
+ * another request (the request out whole, nothing past the response). */
 static enum http_hres
 http_proxy_finish(struct http_proxy *p)
 {
@@ -450,8 +484,8 @@ http_proxy_finish(struct http_proxy *p)
 	int			 keep;
 
 	keep = p->framing != HTTP_PROXY_CLOSE && !r->conn_close &&
-	    (r->version == 11 || r->conn_keep) && p->req_body_done &&
-	    p->out_sent == p->out_len && p->in_off == p->in_len && !p->up_eof;
+	    (r->version == 11 || r->conn_keep) && http_proxy_sent_all(p) &&
+	    p->in_off == p->in_len && !p->up_eof;
 	http_response_body_end(p->c);
 	upstream_peer_ok(p->uc.peer);
 	http_proxy_release(p, keep);
@@ -462,7 +496,7 @@ http_proxy_finish(struct http_proxy *p)
 static enum http_hres
 http_proxy_exchange(struct http_proxy *p)
 {
-	short	 moved = 0, want = 0;
+	short	 moved = 0, want = 0, timer;
 	int	 rc;
 
 	if (p->timed_out)
@@ -482,7 +516,7 @@ http_proxy_exchange(struct http_proxy *p)
 			return (http_proxy_upstream_failed(p, p->cause));
 		if (p->state == HTTP_PROXY_TUNNEL)
 			return (http_proxy_tunnel(p));
-		if (p->resp_done)
+		if (p->resp_done && p->head_sent)
 			return (http_proxy_finish(p));
 	}
 	if (p->out_sent < p->out_len && !p->up.pi.wready) {
@@ -492,7 +526,14 @@ http_proxy_exchange(struct http_proxy *p)
 	}
 	if (!p->up.pi.rready && http_response_pending(p->c) < HTTP_OUT_HIGH)
 		want |= EV_READ;
-	http_proxy_ev_want(p, want, moved);
+	/* read_timeout only once the request is out whole (a slow upload
+	 * is no slow server); while it goes, send_timeout between writes,
+	 * and the client's body_timeout while its body is awaited. */
+	if (http_proxy_sent_all(p))
+		timer = want & EV_READ;
+	else
+		timer = want & EV_WRITE;
+	http_proxy_ev_want(p, want, timer, (moved & timer) != 0);
 	return (HTTP_HANDLER_PENDING);
 }
 
@@ -558,7 +599,7 @@ http_proxy_tunnel(struct http_proxy *p)
 	if (!p->up.pi.rready && http_response_pending(p->c) < HTTP_OUT_HIGH)
 		want |= EV_READ;
 	/* Idle is neither way: any byte restarts the timer. */
-	http_proxy_ev_want(p, want, moved ? want : 0);
+	http_proxy_ev_want(p, want, EV_READ, moved != 0);
 	return (HTTP_HANDLER_PENDING);
 }
 
@@ -579,7 +620,7 @@ http_proxy_connected(struct http_proxy *p)
 		    sizeof(one));
 	p->up.pi.wready = 1;
 	p->in_len = p->in_off = p->head_scan = 0;
-	p->got_byte = p->up_eof = p->timed_out = 0;
+	p->got_byte = p->up_eof = p->timed_out = p->sent_any = 0;
 	if (p->body_taken)	/* a retry: all of it is still in out[] */
 		p->out_sent = 0;
 	else {
@@ -659,7 +700,7 @@ http_proxy_init(struct http_proxy *p, struct http_conn *c,
 	p->conf = lc->proxy;
 	p->state = HTTP_PROXY_CONNECTING;
 	p->ev_set = 0;
-	p->ev_what = 0;
+	p->ev_what = p->ev_timer = 0;
 	p->result = 0;
 	p->timed_out = 0;
 	p->cause = NULL;
@@ -674,6 +715,10 @@ http_proxy_init(struct http_proxy *p, struct http_conn *c,
 	 * twice: an idempotent method, no body byte taken (checked before
 	 * any retry). */
 	p->uc.resend_ok = http_proxy_idempotent(c->x->req.method);
+	/* One that may not be sent twice takes only a kept connection used
+	 * within the last second: the server is unlikely to close it just
+	 * as the request comes (the race of keep-alive). */
+	p->uc.pool_recent_ms = p->uc.resend_ok ? 0 : HTTP_PROXY_RECENT_MS;
 }
 
 static enum http_hres
@@ -704,6 +749,9 @@ http_proxy_start(struct http_conn *c, const struct location_conf *lc,
 	    http_proxy_connect_cb, p);
 	if (rc == 1)
 		return (http_proxy_connected(p));
+	if (rc == -1)		/* no callback will come */
+		return (http_proxy_fail(p, 502, p->uc.cause[0] != '\0' ?
+		    p->uc.cause : "no connection"));
 	return (HTTP_HANDLER_PENDING);
 }
 

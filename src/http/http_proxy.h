@@ -43,11 +43,15 @@ struct http_proxy_resp {
 	int64_t			 content_length;	/* -1: none */
 	int			 chunked;
 	int			 te_other;	/* a coding but chunked last */
+	int			 te;		/* Transfer-Encoding came */
 	int			 conn_close;
 	int			 conn_upgrade;
 	int			 conn_keep;	/* Connection: keep-alive */
 	unsigned		 nhdrs;
+	unsigned		 nconn;		/* Connection fields */
 	struct http_proxy_hdr	 hdrs[HTTP_PROXY_MAX_HEADERS];
+	uint8_t			 conn[HTTP_PROXY_MAX_HEADERS];	/* their
+						 * indices in hdrs[] */
 };
 
 /* One proxied request; reused from a free list (no malloc a request). */
@@ -60,6 +64,8 @@ struct http_proxy {
 	struct event		 ev;		/* uc.fd: readiness, timeouts */
 	int			 ev_set;
 	short			 ev_what;	/* the mask it waits for */
+	short			 ev_timer;	/* EV_WRITE: send_timeout runs,
+						 * EV_READ: read_timeout, 0 */
 	enum http_proxy_state	 state;
 	int			 result;	/* of the connect, 0: none */
 	int			 timed_out;	/* EV_READ or EV_WRITE's */
@@ -71,6 +77,7 @@ struct http_proxy {
 	int			 req_chunked;	/* body sent in chunks */
 	int			 req_body_done;	/* all of it queued */
 	int			 body_taken;	/* body bytes consumed */
+	int			 sent_any;	/* bytes went on this connection */
 	int			 replayable;	/* the whole request is still
 						 * in out[0, out_len) */
 	int			 upgrade;	/* the client asked to */

@@ -9,6 +9,8 @@
  */
 #include "autoconf.h"
 
+#include <sys/socket.h>
+
 #include <arpa/inet.h>
 
 #include <stdlib.h>
@@ -148,15 +150,47 @@ http_proxy_head_field(struct http_conn *c, unsigned i, const char **n,
 	*vl = h->value.len;
 }
 
-/* Is name listed in the client's Connection fields? */
-static int
-http_proxy_head_conn_named(struct http_conn *c, const char *name, size_t nl)
+/* The client's Connection fields: their indices, found once a request
+ * (a field is then checked against these, not against every field). */
+#define HTTP_PROXY_CONN_MAX	8
+
+struct http_proxy_conns {
+	unsigned	 n;		/* > HTTP_PROXY_CONN_MAX: see named */
+	unsigned	 idx[HTTP_PROXY_CONN_MAX];
+};
+
+static void
+http_proxy_head_conns(struct http_conn *c, struct http_proxy_conns *cn)
 {
 	const char	*n, *v;
 	size_t		 l, vl;
 	unsigned	 i;
 
+	cn->n = 0;
 	for (i = 0; i < c->x->req.nheaders; i++) {
+		http_proxy_head_field(c, i, &n, &l, &v, &vl);
+		if (!IS(n, l, "connection"))
+			continue;
+		if (cn->n < HTTP_PROXY_CONN_MAX)
+			cn->idx[cn->n] = i;
+		cn->n++;
+	}
+}
+
+/* Is name listed in the client's Connection fields? With more of them
+ * than remembered (odd, never seen), every field is looked at. */
+static int
+http_proxy_head_conn_named(struct http_conn *c,
+    const struct http_proxy_conns *cn, const char *name, size_t nl)
+{
+	const char	*n, *v;
+	size_t		 l, vl;
+	unsigned	 i, k, end;
+	int		 all = cn->n > HTTP_PROXY_CONN_MAX;
+
+	end = all ? c->x->req.nheaders : cn->n;
+	for (k = 0; k < end; k++) {
+		i = all ? k : cn->idx[k];
 		http_proxy_head_field(c, i, &n, &l, &v, &vl);
 		if (IS(n, l, "connection") && http_proxy_named(v, vl, name, nl))
 			return (1);
@@ -299,26 +333,34 @@ http_proxy_head_line(struct http_proxy *p)
 	return (0);
 }
 
+/* Fields Connection may not take away: the body's framing (its
+ * Content-Length; chunked is ours) and Host. Dropping them while the
+ * body still went up would make it a request of its own (smuggling). */
+static int
+http_proxy_head_kept(const char *n, size_t l, enum http_proxy_kind k)
+{
+	return (k == KIND_CLEN || IS(n, l, "host"));
+}
+
 /* The client's fields that pass, as they came. */
 static int
-http_proxy_head_fields(struct http_proxy *p)
+http_proxy_head_fields(struct http_proxy *p,
+    const struct http_proxy_conns *cn)
 {
 	struct http_conn	*c = p->c;
 	enum http_proxy_kind	 k;
 	const char		*n, *v;
 	size_t			 l, vl;
 	unsigned		 i;
-	int			 named = 0;
 
-	if (http_proxy_head_value(c, "connection", 10, &vl) != NULL)
-		named = 1;
 	for (i = 0; i < c->x->req.nheaders; i++) {
 		http_proxy_head_field(c, i, &n, &l, &v, &vl);
 		k = http_proxy_head_kind(n, l);
-		if (k == KIND_CLEN && !c->x->req.chunked)
-			k = KIND_PASS;
-		if (k != KIND_PASS || (named &&
-		    http_proxy_head_conn_named(c, n, l)))
+		if (k == KIND_CLEN && c->x->req.chunked)
+			continue;	/* the chunks frame the body */
+		if ((k != KIND_PASS && k != KIND_CLEN) || (cn->n > 0 &&
+		    !http_proxy_head_kept(n, l, k) &&
+		    http_proxy_head_conn_named(c, cn, n, l)))
 			continue;
 		if (http_proxy_out_reserve(p, l + vl + 4) == -1)
 			return (-1);
@@ -330,26 +372,40 @@ http_proxy_head_fields(struct http_proxy *p)
 	return (0);
 }
 
-/* The body's framing, the upgrade asked for, a Host if there was none. */
+/* The Host to send when the client sent none (HTTP/1.0): the server's
+ * address, or "localhost" for a unix socket (no host name to give). */
+static void
+http_proxy_head_host(struct http_proxy *p)
+{
+	const char	*name = "localhost";
+
+	if (p->uc.peer->conf->addr.ss.ss_family != AF_UNIX)
+		name = upstream_peer_name(p->uc.peer);
+	PUTS(p, "Host: ");
+	http_proxy_put(p, name, strlen(name));
+	PUTS(p, "\r\n");
+}
+
+/* The body's framing, the upgrade asked for, a Host if there was none.
+ * An upgrade only for GET in HTTP/1.1 (RFC 9110 7.8: HTTP/1.0 ignores
+ * it; a HEAD's 101 would tunnel with no body to end it). */
 static int
-http_proxy_head_end(struct http_proxy *p)
+http_proxy_head_end(struct http_proxy *p, const struct http_proxy_conns *cn)
 {
 	struct http_conn	*c = p->c;
-	const char		*up;
+	const char		*up = NULL;
 	size_t			 ul = 0;
 
-	up = http_proxy_head_value(c, "upgrade", 7, &ul);
+	if (c->x->req.method == HTTP_METHOD_GET && c->x->req.version == 11 &&
+	    cn->n > 0)
+		up = http_proxy_head_value(c, "upgrade", 7, &ul);
 	p->upgrade = up != NULL && ul > 0 &&
-	    http_proxy_head_conn_named(c, "upgrade", 7);
+	    http_proxy_head_conn_named(c, cn, "upgrade", 7);
 	if (http_proxy_out_reserve(p, ul + 128 +
 	    sizeof(p->uc.peer->conf->text)) == -1)
 		return (-1);
-	if (!c->x->req.has_host) {	/* HTTP/1.1 requires one */
-		PUTS(p, "Host: ");
-		http_proxy_put(p, upstream_peer_name(p->uc.peer),
-		    strlen(upstream_peer_name(p->uc.peer)));
-		PUTS(p, "\r\n");
-	}
+	if (!c->x->req.has_host)	/* HTTP/1.1 requires one */
+		http_proxy_head_host(p);
 	if (p->req_chunked)
 		PUTS(p, "Transfer-Encoding: chunked\r\n");
 	if (p->upgrade) {
@@ -365,10 +421,15 @@ http_proxy_head_end(struct http_proxy *p)
 int
 http_proxy_head_build(struct http_proxy *p)
 {
+	struct http_proxy_conns	 cn;
+
 	p->out_len = p->out_sent = 0;
 	p->req_chunked = p->c->x->req.chunked;
-	if (http_proxy_head_line(p) == -1 || http_proxy_head_fields(p) == -1 ||
-	    http_proxy_head_forwarding(p) == -1 || http_proxy_head_end(p) == -1)
+	http_proxy_head_conns(p->c, &cn);
+	if (http_proxy_head_line(p) == -1 ||
+	    http_proxy_head_fields(p, &cn) == -1 ||
+	    http_proxy_head_forwarding(p) == -1 ||
+	    http_proxy_head_end(p, &cn) == -1)
 		return (-1);
 	p->replayable = 1;
 	return (0);

@@ -82,16 +82,19 @@ http_proxy_resp_te(struct http_proxy_resp *r, const char *v, size_t len)
 	}
 }
 
-/* What a field says about the framing and the connection. */
+/* What a field says about the framing and the connection; the
+ * Connection fields are remembered, for the fields they name. */
 static int
 http_proxy_resp_meaning(struct http_proxy_resp *r, const char *n, size_t nl,
     const char *v, size_t vl)
 {
 	if (http_proxy_resp_is(n, nl, "content-length"))
 		return (http_proxy_resp_clen(r, v, vl));
-	if (http_proxy_resp_is(n, nl, "transfer-encoding"))
+	if (http_proxy_resp_is(n, nl, "transfer-encoding")) {
+		r->te = 1;
 		http_proxy_resp_te(r, v, vl);
-	else if (http_proxy_resp_is(n, nl, "connection")) {
+	} else if (http_proxy_resp_is(n, nl, "connection")) {
+		r->conn[r->nconn++] = (uint8_t)(r->nhdrs - 1);
 		r->conn_close |= http_proxy_named(v, vl, "close", 5);
 		r->conn_keep |= http_proxy_named(v, vl, "keep-alive", 10);
 		r->conn_upgrade |= http_proxy_named(v, vl, "upgrade", 7);
@@ -130,6 +133,23 @@ http_proxy_resp_field(struct http_proxy *p, size_t base, size_t len)
 	return (http_proxy_resp_meaning(r, s, h->name_len, s + vs, ve - vs));
 }
 
+/* A framing that cannot be trusted (RFC 9112 6.1, 6.3): both
+ * Content-Length and Transfer-Encoding (smuggling, or splitting), or a
+ * Transfer-Encoding in HTTP/1.0. A 502, and the connection closed. */
+static int
+http_proxy_resp_check(struct http_proxy *p)
+{
+	const struct http_proxy_resp	*r = &p->resp;
+
+	if (r->te && r->content_length != -1)
+		p->cause = "both Content-Length and Transfer-Encoding";
+	else if (r->te && r->version == 10)
+		p->cause = "Transfer-Encoding in an HTTP/1.0 response";
+	else
+		return (0);
+	return (-1);
+}
+
 /* The status line and the fields of the head in in[off, end). */
 static int
 http_proxy_resp_lines(struct http_proxy *p, size_t off, size_t end)
@@ -156,7 +176,7 @@ http_proxy_resp_lines(struct http_proxy *p, size_t off, size_t end)
 		p->cause = "an empty response head";
 		return (-1);
 	}
-	return (0);
+	return (http_proxy_resp_check(p));
 }
 
 /* How the body ends (RFC 9112 6.3). */
@@ -167,8 +187,11 @@ http_proxy_resp_framing(struct http_proxy *p)
 	int			 s = r->status;
 
 	p->resp_done = 0;
-	if (p->c->x->req.method == HTTP_METHOD_HEAD || s < 200 || s == 204 ||
-	    s == 304)
+	if (s < 200) {		/* interim: the final head is still to come */
+		p->framing = HTTP_PROXY_NONE;
+		return;
+	}
+	if (p->c->x->req.method == HTTP_METHOD_HEAD || s == 204 || s == 304)
 		p->framing = HTTP_PROXY_NONE;
 	else if (r->chunked) {
 		p->framing = HTTP_PROXY_CHUNKED;
@@ -217,6 +240,7 @@ static int
 http_proxy_resp_skip(struct http_proxy *p, const char *n, size_t nl)
 {
 	struct http_proxy_resp	*r = &p->resp;
+	struct http_proxy_hdr	*h;
 	unsigned		 i;
 
 	if (http_proxy_hop(n, nl) || http_proxy_resp_is(n, nl,
@@ -224,12 +248,11 @@ http_proxy_resp_skip(struct http_proxy *p, const char *n, size_t nl)
 	    http_proxy_resp_is(n, nl, "date") || http_proxy_resp_is(n, nl,
 	    "via"))
 		return (1);
-	for (i = 0; i < r->nhdrs; i++)
-		if (http_proxy_resp_is(p->in + r->hdrs[i].name,
-		    r->hdrs[i].name_len, "connection") &&
-		    http_proxy_named(p->in + r->hdrs[i].value,
-		    r->hdrs[i].value_len, n, nl))
+	for (i = 0; i < r->nconn; i++) {
+		h = &r->hdrs[r->conn[i]];
+		if (http_proxy_named(p->in + h->value, h->value_len, n, nl))
 			return (1);
+	}
 	return (0);
 }
 

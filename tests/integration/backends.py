@@ -6,6 +6,7 @@ the same server. Each counts the connections it accepted."""
 import base64
 import hashlib
 import json
+import os
 import socket
 import struct
 import threading
@@ -89,33 +90,53 @@ class Backend:
     a head, then close); "unhealthy" (500 to everything); "oneshot"
     (a connection answers one request, then closes at the next without
     a word: a kept connection that died while idle, every time); "pp"
-    (a PROXY v1 line first on each connection, kept in proxy_lines)."""
+    (a PROXY v1 line first on each connection, kept in proxy_lines);
+    "interim" (a 100 and a 103 before the answer, each in a packet of
+    its own, a moment apart); "early" (a 403 as soon as the head came,
+    the body left unread); "clte" (a response with both Content-Length
+    and Transfer-Encoding); "te10" (HTTP/1.0 with chunked); "surplus"
+    (bytes past the Content-Length, in the same packet).
+    heads lists (method, target) of every request head read, answered
+    or not. unix: a path to listen on instead of a TCP port."""
 
-    def __init__(self, port=0, mode="normal"):
+    def __init__(self, port=0, mode="normal", unix=None):
         self.mode = mode
         self.connections = 0
         self.requests = []
+        self.heads = []
         self.proxy_lines = []
         self.lock = threading.Lock()
         self.conns = []
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", port))
+        self.unix = unix
+        if unix:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.bind(unix)
+        else:
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.sock.bind(("127.0.0.1", port))
         self.sock.listen(256)
         self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
+        self.port = None if unix else self.sock.getsockname()[1]
         self.running = True
         self.thread = threading.Thread(target=self._accept, daemon=True)
         self.thread.start()
 
     @property
     def addr(self):
+        if self.unix:
+            return "unix:" + self.unix
         return "127.0.0.1:%d" % self.port
 
     def stop(self):
         self.running = False
         self.thread.join(10)
         self.sock.close()
+        if self.unix:
+            try:
+                os.unlink(self.unix)
+            except OSError:
+                pass
         with self.lock:
             for c in self.conns:
                 try:
@@ -150,7 +171,7 @@ class Backend:
                     self.proxy_lines.append(line)
             while self.running:
                 if self.mode == "oneshot" and served == 1:
-                    read_head(r)        # the next request: no answer
+                    self._head(r)       # the next request: no answer
                     break
                 if not self._one(c, r):
                     break
@@ -162,8 +183,20 @@ class Backend:
         except OSError:
             pass
 
+    def _head(self, r):
+        head = read_head(r)
+        with self.lock:
+            self.heads.append((head[0], head[1]))
+        return head
+
     def _one(self, c, r):
-        method, target, version, fields, h = read_head(r)
+        method, target, version, fields, h = self._head(r)
+        if self.mode == "early":
+            c.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 3\r\n"
+                      b"\r\nno\n")
+            while c.recv(65536):        # the body, unread, to the end
+                pass
+            return False
         crc, n = 0, 0
         for piece in read_body(r, h):
             crc = zlib.crc32(piece, crc)
@@ -190,6 +223,29 @@ class Backend:
         if self.mode == "unhealthy":
             c.sendall(b"HTTP/1.1 500 No\r\nContent-Length: 0\r\n\r\n")
             return True
+        if self.mode == "clte":
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n"
+                      b"Transfer-Encoding: chunked\r\n\r\n"
+                      b"2\r\nok\r\n0\r\n\r\n")
+            return True
+        if self.mode == "te10":
+            c.sendall(b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                      b"Connection: keep-alive\r\n\r\n"
+                      b"2\r\nok\r\n0\r\n\r\n")
+            return True
+        if self.mode == "surplus":
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n"
+                      b"okHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"
+                      b"stale")
+            return True
+        if self.mode == "interim":
+            # each in a packet of its own: the proxy reads them apart
+            c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            c.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+            threading.Event().wait(0.1)
+            c.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; "
+                      b"rel=preload\r\n\r\n")
+            threading.Event().wait(0.1)
         if h.get("upgrade", "").lower() == "websocket":
             self._websocket(c, r, h)
             return False

@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -23,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from backends import (PATTERN, Backend, Reader, pattern_crc,  # noqa: E402
                       ws_frame, ws_read)
 from droverlib import (DroverTest, ipv6_loopback_available,  # noqa: E402
-                       main, wait_for, wrk_during)
+                       main, server_queues, unread, wait_for, wrk_during)
 
 SANITIZED = "ASAN_OPTIONS" in os.environ
 BIG = (256 << 20) if SANITIZED else (1 << 30)
@@ -346,6 +347,128 @@ class ProxyTest(DroverTest):
         self.assertEqual(b.proxy_lines, [
             "PROXY TCP4 127.0.0.1 127.0.0.1 %d %d" % (client, self.port)] * 2)
 
+    def test_connection_cannot_drop_framing_or_host(self):
+        """A client's Connection naming Content-Length, Transfer-Encoding
+        or Host takes none of them away upstream: the body stays framed
+        (else it would be a request of its own)."""
+        b = self.backend()
+        self.start([b.addr])
+        smuggled = b"GET /admin HTTP/1.1\r\nHost: internal\r\n\r\n"
+        s, r = self.conn()
+        s.sendall(b"POST /info HTTP/1.1\r\nHost: t\r\nConnection: "
+                  b"Content-Length, Host\r\nContent-Length: %d\r\n\r\n"
+                  % len(smuggled) + smuggled)
+        info = self.info(read_response(r))
+        s.sendall(b"PUT /info HTTP/1.1\r\nHost: t\r\nConnection: "
+                  b"Transfer-Encoding\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  b"5\r\nhello\r\n0\r\n\r\n")
+        chunked = self.info(read_response(r))
+        s.close()
+        self.assertEqual((info["body_len"], info["body_crc"]),
+                         (len(smuggled), zlib.crc32(smuggled)))
+        self.assertIn(["Content-Length", str(len(smuggled))],
+                      info["headers"])
+        self.assertIn(["Host", "t"], info["headers"])
+        self.assertEqual((chunked["body_len"], chunked["body_crc"]),
+                         (5, zlib.crc32(b"hello")))
+        self.assertIn(["Transfer-Encoding", "chunked"], chunked["headers"])
+        self.assertEqual([t for _, t in b.heads], ["/info", "/info"])
+
+    def test_upgrade_only_for_get_in_http_1_1(self):
+        """Upgrade is passed on for a GET in HTTP/1.1 only: a HEAD (its
+        101 would tunnel) or an HTTP/1.0 request (which must ignore it)
+        goes up as a plain request."""
+        b = self.backend()
+        self.start([b.addr])
+        up = (b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+              b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+              b"Sec-WebSocket-Version: 13\r\n\r\n")
+        r = self.request(b"HEAD /ws HTTP/1.1\r\nHost: t\r\n" + up,
+                         head_request=True)
+        self.assertEqual(r.status, 200)
+        r = self.info(self.request(b"GET /ws HTTP/1.0\r\nHost: t\r\n" + up))
+        self.assertNotIn("upgrade", [k.lower() for k, _ in r["headers"]])
+        self.assertEqual(len(b.requests), 2)
+        for q in b.requests:
+            self.assertNotIn("upgrade", [k.lower() for k, _ in q["headers"]])
+
+    def test_no_host_to_a_unix_socket_server_is_localhost(self):
+        """An HTTP/1.0 request without Host, to a unix socket server:
+        the upstream gets Host: localhost (a path is no host)."""
+        tmp = tempfile.mkdtemp(prefix="drover-test-")
+        self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
+        b = self.backend(unix=os.path.join(tmp, "app.sock"))
+        self.start([b.addr])
+        r = self.info(self.request(b"GET /info HTTP/1.0\r\n\r\n"))
+        h = {k.lower(): v for k, v in r["headers"]}
+        self.assertEqual(h["host"], "localhost")
+
+    def test_interim_responses_are_skipped(self):
+        """A 100 and a 103 before the final head, each read on its own:
+        the client gets the final response, and the connection, kept,
+        serves the next request with its own response."""
+        b = self.backend(mode="interim")
+        self.start([b.addr])
+        for path in ("/info?first", "/info?second"):
+            resp = self.request(b"GET %s HTTP/1.1\r\nHost: t\r\n\r\n"
+                                % path.encode())
+            self.assertEqual(self.info(resp)["target"], path)
+        self.assertEqual(b.connections, 1)
+
+    def test_response_framing_that_cannot_be_trusted_is_502(self):
+        """Content-Length with Transfer-Encoding, or chunked in HTTP/1.0
+        (RFC 9112 6.1, 6.3): 502, and the connection is not kept."""
+        for mode, cause in (("clte", "both Content-Length and "
+                             "Transfer-Encoding"),
+                            ("te10", "Transfer-Encoding in an HTTP/1.0 "
+                             "response")):
+            b = self.backend(mode=mode)
+            self.start([b.addr])
+            self.assertEqual(self.get("/x").status, 502)
+            self.assertEqual(self.get("/x").status, 502)
+            self.assertEqual(b.connections, 2)
+            self.d.wait_log(r"upstream app: %s: GET failed: %s"
+                            % (re.escape(b.addr), cause))
+
+    def test_bytes_past_the_response_are_not_kept(self):
+        """Bytes after the framed end of a response: the connection is
+        closed, so they never become the next request's response."""
+        b = self.backend(mode="surplus")
+        self.start([b.addr])
+        for _ in range(2):
+            r = self.get("/x")
+            self.assertEqual((r.status, r.body), (200, b"ok"))
+        self.assertEqual(b.connections, 2)
+
+    def test_a_slow_steady_upload_is_no_read_timeout(self):
+        """An upload that takes longer than read_timeout but never stops
+        for long: read_timeout only counts once the request is sent."""
+        b = self.backend()
+        self.start([b.addr], read_timeout=1)
+        s, r = self.conn()
+        n = 10
+        s.sendall(b"POST /info HTTP/1.1\r\nHost: t\r\nContent-Length: %d"
+                  b"\r\n\r\n" % (n * 100))
+        for _ in range(n):      # a slow client: 3 s in all
+            time.sleep(0.3)
+            s.sendall(b"x" * 100)
+        info = self.info(read_response(r))
+        s.close()
+        self.assertEqual(info["body_len"], n * 100)
+
+    def test_an_early_response_says_connection_close(self):
+        """The upstream answers before the body was all sent: the client
+        is told the connection closes (its body is not read on)."""
+        b = self.backend(mode="early")
+        self.start([b.addr])
+        s, r = self.conn()
+        s.sendall(b"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 100000"
+                  b"\r\n\r\n" + b"a" * 1000)
+        resp = read_response(r)
+        s.close()
+        self.assertEqual((resp.status, resp.body), (403, b"no\n"))
+        self.assertEqual(resp.header("connection"), "close")
+
     # -- errors ------------------------------------------------------------
 
     def test_502_when_the_upstream_is_dead(self):
@@ -447,56 +570,97 @@ class ProxyTest(DroverTest):
 
     def test_a_dead_kept_connection_is_retried_on_a_new_one(self):
         """The server closes a kept connection as the next request comes
-        (the race of keep-alive): the request, even a POST (without a
-        body, or with one small enough to be sent whole with the head),
-        goes again on a new connection and succeeds."""
+        (the race of keep-alive): an idempotent request (without a body,
+        or with one small enough to be sent whole with the head) goes
+        again on a new connection and succeeds."""
         b = self.backend(mode="oneshot")
         self.start([b.addr])
         for i in range(3):
             self.assertEqual(self.get("/info").status, 200)
-        for i in range(2):
-            r = self.request(b"POST /info HTTP/1.1\r\nHost: t\r\n"
-                             b"Content-Length: 0\r\n\r\n")
-            self.assertEqual(r.status, 200)
+        r = self.request(b"HEAD /info HTTP/1.1\r\nHost: t\r\n\r\n",
+                         head_request=True)
+        self.assertEqual(r.status, 200)
+        r = self.request(b"DELETE /info HTTP/1.1\r\nHost: t\r\n\r\n")
+        self.assertEqual(r.status, 200)
         # a small body went out whole with the head: it goes again
         body = PATTERN[:1000]
-        r = self.info(self.request(b"POST /info HTTP/1.1\r\nHost: t\r\n"
+        r = self.info(self.request(b"PUT /info HTTP/1.1\r\nHost: t\r\n"
                                    b"Content-Length: 1000\r\n\r\n" + body))
         self.assertEqual((r["body_len"], r["body_crc"]),
                          (1000, zlib.crc32(body)))
         r = self.info(self.request(
-            b"POST /info HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: "
+            b"PUT /info HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: "
             b"chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"))
         self.assertEqual((r["body_len"], r["body_crc"]),
                          (5, zlib.crc32(b"hello")))
         self.assertEqual(b.connections, 7)
         self.assertNotIn("failed", self.d.log())
 
+    def test_a_post_is_never_sent_twice(self):
+        """A POST sent on a kept connection that dies before any byte of
+        a response may have been acted on: it is a 502, never sent on
+        another connection."""
+        b = self.backend(mode="oneshot")
+        self.start([b.addr])
+        s, r = self.conn()
+        s.sendall(b"GET /info HTTP/1.1\r\nHost: t\r\n\r\n")
+        self.assertEqual(read_response(r).status, 200)
+        s.sendall(b"POST /pay HTTP/1.1\r\nHost: t\r\nContent-Length: 7"
+                  b"\r\n\r\ncharge1")
+        self.assertEqual(read_response(r).status, 502)
+        s.close()
+        self.assertEqual([h for h in b.heads if h[0] == "POST"],
+                         [("POST", "/pay")])
+        self.d.wait_log(r"upstream app: %s: POST failed: .*\(a POST is not "
+                        r"sent twice\)" % re.escape(b.addr))
+
+    def test_a_post_takes_only_a_recently_used_kept_connection(self):
+        """A kept connection idle for more than a second (which the server
+        may be closing just then) is not given to a POST: it goes on a
+        new connection, once."""
+        b = self.backend(mode="oneshot")
+        self.start([b.addr])
+        self.assertEqual(self.get("/info").status, 200)
+        # the idle time is what is tested: the kept connection must be
+        # older than the POST's limit (1 s) when the POST comes
+        time.sleep(1.2)
+        r = self.info(self.request(b"POST /info HTTP/1.1\r\nHost: t\r\n"
+                                   b"Content-Length: 2\r\n\r\nhi"))
+        self.assertEqual((r["method"], r["body_len"]), ("POST", 2))
+        self.assertEqual([h for h in b.heads if h[0] == "POST"],
+                         [("POST", "/info")])
+        self.assertEqual(b.connections, 2)
+
     def test_backend_restart_within_retry_wait(self):
-        """The only backend stops; requests sent meanwhile wait, and all
-        succeed once it is back a second later."""
+        """The only backend stops; requests sent meanwhile wait inside
+        drover (read by it, refused upstream, unanswered), and all
+        succeed once it is back."""
         b = self.backend()
         port = b.port
-        self.start([b.addr], retry_wait=10)
+        self.start([b.addr], retry_wait=20, log_level="debug")
         self.assertEqual(self.get("/info").status, 200)
         b.stop()
         self.backends.remove(b)
-        results = []
-
-        def one():
-            try:
-                results.append(self.get("/info").status)
-            except OSError as e:
-                results.append(str(e))
-        threads = [threading.Thread(target=one) for _ in range(8)]
-        for t in threads:
-            t.start()
-        # the requests are waiting: the backend comes back (the pause is
-        # the restart being tested, not a wait for readiness)
-        time.sleep(1)
-        self.backend(port=port)
-        for t in threads:
-            t.join(30)
+        refused = r"upstream app: %s: connect: Connection refused" % \
+            re.escape(b.addr)
+        socks = []
+        try:
+            for _ in range(8):
+                s, r = self.conn()
+                s.sendall(b"GET /info HTTP/1.1\r\nHost: t\r\n\r\n")
+                socks.append((s, r))
+            # each request is inside drover: read from its socket, not
+            # answered, and the backend refused a connect since
+            wait_for(lambda: all(server_queues(self.port, s) == (0, 0) and
+                                 unread(s) == 0 for s, _ in socks),
+                     what="drover to have read every request")
+            self.d.wait_log(refused)
+            self.assertTrue(all(unread(s) == 0 for s, _ in socks))
+            self.backend(port=port)
+            results = [read_response(r).status for _, r in socks]
+        finally:
+            for s, _ in socks:
+                s.close()
         self.assertEqual(results, [200] * 8)
 
     # -- WebSocket -----------------------------------------------------------
