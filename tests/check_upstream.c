@@ -587,6 +587,47 @@ START_TEST(test_pool_skips_a_closed_connection)
 }
 END_TEST
 
+static int	 want_idle;
+
+static void
+idle_n_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (u->nidle == want_idle)
+		event_base_loopbreak(base);
+}
+
+/* keepalive is what stays; a burst's surplus, up to twice as many, is
+ * kept a moment for the next burst, then closed. */
+START_TEST(test_pool_surplus)
+{
+	struct upstream_connect	 uc[5];
+	struct timeval		 tick = { 0, 20000 }, limit = { 20, 0 };
+	struct event		*ev;
+	int			 ports[1], lfd, i;
+
+	lfd = listener(16, &ports[0]);
+	setup_upstream(1, ports);
+	uconf.keepalive = 2;
+	for (i = 0; i < 5; i++)
+		connected(&uc[i], start(&uc[i], NULL));
+	for (i = 0; i < 5; i++)
+		upstream_done(&uc[i], 1);
+	ck_assert_int_eq(u->nidle, 4);		/* 2 x keepalive at most */
+	want_idle = 2;
+	ev = event_new(base, -1, EV_PERSIST, idle_n_cb, NULL);
+	event_add(ev, &tick);
+	event_base_loopexit(base, &limit);
+	event_base_dispatch(base);
+	event_free(ev);
+	ck_assert_int_eq(u->nidle, 2);
+	close(lfd);
+	teardown_upstream();
+}
+END_TEST
+
 /* A request that may not be retried takes only a recently used kept
  * connection. */
 START_TEST(test_pool_recent_only)
@@ -748,6 +789,7 @@ main(void)
 	tcase_add_test(tc, test_pool_skips_a_closed_connection);
 	tcase_add_test(tc, test_health_check);
 	tcase_add_test(tc, test_pool_recent_only);
+	tcase_add_test(tc, test_pool_surplus);
 	suite_add_tcase(s, tc);
 	return (check_run_suite(s));
 }
