@@ -22,6 +22,9 @@ struct conn;
 struct conn_ops {
 	/* recv(): bytes, 0 at the peer's end, -1 with errno. */
 	ssize_t	(*recv)(struct conn *, void *, size_t);
+	/* As recv, but the bytes stay to be read (MSG_PEEK): whether a
+	 * FIN or a reset came after bytes or alone. Readiness unchanged. */
+	ssize_t	(*peek)(struct conn *, void *, size_t);
 	/* Send a vector; more: further bytes follow at once (MSG_MORE). */
 	ssize_t	(*sendv)(struct conn *, const struct iovec *, int, int);
 	/* Send len bytes of a file from *off, advancing it. */
@@ -55,6 +58,12 @@ static inline ssize_t
 conn_recv(struct conn *c, void *buf, size_t len)
 {
 	return (c->ops->recv(c, buf, len));
+}
+
+static inline ssize_t
+conn_peek(struct conn *c, void *buf, size_t len)
+{
+	return (c->ops->peek(c, buf, len));
 }
 
 static inline ssize_t

@@ -35,6 +35,12 @@ conn_socket_recv(struct conn *c, void *buf, size_t len)
 }
 
 static ssize_t
+conn_socket_peek(struct conn *c, void *buf, size_t len)
+{
+	return (recv(c->pi.fd, buf, len, MSG_PEEK));
+}
+
+static ssize_t
 conn_socket_wrote(struct conn *c, ssize_t n)
 {
 	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -120,6 +126,7 @@ conn_socket_detach(struct conn *c, struct poller *p)
 
 static const struct conn_ops conn_socket_ops = {
 	.recv = conn_socket_recv,
+	.peek = conn_socket_peek,
 	.sendv = conn_socket_sendv,
 	.sendfile = conn_socket_sendfile,
 	.splice_in = conn_socket_splice_in,

@@ -516,8 +516,10 @@ http_conn_timeout(struct http_conn *c)
 			http_conn_close(c, "send timeout");
 			return;
 		}
+		if (c->x->status != 0)		/* the response has begun */
+			http_request_abandoned(c);
 		http_request_cancel(c, "timeout");
-		if (c->x->status != 0) {	/* the response has begun */
+		if (c->x->status != 0) {
 			http_conn_close(c, "body timeout");
 			return;
 		}
@@ -679,6 +681,7 @@ http_conn_close(struct http_conn *c, const char *why)
 
 	if (log_wants(LOG_LEVEL_DEBUG))
 		log_debug("http %s: closed: %s", http_conn_peer(c), why);
+	http_request_abandoned(c);
 	http_request_cancel(c, why);
 	conn_close(&c->io, hs->poller);
 	http_conn_release_buffers(c);

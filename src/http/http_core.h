@@ -59,6 +59,7 @@ void		 http_request_body_done(struct http_conn *);
 void		 http_request_done(struct http_conn *);
 int		 http_request_run(struct http_conn *);
 void		 http_request_cancel(struct http_conn *, const char *);
+void		 http_request_abandoned(struct http_conn *);
 
 /* http_body.c */
 void		 http_body_init(struct http_conn *);

@@ -267,6 +267,22 @@ http_request_base(const struct http_conn *c)
 }
 
 /* The request ends before its handler finished: tell it, once. */
+/*
+ * A pending request whose connection closes is logged as it stands: the
+ * status sent and the bytes so far, or 499 (nginx's "the client closed
+ * the connection") when no response began, so an aborted download or an
+ * ended WebSocket session still has its line.
+ */
+void
+http_request_abandoned(struct http_conn *c)
+{
+	if (c->x == NULL || !c->x->pending)
+		return;
+	if (c->x->status == 0)
+		c->x->status = 499;
+	http_log_request(c);
+}
+
 void
 http_request_cancel(struct http_conn *c, const char *why)
 {

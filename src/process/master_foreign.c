@@ -13,6 +13,12 @@
  * upgrade the new master and the old one (its parent) share the port.
  * A socket is told as foreign only when two checks in a row find it and
  * no process of ours holds it, so those moments never raise an alarm.
+ *
+ * Only sockets of the listen address's own family are looked at. A
+ * dual-stack [::]:PORT socket of someone else's also receives IPv4 for
+ * the port, but the kernel's lookup scores a socket of the packet's own
+ * family higher (compute_score), so it gets nothing while an IPv4 socket
+ * of ours is bound there: it cannot take a share of our traffic.
  */
 #include "autoconf.h"
 

@@ -10,11 +10,18 @@
  * splice(2) from then on: the kernel hands pages from socket to socket
  * and nothing is copied to user space. A pipe costs two descriptors, so
  * it too is held only while bytes are in it, and kept empty by the
- * server for the next one (struct tcp_relay_pipes).
+ * server for the next one (struct tcp_relay_pipes); above the server's
+ * cap on pipes a direction copies through its buffer, and takes a pipe
+ * again once one is free.
  *
  * Back-pressure either way: a direction reads only while its buffer or
  * pipe has room, so a receiver that does not read stops the sender by
  * TCP's own flow control, and memory stays bounded per connection.
+ *
+ * A dropped direction (its "to" failed) holds nothing and reads "from"
+ * into a common sink: the peer is not stalled in its writes (as it would
+ * not be talking to the server directly, which would have reset it),
+ * and the other direction goes on to its end.
  */
 #include "autoconf.h"
 
@@ -36,7 +43,8 @@ tcp_relay_init(struct tcp_relay *r, struct conn *from, struct conn *to,
 	r->nosplice = !conn_can_splice(from) || !conn_can_splice(to);
 }
 
-/* A pipe for the direction: a kept one, or a new one; -1 if none. */
+/* A pipe for the direction: a kept one, or a new one below the cap;
+ * -1 if none (the direction copies this time). */
 static int
 tcp_relay_pipe_take(struct tcp_relay *r)
 {
@@ -48,7 +56,15 @@ tcp_relay_pipe_take(struct tcp_relay *r)
 		r->pipe[1] = p->fds[p->n][1];
 		return (0);
 	}
-	return (pipe2(r->pipe, O_NONBLOCK | O_CLOEXEC));
+	if (p->total >= p->max)
+		return (-1);
+	if (pipe2(r->pipe, O_NONBLOCK | O_CLOEXEC) == -1) {
+		r->pipe[0] = r->pipe[1] = -1;
+		r->nosplice = 1;	/* out of descriptors: copy */
+		return (-1);
+	}
+	p->total++;
+	return (0);
 }
 
 /* Give the pipe back: kept if it is empty and there is room, else
@@ -67,16 +83,21 @@ tcp_relay_pipe_put(struct tcp_relay *r)
 	} else {
 		close(r->pipe[0]);
 		close(r->pipe[1]);
+		p->total--;
 	}
 	r->pipe[0] = r->pipe[1] = -1;
 	r->piped = 0;
 }
 
-/* Whether an errno says "try later" (or again at once: EINTR). */
-static int
-tcp_relay_again(int err)
+/* What a failed call's errno means: wait for an edge (the socket or
+ * pipe is empty or full), run again soon (EINTR: no edge will come for
+ * it), or fail. */
+static enum tcp_relay_result
+tcp_relay_errno(int err, enum tcp_relay_result fail)
 {
-	return (err == EAGAIN || err == EWOULDBLOCK || err == EINTR);
+	if (err == EAGAIN || err == EWOULDBLOCK)
+		return (TCP_RELAY_IDLE);
+	return (err == EINTR ? TCP_RELAY_INTR : fail);
 }
 
 /* Buffer to "to". */
@@ -95,7 +116,7 @@ tcp_relay_buf_write(struct tcp_relay *r)
 			r->off = r->len = 0;
 		return (TCP_RELAY_MOVED);
 	}
-	return (tcp_relay_again(errno) ? TCP_RELAY_IDLE : TCP_RELAY_ETO);
+	return (tcp_relay_errno(errno, TCP_RELAY_ETO));
 }
 
 /* "from" to the buffer's free end. */
@@ -111,13 +132,14 @@ tcp_relay_buf_read(struct tcp_relay *r)
 	n = conn_recv(r->from, r->buf + r->len, TCP_RELAY_BUF_SIZE - r->len);
 	if (n > 0) {
 		r->len += (size_t)n;
+		r->got = 1;
 		return (TCP_RELAY_MOVED);
 	}
 	if (n == 0) {
 		r->eof = 1;
 		return (TCP_RELAY_MOVED);
 	}
-	return (tcp_relay_again(errno) ? TCP_RELAY_IDLE : TCP_RELAY_EFROM);
+	return (tcp_relay_errno(errno, TCP_RELAY_EFROM));
 }
 
 /* Pipe to "to". */
@@ -134,11 +156,12 @@ tcp_relay_pipe_write(struct tcp_relay *r)
 		r->moved += (uint64_t)n;
 		return (TCP_RELAY_MOVED);
 	}
-	return (n == -1 && tcp_relay_again(errno) ? TCP_RELAY_IDLE :
-	    TCP_RELAY_ETO);
+	if (n == 0)
+		errno = EPIPE;	/* nothing taken from a full pipe */
+	return (tcp_relay_errno(errno, TCP_RELAY_ETO));
 }
 
-/* "from" to the pipe, taking one if the direction holds none. */
+/* "from" to the direction's pipe. */
 static enum tcp_relay_result
 tcp_relay_pipe_read(struct tcp_relay *r)
 {
@@ -146,15 +169,11 @@ tcp_relay_pipe_read(struct tcp_relay *r)
 
 	if (r->eof || !r->from->pi.rready || r->piped >= TCP_RELAY_PIPE_SIZE)
 		return (TCP_RELAY_IDLE);
-	if (r->pipe[0] == -1 && tcp_relay_pipe_take(r) == -1) {
-		r->splice = 0;		/* out of descriptors: copy */
-		r->nosplice = 1;
-		return (TCP_RELAY_MOVED);
-	}
 	n = conn_splice_in(r->from, r->pipe[1], TCP_RELAY_PIPE_SIZE - r->piped,
 	    r->piped == 0);
 	if (n > 0) {
 		r->piped += (size_t)n;
+		r->got = 1;
 		return (TCP_RELAY_MOVED);
 	}
 	if (n == 0) {
@@ -162,11 +181,42 @@ tcp_relay_pipe_read(struct tcp_relay *r)
 		return (TCP_RELAY_MOVED);
 	}
 	if (errno == EINVAL && r->piped == 0) {
-		r->splice = 0;		/* a socket splice does not take */
+		tcp_relay_pipe_put(r);	/* a socket splice does not take */
 		r->nosplice = 1;
 		return (TCP_RELAY_MOVED);
 	}
-	return (tcp_relay_again(errno) ? TCP_RELAY_IDLE : TCP_RELAY_EFROM);
+	return (tcp_relay_errno(errno, TCP_RELAY_EFROM));
+}
+
+/* A dropped direction: "from" read into a common sink, a buffer's worth
+ * per round (the caller bounds the rounds). */
+static enum tcp_relay_result
+tcp_relay_discard(struct tcp_relay *r)
+{
+	static char	 sink[TCP_RELAY_BUF_SIZE];
+	ssize_t		 n;
+
+	if (r->eof || !r->from->pi.rready)
+		return (TCP_RELAY_IDLE);
+	n = conn_recv(r->from, sink, sizeof(sink));
+	if (n > 0)
+		return (TCP_RELAY_MOVED);
+	if (n == 0) {
+		r->eof = 1;
+		return (TCP_RELAY_MOVED);
+	}
+	return (tcp_relay_errno(errno, TCP_RELAY_EFROM));
+}
+
+/* A bulk transfer (past TCP_RELAY_SPLICE_AFTER, the buffer empty) with
+ * something to read takes a pipe, if one can be had. */
+static void
+tcp_relay_want_pipe(struct tcp_relay *r)
+{
+	if (r->pipe[0] == -1 && !r->nosplice && r->len == 0 &&
+	    r->moved >= TCP_RELAY_SPLICE_AFTER && !r->eof &&
+	    r->from->pi.rready)
+		(void)tcp_relay_pipe_take(r);
 }
 
 /* One round: read what there is room for, send what there is. */
@@ -175,10 +225,10 @@ tcp_relay_move(struct tcp_relay *r)
 {
 	enum tcp_relay_result	 rd, wr;
 
-	if (!r->splice && !r->nosplice && r->len == 0 &&
-	    r->moved >= TCP_RELAY_SPLICE_AFTER)
-		r->splice = 1;		/* a bulk transfer: the buffer is empty */
-	if (r->splice) {
+	if (r->dropped)
+		return (tcp_relay_discard(r));
+	tcp_relay_want_pipe(r);
+	if (r->pipe[0] != -1) {
 		rd = tcp_relay_pipe_read(r);
 		wr = rd >= TCP_RELAY_EFROM ? rd : tcp_relay_pipe_write(r);
 	} else {
@@ -187,8 +237,10 @@ tcp_relay_move(struct tcp_relay *r)
 	}
 	if (wr >= TCP_RELAY_EFROM)
 		return (wr);
-	return (rd == TCP_RELAY_MOVED || wr == TCP_RELAY_MOVED ?
-	    TCP_RELAY_MOVED : TCP_RELAY_IDLE);
+	if (rd == TCP_RELAY_MOVED || wr == TCP_RELAY_MOVED)
+		return (TCP_RELAY_MOVED);
+	return (rd == TCP_RELAY_INTR || wr == TCP_RELAY_INTR ?
+	    TCP_RELAY_INTR : TCP_RELAY_IDLE);
 }
 
 /* Bytes taken from "from" and not yet sent to "to". */
@@ -200,17 +252,20 @@ tcp_relay_pending(const struct tcp_relay *r)
 
 /*
  * The FIN passed on once "from" has sent it and every byte before it
- * is sent: 1 when the direction is done (now or before), 0 if not yet,
- * -1 if the shutdown failed.
+ * is sent: 1 when the direction is done (now or before, or dropped), 0
+ * if not yet, -1 if the shutdown failed. An aborted direction sends no
+ * FIN: the connection's close passes the reset on.
  */
 int
 tcp_relay_finish(struct tcp_relay *r)
 {
-	if (r->shut)
+	if (r->shut || r->dropped)
 		return (1);
 	if (!r->eof || tcp_relay_pending(r))
 		return (0);
 	r->shut = 1;
+	if (r->aborted)
+		return (1);
 	return (conn_shutdown(r->to) == -1 && errno != ENOTCONN ? -1 : 1);
 }
 
@@ -227,6 +282,15 @@ tcp_relay_idle(struct tcp_relay *r)
 		tcp_relay_pipe_put(r);
 }
 
+/* "to" failed: what the direction holds goes nowhere; from now on it
+ * only reads "from" and discards (tcp_relay_discard). */
+void
+tcp_relay_drop(struct tcp_relay *r)
+{
+	r->dropped = 1;
+	tcp_relay_free(r);
+}
+
 void
 tcp_relay_free(struct tcp_relay *r)
 {
@@ -236,6 +300,14 @@ tcp_relay_free(struct tcp_relay *r)
 	tcp_relay_pipe_put(r);
 }
 
+/* max: how many pipes may be open at once (0: none, always copy). */
+void
+tcp_relay_pipes_init(struct tcp_relay_pipes *p, int max)
+{
+	p->n = p->total = 0;
+	p->max = max;
+}
+
 void
 tcp_relay_pipes_free(struct tcp_relay_pipes *p)
 {
@@ -243,5 +315,6 @@ tcp_relay_pipes_free(struct tcp_relay_pipes *p)
 		p->n--;
 		close(p->fds[p->n][0]);
 		close(p->fds[p->n][1]);
+		p->total--;
 	}
 }

@@ -352,6 +352,34 @@ class AsyncHTTPTest(DroverTest):
                  what="the connections to close")
         self.assertEqual(len(re.findall(r"request cancelled", d.log())), 3)
 
+    def test_abandoned_request_is_logged(self):
+        """A pending request whose client leaves has its access log line:
+        499 when no response began."""
+        d = self.drover(workers=1, servers="")
+        log = os.path.join(d.dir, "access.log")
+        d.params["servers"] = SERVER.replace(
+            "    protocol = http\n",
+            '    protocol = http\n    access_log = "%s"\n' % log) % {
+                "delay": "30"}
+        d.write_conf()
+        d.start()
+        self.d = d
+        self.addr = d.port("web")
+        c = self.conn()
+        c.send(get("/delay?gone=1"))
+        wait_for(lambda: self.active() == 1, timeout=30,
+                 what="the pending request")
+        c.close()
+
+        def line():
+            if not os.path.exists(log):
+                return None
+            return [x for x in open(log).read().splitlines()
+                    if "/delay?gone=1" in x]
+        got = wait_for(line, timeout=30, what="its access log line")
+        self.assertEqual(len(got), 1, got)
+        self.assertIn('"GET /delay?gone=1 HTTP/1.1" 499 0', got[0])
+
     def test_pending_request_across_reload(self):
         """A request pending when a HUP comes is answered by the old
         worker, and its connection goes on with the new generation; the

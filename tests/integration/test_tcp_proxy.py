@@ -4,20 +4,24 @@ upstream and retry_wait, the balance methods, a reload with an
 established connection, and each source form with its socket options."""
 
 import ctypes
+import fcntl
 import hashlib
 import os
 import platform
 import re
 import signal
 import socket
+import struct
+import subprocess
 import sys
+import termios
 import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from droverlib import (TIMEOUT, DroverTest, echo_roundtrip,  # noqa
-                       free_port, main, pid_alive, read_echo, ss_listeners,
-                       wait_for)
+                       free_port, main, pid_alive, read_echo, server_queues,
+                       ss_listeners, wait_for)
 
 
 class Backend:
@@ -90,6 +94,108 @@ class Backend:
                     pass
 
 
+class Scripted:
+    """A TCP server of the test's own on 127.0.0.1 whose connections each
+    run script(conn, index) in a thread; what the scripts record goes in
+    self.notes (a list, under self.lock)."""
+
+    def __init__(self, script, port=0):
+        self.script = script
+        self.conns = []
+        self.notes = []
+        self.lock = threading.Lock()
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(128)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            c.settimeout(TIMEOUT)
+            with self.lock:
+                self.conns.append(c)
+                i = len(self.conns) - 1
+            threading.Thread(target=self.run, args=(c, i),
+                             daemon=True).start()
+
+    def run(self, c, i):
+        try:
+            self.script(c, i)
+        except OSError as e:
+            self.note(("error", i, e.errno))
+
+    def note(self, what):
+        with self.lock:
+            self.notes.append(what)
+
+    def stop(self):
+        self.sock.close()
+        with self.lock:
+            for c in self.conns:
+                try:
+                    c.close()
+                except OSError:
+                    pass
+
+
+def reset_close(sock):
+    """close() with SO_LINGER {1, 0}: a reset, not a FIN."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                    struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def unsent(sock):
+    """Bytes in sock's send queue not yet acknowledged by the peer."""
+    buf = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+    return int.from_bytes(buf, sys.byteorder)
+
+
+def unread_bytes(sock):
+    buf = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
+    return int.from_bytes(buf, sys.byteorder)
+
+
+def read_to_end(s):
+    """(bytes, the error that ended them or None for a clean EOF)."""
+    got = b""
+    while True:
+        try:
+            chunk = s.recv(65536)
+        except OSError as e:
+            return got, e
+        if not chunk:
+            return got, None
+        got += chunk
+
+
+def fd_kinds(pid):
+    """{"socket": n, "pipe": n, ...} of pid's descriptors."""
+    kinds = {}
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        kind = target.split(":")[0]
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return kinds
+
+
+def accept_queue(port):
+    """Connections waiting in the listener's accept queue (ss Recv-Q)."""
+    out = subprocess.run(["ss", "-Hltn", "sport = :%d" % port],
+                         capture_output=True, text=True,
+                         check=True).stdout.split()
+    return int(out[1]) if len(out) >= 2 else -1
+
+
 def upstream_conf(name, ports, **keys):
     servers = ", ".join('"127.0.0.1:%d"' % p for p in ports)
     text = "upstream %s {\n    servers = {%s}\n" % (name, servers)
@@ -98,15 +204,17 @@ def upstream_conf(name, ports, **keys):
     return text + "}\n"
 
 
-def proxy_conf(ports, idle=60, listen='"127.0.0.1:0"', **keys):
+def proxy_conf(ports, idle=60, listen='"127.0.0.1:0"', server_keys="",
+               **keys):
     return upstream_conf("app", ports, **keys) + """
 server p {
     listen = {%s}
     protocol = tcp_proxy
     upstream = app
     idle_timeout = %d
+    %s
 }
-""" % (listen, idle)
+""" % (listen, idle, server_keys)
 
 
 def roundtrip(d, payload):
@@ -258,6 +366,268 @@ class TcpProxyTest(DroverTest):
             head = b"PROXY TCP4 127.0.0.1 127.0.0.1 %d %d\r\n" % (
                 s.getsockname()[1], d.port("p")[1])
             self.assertEqual(read_echo(s, len(head) + 4), head + b"data")
+
+    def test_carried_address_goes_on_in_a_v2_header(self):
+        """A PROXY v2 header in (proxy_protocol = on) and v2 out: the
+        backend is told the address the load balancer gave, not ours."""
+        b = self.backend()
+        d = self.proxy(proxy_conf([b.port], proxy_protocol="v2",
+                                  server_keys="proxy_protocol = on"))
+        sig = b"\r\n\r\n\x00\r\nQUIT\n"
+        addrs = (socket.inet_aton("10.1.2.3") + socket.inet_aton("10.9.9.9") +
+                 struct.pack("!HH", 1111, 2222))
+        head_in = sig + b"\x21\x11" + struct.pack("!H", len(addrs)) + addrs
+        with connect(d) as s:
+            s.sendall(head_in + b"data")
+            got = read_echo(s, 16 + 12 + 4)
+        self.assertEqual(got[:12], sig)
+        self.assertEqual(got[12:14], b"\x21\x11")    # v2 PROXY, TCP4
+        self.assertEqual(struct.unpack("!H", got[14:16])[0], 12)
+        self.assertEqual(got[16:20], socket.inet_aton("10.1.2.3"))
+        self.assertEqual(struct.unpack("!H", got[24:26])[0], 1111)
+        self.assertEqual(got[28:], b"data")
+
+    # -- hostile peers --------------------------------------------------
+
+    def scripted(self, script, **kw):
+        b = Scripted(script, **kw)
+        self.addCleanup(b.stop)
+        return b
+
+    def test_answer_kept_when_writing_to_the_server_fails(self):
+        """The server reads 100 bytes, answers and closes while the client
+        still uploads (a reset: input left unread). Writing to it fails;
+        that stops the upload only: the answer reaches the client whole,
+        every time."""
+        answer = b"RESPONSE-" * 1000 + b"END\n"
+
+        def script(c, i):
+            c.recv(100)
+            c.sendall(answer)
+            c.close()
+        b = self.scripted(script)
+        d = self.proxy(proxy_conf([b.port]))
+        for i in range(10):
+            s = connect(d)
+
+            def upload():
+                try:
+                    for _ in range(48):     # 3 MiB
+                        s.sendall(b"u" * 65536)
+                except OSError:
+                    pass
+            t = threading.Thread(target=upload, daemon=True)
+            t.start()
+            got, err = read_to_end(s)
+            t.join(TIMEOUT)
+            s.close()
+            self.assertEqual(len(got), len(answer),
+                             "round %d ended by %r" % (i, err))
+            self.assertEqual(got, answer)
+
+    def test_lingering_close_keeps_the_tail_for_a_slow_client(self):
+        """The server answers, sends its FIN and closes with the client's
+        upload unread (a reset after its FIN: a clean end). The client,
+        with a small receive buffer, reads nothing until the proxy is
+        done with it, and keeps uploading: the proxy's close must not
+        reset away what is still queued to the client."""
+        answer = os.urandom(48 * 1024)
+
+        def script(c, i):
+            c.sendall(answer)
+            c.shutdown(socket.SHUT_WR)
+            wait_for(lambda: unsent(c) == 0 and unread_bytes(c) > 0,
+                     what="the answer taken by the proxy, upload unread")
+            c.close()       # with unread input: a reset
+        b = self.scripted(script)
+        d = self.proxy(proxy_conf([b.port]))
+        port = d.port("p")[1]
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(s.close)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.settimeout(TIMEOUT)
+        s.connect(("127.0.0.1", port))
+        stop = threading.Event()
+
+        def upload():
+            try:
+                for _ in range(4096):      # bounded: 64 MiB at most
+                    if stop.is_set():
+                        return
+                    s.sendall(b"u" * 16384)
+            except OSError:
+                pass
+        t = threading.Thread(target=upload, daemon=True)
+        t.start()
+        # The proxy is done relaying: its end of the connection is no
+        # longer established (half-closed, or closed).
+        wait_for(lambda: server_queues(port, s) == (-1, -1),
+                 what="the proxy's end of the client connection to end")
+        got, err = read_to_end(s)
+        stop.set()
+        t.join(TIMEOUT)
+        self.assertEqual((len(got), err), (len(answer), None))
+        self.assertEqual(got, answer)
+
+    def test_a_server_that_closed_cleanly_is_not_counted_failed(self):
+        """The server closes at once (a FIN, nothing sent); the client
+        then sends, so writes to the server fail. Neither the clean EOF
+        nor a failed write is a failure of the server: after more such
+        connections than max_fails it still serves."""
+        def script(c, i):
+            if i < 4:
+                c.close()
+                return
+            c.sendall(b"still up")
+            c.shutdown(socket.SHUT_WR)
+            read_to_end(c)
+        b = self.scripted(script)
+        d = self.proxy(proxy_conf([b.port], retry_wait=0, max_fails=2))
+        for i in range(4):
+            with connect(d) as s:
+                self.assertEqual(s.recv(1), b"")    # the FIN passed on
+                try:
+                    for _ in range(512):
+                        s.sendall(b"x" * 4096)
+                except OSError:
+                    pass
+        with connect(d) as s:
+            got, err = read_to_end(s)
+        self.assertEqual(got, b"still up")
+        self.assertNotIn("before it sent anything", d.log())
+        self.assertNotIn("no connection", d.log())
+
+    def test_a_server_reset_reaches_the_client_as_a_reset(self):
+        """The server sends 100000 bytes, then resets: the client gets
+        them all, then a reset, not a clean EOF that would make a cut
+        transfer look complete."""
+        data = os.urandom(100000)
+
+        def script(c, i):
+            c.sendall(data)
+            wait_for(lambda: unsent(c) == 0, what="the proxy to take it")
+            reset_close(c)
+        b = self.scripted(script)
+        d = self.proxy(proxy_conf([b.port]))
+        with connect(d) as s:
+            got, err = read_to_end(s)
+        self.assertEqual(got, data)
+        self.assertIsInstance(err, ConnectionResetError)
+
+    def test_a_client_reset_reaches_the_server_as_a_reset(self):
+        def script(c, i):
+            got, err = read_to_end(c)
+            b.note((got, err))
+        b = self.scripted(script)
+        d = self.proxy(proxy_conf([b.port]))
+        s = connect(d)
+        s.sendall(b"x" * 1000)
+        wait_for(lambda: b.conns, what="the server connection")
+        reset_close(s)
+        wait_for(lambda: b.notes, what="the server's end of the stream")
+        got, err = b.notes[0]
+        self.assertLessEqual(len(got), 1000)
+        self.assertIsInstance(err, ConnectionResetError)
+
+    def test_clients_gone_during_retry_wait_are_dropped(self):
+        """Clients that close or reset while their connect waits for a
+        dead upstream (retry_wait) are dropped at once; one that sent
+        bytes and its FIN is kept and proxied once a server listens."""
+        port = free_port()
+        d = self.proxy(proxy_conf([port], retry_wait=300))
+        listen = d.port("p")[1]
+        worker = d.workers()[0]
+        base = fd_kinds(worker).get("socket", 0)
+        keep = connect(d)
+        keep.sendall(b"kept")
+        keep.shutdown(socket.SHUT_WR)
+        for i in range(20):
+            s = connect(d)
+            if i % 2:
+                reset_close(s)
+            else:
+                s.close()
+        wait_for(lambda: accept_queue(listen) == 0,
+                 what="every client accepted")
+        wait_for(lambda: fd_kinds(worker).get("socket", 0) <= base + 2,
+                 what="the gone clients' sockets closed (have %s)"
+                 % fd_kinds(worker))
+        b = self.backend(port=port)
+        got, err = read_to_end(keep)
+        keep.close()
+        self.assertEqual((got, err), (b"kept", None))
+        self.assertEqual(len(b.peers), 1)
+
+    def test_pipes_capped_per_worker(self):
+        """max_connections = 40: a quarter, 10 pipes, at most. 20
+        connections push past the splice threshold to a server that
+        stops reading, so each direction holds its bytes; those above
+        the cap copy through a buffer, and every byte arrives."""
+        release = threading.Event()
+
+        def script(c, i):
+            h = hashlib.sha256()
+            n = 0
+            while n < 256 * 1024:
+                chunk = c.recv(256 * 1024 - n)
+                if not chunk:
+                    break
+                h.update(chunk)
+                n += len(chunk)
+            b.note(("reached", i))
+            release.wait(TIMEOUT)
+            while True:
+                chunk = c.recv(1 << 20)
+                if not chunk:
+                    break
+                h.update(chunk)
+            b.note(("sum", h.hexdigest()))
+        b = self.scripted(script)
+        d = self.proxy(proxy_conf([b.port],
+                                  server_keys="max_connections = 40"))
+        listen = d.port("p")[1]
+        worker = d.workers()[0]
+        base = fd_kinds(worker).get("pipe", 0)
+        chunk = os.urandom(65536)
+        clients = []
+        for i in range(20):
+            s = connect(d)
+            s.setblocking(False)
+            clients.append([s, b"%08d" % i + chunk, hashlib.sha256()])
+            self.addCleanup(s.close)
+
+        def push():
+            for c in clients:
+                while True:
+                    if not c[1]:
+                        c[1] = chunk
+                    try:
+                        n = c[0].send(c[1])
+                    except BlockingIOError:
+                        break
+                    c[2].update(c[1][:n])
+                    c[1] = c[1][n:]
+
+        def held():
+            push()
+            with b.lock:
+                reached = sum(1 for x in b.notes if x[0] == "reached")
+            return reached == 20 and all(
+                server_queues(listen, c[0])[0] > 0 for c in clients)
+        wait_for(held, what="every connection held by the server")
+        pipes = (fd_kinds(worker).get("pipe", 0) - base) // 2    # 2 fds each
+        release.set()
+        for c in clients:
+            c[0].setblocking(True)
+            c[0].settimeout(TIMEOUT)
+            c[0].sendall(c[1])
+            c[2].update(c[1])
+            c[0].shutdown(socket.SHUT_WR)
+        wait_for(lambda: sum(1 for x in b.notes if x[0] == "sum") == 20,
+                 what="every stream read to its end")
+        self.assertLessEqual(pipes, 10)
+        self.assertEqual(sorted(x[1] for x in b.notes if x[0] == "sum"),
+                         sorted(c[2].hexdigest() for c in clients))
 
     # -- balance ----------------------------------------------------------
 
