@@ -256,6 +256,23 @@ http_proxy_errno(const char *what)
 
 /* -- the request out ---------------------------------------------------- */
 
+/* No Nagle from now on: a send that follows another of this exchange
+ * (a body's next piece, a chunk's end, tunnelled bytes) must not wait
+ * for the ACK of the one before. A request's first send needs none:
+ * nothing of ours is unacknowledged then (the last response acked it),
+ * so a small request costs no setsockopt. */
+static void
+http_proxy_nodelay(struct http_proxy *p)
+{
+	int	 one = 1;
+
+	if (p->nodelay)
+		return;
+	p->nodelay = 1;
+	(void)setsockopt(p->uc.fd, IPPROTO_TCP, TCP_NODELAY, &one,
+	    sizeof(one));
+}
+
 /* A piece of the request body into the output, framed: 1 taken, 0 none
  * to take now (or the core answers a bad body). */
 static int
@@ -314,6 +331,8 @@ http_proxy_send(struct http_proxy *p, short *moved)
 		if (p->out_sent < p->out_len) {
 			if (!p->up.pi.wready)
 				return (0);
+			if (p->sent_any)
+				http_proxy_nodelay(p);
 			n = conn_send(&p->up, p->out + p->out_sent,
 			    p->out_len - p->out_sent, 0);
 			if (n >= 0) {
@@ -388,6 +407,7 @@ http_proxy_head_in(struct http_proxy *p)
 				return (-1);
 			}
 			http_proxy_resp_send_101(p);
+			http_proxy_nodelay(p);
 			p->state = HTTP_PROXY_TUNNEL;
 			return (1);
 		}
@@ -609,15 +629,9 @@ http_proxy_tunnel(struct http_proxy *p)
 static enum http_hres
 http_proxy_connected(struct http_proxy *p)
 {
-	int	 one = 1;
-
 	p->state = HTTP_PROXY_EXCHANGE;
 	conn_socket_init(&p->up, p->uc.fd);
-	/* A chunk's end or a piece of body after the head must not wait
-	 * for an ACK (Nagle); a kept connection has it set already. */
-	if (!p->uc.reused)
-		(void)setsockopt(p->uc.fd, IPPROTO_TCP, TCP_NODELAY, &one,
-		    sizeof(one));
+	p->nodelay = 0;		/* on a kept one perhaps; set again if need be */
 	p->up.pi.wready = 1;
 	p->in_len = p->in_off = p->head_scan = 0;
 	p->got_byte = p->up_eof = p->timed_out = p->sent_any = 0;

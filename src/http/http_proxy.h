@@ -78,6 +78,7 @@ struct http_proxy {
 	int			 req_body_done;	/* all of it queued */
 	int			 body_taken;	/* body bytes consumed */
 	int			 sent_any;	/* bytes went on this connection */
+	int			 nodelay;	/* TCP_NODELAY set by this request */
 	int			 replayable;	/* the whole request is still
 						 * in out[0, out_len) */
 	int			 upgrade;	/* the client asked to */
