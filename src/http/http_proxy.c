@@ -165,15 +165,17 @@ http_proxy_fail(struct http_proxy *p, int status, const char *cause)
 {
 	struct http_conn	*c = p->c;
 
+	int			 head_sent = p->head_sent;
+
 	log_warnx("upstream %s: %s: %s %s: %s", p->conf->name,
 	    http_proxy_peer(p), http_method_name(c->x->req.method),
-	    p->head_sent ? "response cut off" : "failed", cause);
-	http_proxy_release(p, 0);
+	    head_sent ? "response cut off" : "failed", cause);
+	http_proxy_release(p, 0);	/* p may be freed: not used after */
 	/* The body ends short, or the client's is left unread: close
 	 * (said in the error's head). */
-	if (p->head_sent || !c->x->body_done)
+	if (head_sent || !c->x->body_done)
 		c->keep_alive = 0;
-	if (!p->head_sent)
+	if (!head_sent)
 		http_response_error(c, status);
 	return (HTTP_HANDLER_DONE);
 }
@@ -634,7 +636,10 @@ http_proxy_connected(struct http_proxy *p)
 	p->nodelay = 0;		/* on a kept one perhaps; set again if need be */
 	p->up.pi.wready = 1;
 	p->in_len = p->in_off = p->head_scan = 0;
-	p->got_byte = p->up_eof = p->timed_out = p->sent_any = 0;
+	p->got_byte = p->up_eof = p->timed_out = 0;
+	/* A PROXY header went out first (upstream_connect): the head is a
+	 * second send, which Nagle would hold for the header's ACK. */
+	p->sent_any = !p->uc.reused && p->conf->proxy_protocol != 0;
 	if (p->body_taken)	/* a retry: all of it is still in out[] */
 		p->out_sent = 0;
 	else {

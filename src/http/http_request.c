@@ -307,6 +307,8 @@ http_request_failed(struct http_conn *c)
 {
 	int	 status = c->x->body_error;
 
+	if (c->x->status != 0)	/* it ends here: its line as it stands */
+		http_request_abandoned(c);
 	http_request_cancel(c, "bad request body");
 	if (c->x->status != 0) {
 		http_conn_close(c, "bad request body");

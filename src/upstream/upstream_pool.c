@@ -81,16 +81,25 @@ upstream_pool_oldest(struct upstream *u)
 	return (old);
 }
 
-/* The next sweep: soon while more than keepalive are kept. */
+/* The next sweep: soon while more than keepalive are kept. A sweep
+ * already due sooner stays as it is: re-arming each time the surplus
+ * begins would put it off for good under steady traffic. */
 static void
 upstream_pool_arm(struct upstream *u)
 {
 	int		 ms = u->nidle > u->conf->keepalive ?
 			    UPSTREAM_SURPLUS_MS : UPSTREAM_SWEEP_MS;
-	struct timeval	 tv = { ms / 1000, (ms % 1000) * 1000 };
+	struct timeval	 tv = { ms / 1000, (ms % 1000) * 1000 }, due, now;
 
-	if (u->nidle > 0)
-		evtimer_add(&u->idle_sweep, &tv);
+	if (u->nidle == 0)
+		return;
+	if (evtimer_pending(&u->idle_sweep, &due)) {
+		event_base_gettimeofday_cached(u->base, &now);
+		timeradd(&now, &tv, &now);
+		if (timercmp(&due, &now, <=))
+			return;
+	}
+	evtimer_add(&u->idle_sweep, &tv);
 }
 
 static void
@@ -139,8 +148,7 @@ upstream_pool_put(struct upstream *u, struct upstream_peer *p, int fd)
 	ui->since = clock_now_ms();
 	TAILQ_INSERT_HEAD(&p->idle, ui, entry);
 	u->nidle++;
-	if ((u->nidle == 1 && !evtimer_pending(&u->idle_sweep, NULL)) ||
-	    u->nidle == u->conf->keepalive + 1)
+	if (u->nidle == 1 || u->nidle == u->conf->keepalive + 1)
 		upstream_pool_arm(u);
 	return (0);
 }

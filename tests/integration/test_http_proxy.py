@@ -332,6 +332,46 @@ class ProxyTest(DroverTest):
         self.assertRegex(open(log).read(),
                          r'"GET /gen/chunked/12345 HTTP/1.1" 200 12345 ')
 
+    def test_a_body_gone_bad_after_the_response_began_is_logged(self):
+        """The upstream answers early; the client's next chunk is not
+        hex: the connection closes, and the request still has its line
+        with the status already sent."""
+        lst = socket.socket()
+        lst.bind(("127.0.0.1", 0))
+        lst.listen(8)
+        self.addCleanup(lst.close)
+        done = threading.Event()
+        self.addCleanup(done.set)
+
+        def backend():
+            c, _ = lst.accept()
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                buf += c.recv(65536)
+            c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                      b"\r\n5\r\nhello\r\n")
+            done.wait(30)
+            c.close()
+        threading.Thread(target=backend, daemon=True).start()
+        self.start(["127.0.0.1:%d" % lst.getsockname()[1]])
+        s, r = self.conn()
+        s.sendall(b"POST /bad HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: "
+                  b"chunked\r\n\r\n4\r\nxxxx\r\n")
+        got = b""
+        while b"hello" not in got:
+            got += s.recv(4096)
+        s.sendall(b"zz-not-hex\r\n")
+        try:
+            while s.recv(4096):
+                pass
+        except OSError:
+            pass
+        s.close()
+        log = os.path.join(self.d.dir, "access.log")
+        wait_for(lambda: os.path.exists(log) and
+                 '"POST /bad HTTP/1.1" 200 ' in open(log).read(),
+                 what="the request's access log line")
+
     def test_proxy_header_to_the_upstream_carries_the_client(self):
         """proxy_protocol = v1: each upstream connection starts with the
         client's address and the address it came to."""
@@ -487,6 +527,54 @@ class ProxyTest(DroverTest):
         self.assertEqual(self.get("/x").status, 502)
         self.d.wait_log(r"upstream app: %s: GET failed: closed before a "
                         r"whole response head" % re.escape(b.addr))
+
+    def test_many_failing_at_once_each_get_502(self):
+        """70 POSTs in flight, then the backend closes them all unanswered:
+        each is a 502. More than the handler keeps for reuse (64) end at
+        once, so some of their states are freed as they fail (under ASan a
+        use after free aborts the worker here)."""
+        n = 70
+        lst = socket.socket()
+        lst.bind(("127.0.0.1", 0))
+        lst.listen(256)
+        self.addCleanup(lst.close)
+        held = []
+
+        def backend():
+            while len(held) < n:
+                try:
+                    c, _ = lst.accept()
+                except OSError:
+                    return
+                c.settimeout(30)
+                buf = b""
+                while not buf.endswith(b"xxxx"):
+                    d = c.recv(65536)
+                    if not d:
+                        break
+                    buf += d
+                held.append(c)
+            for c in held:
+                c.close()
+        threading.Thread(target=backend, daemon=True).start()
+        self.start(["127.0.0.1:%d" % lst.getsockname()[1]])
+        got = []
+
+        def client():
+            try:
+                r = self.request(b"POST / HTTP/1.1\r\nHost: a\r\n"
+                                 b"Content-Length: 4\r\n\r\nxxxx")
+                got.append(r.status)
+            except (OSError, EOFError) as e:
+                got.append(repr(e))
+        ts = [threading.Thread(target=client, daemon=True)
+              for _ in range(n)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(60)
+        self.assertEqual(got, [502] * n)
+        self.assertEqual(len(self.d.workers()), 1)
 
     def test_502_for_a_bad_response_head(self):
         b = self.backend(mode="bad")
