@@ -124,3 +124,47 @@ udp_local_put(const struct udp_local *l, void *buf, size_t len)
 	}
 	return (0);
 }
+
+/* Set m up to receive into buf (len bytes) for d; named: with the
+ * sender's address and pktinfo (a connected socket needs neither). */
+void
+udp_dgram_rx(struct udp_dgram *d, struct mmsghdr *m, void *buf, size_t len,
+    int named)
+{
+	struct msghdr	*h = &m->msg_hdr;
+
+	d->rx_iov.iov_base = buf;
+	d->rx_iov.iov_len = len;
+	memset(h, 0, sizeof(*h));
+	if (named) {
+		h->msg_name = &d->peer;
+		h->msg_namelen = sizeof(d->peer);
+		h->msg_control = d->rx_ctl.buf;
+		h->msg_controllen = sizeof(d->rx_ctl.buf);
+	}
+	h->msg_iov = &d->rx_iov;
+	h->msg_iovlen = 1;
+	m->msg_len = 0;
+}
+
+/* Set out up to send d's payload (len bytes, as received) to dst (NULL:
+ * the connected peer), from the local address from (NULL: any). */
+void
+udp_dgram_tx(struct udp_dgram *d, struct mmsghdr *out, size_t len,
+    void *dst, socklen_t dstlen, const struct udp_local *from)
+{
+	struct msghdr	*h = &out->msg_hdr;
+
+	d->tx_iov.iov_base = d->rx_iov.iov_base;
+	d->tx_iov.iov_len = len;
+	memset(h, 0, sizeof(*h));
+	h->msg_name = dst;
+	h->msg_namelen = dstlen;
+	h->msg_iov = &d->tx_iov;
+	h->msg_iovlen = 1;
+	if (from != NULL) {
+		h->msg_controllen = udp_local_put(from, d->tx_ctl.buf,
+		    sizeof(d->tx_ctl.buf));
+		h->msg_control = h->msg_controllen ? d->tx_ctl.buf : NULL;
+	}
+}

@@ -10,6 +10,7 @@
 #define DROVER_UDP_H
 
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <netinet/in.h>
 #include <stddef.h>
 
@@ -31,7 +32,27 @@ struct udp_local {
 	} addr;				/* any: let the kernel choose */
 };
 
+/* What one datagram in a recvmmsg/sendmmsg batch needs besides its
+ * payload: where it came from, its pktinfo in, and the answer's out. */
+struct udp_dgram {
+	struct sockaddr_storage	 peer;
+	struct iovec		 rx_iov;
+	struct iovec		 tx_iov;
+	union {
+		struct cmsghdr	 align;
+		char		 buf[UDP_CMSG_RX_SPACE];
+	} rx_ctl;
+	union {
+		struct cmsghdr	 align;
+		char		 buf[UDP_CMSG_TX_SPACE];
+	} tx_ctl;
+};
+
 int	 udp_local_get(const struct msghdr *, struct udp_local *);
 size_t	 udp_local_put(const struct udp_local *, void *, size_t);
+void	 udp_dgram_rx(struct udp_dgram *, struct mmsghdr *, void *, size_t,
+	     int);
+void	 udp_dgram_tx(struct udp_dgram *, struct mmsghdr *, size_t, void *,
+	     socklen_t, const struct udp_local *);
 
 #endif

@@ -31,25 +31,10 @@
 #define UDP_ECHO_BUF_SIZE	65536	/* > any UDP payload (65507 on v4) */
 #define UDP_ECHO_TURN		4	/* batches per readable event */
 
-/* What one datagram and its answer need besides the payload. */
-struct udp_echo_dgram {
-	struct sockaddr_storage	 peer;
-	struct iovec		 rx_iov;
-	struct iovec		 tx_iov;
-	union {
-		struct cmsghdr	 align;
-		char		 buf[UDP_CMSG_RX_SPACE];
-	} rx_ctl;
-	union {
-		struct cmsghdr	 align;
-		char		 buf[UDP_CMSG_TX_SPACE];
-	} tx_ctl;
-};
-
 struct udp_echo_server {
 	struct wserver		*sv;
 	char			*bufs;	/* UDP_ECHO_BATCH payload buffers */
-	struct udp_echo_dgram	 d[UDP_ECHO_BATCH];
+	struct udp_dgram	 d[UDP_ECHO_BATCH];
 	struct mmsghdr		 rx[UDP_ECHO_BATCH];
 	struct mmsghdr		 tx[UDP_ECHO_BATCH];
 };
@@ -75,24 +60,11 @@ udp_echo_init(struct wserver *sv, char *err, size_t errlen)
 static void
 udp_echo_rx_prepare(struct udp_echo_server *es)
 {
-	struct udp_echo_dgram	*d;
-	struct msghdr		*h;
-	int			 i;
+	int	 i;
 
-	for (i = 0; i < UDP_ECHO_BATCH; i++) {
-		d = &es->d[i];
-		d->rx_iov.iov_base = es->bufs + (size_t)i * UDP_ECHO_BUF_SIZE;
-		d->rx_iov.iov_len = UDP_ECHO_BUF_SIZE;
-		h = &es->rx[i].msg_hdr;
-		memset(h, 0, sizeof(*h));
-		h->msg_name = &d->peer;
-		h->msg_namelen = sizeof(d->peer);
-		h->msg_iov = &d->rx_iov;
-		h->msg_iovlen = 1;
-		h->msg_control = d->rx_ctl.buf;
-		h->msg_controllen = sizeof(d->rx_ctl.buf);
-		es->rx[i].msg_len = 0;
-	}
+	for (i = 0; i < UDP_ECHO_BATCH; i++)
+		udp_dgram_rx(&es->d[i], &es->rx[i], es->bufs +
+		    (size_t)i * UDP_ECHO_BUF_SIZE, UDP_ECHO_BUF_SIZE, 1);
 }
 
 /* Log at debug level why a datagram is not answered as it came. */
@@ -119,14 +91,12 @@ udp_echo_debug(struct udp_echo_server *es, const struct msghdr *h,
 static int
 udp_echo_answers(struct udp_echo_server *es, int n)
 {
-	struct udp_echo_dgram	*d;
-	struct msghdr		*in, *out;
+	struct msghdr		*in;
 	struct udp_local	 local;
 	uint64_t		 bytes = 0;
 	int			 i, k = 0;
 
 	for (i = 0; i < n; i++) {
-		d = &es->d[i];
 		in = &es->rx[i].msg_hdr;
 		bytes += es->rx[i].msg_len;
 		if (in->msg_flags & MSG_TRUNC) {	/* cannot be, for UDP */
@@ -136,17 +106,8 @@ udp_echo_answers(struct udp_echo_server *es, int n)
 		if (in->msg_flags & MSG_CTRUNC)
 			udp_echo_debug(es, in, "lost control data");
 		(void)udp_local_get(in, &local);
-		d->tx_iov.iov_base = d->rx_iov.iov_base;
-		d->tx_iov.iov_len = es->rx[i].msg_len;
-		out = &es->tx[k++].msg_hdr;
-		memset(out, 0, sizeof(*out));
-		out->msg_name = &d->peer;
-		out->msg_namelen = in->msg_namelen;
-		out->msg_iov = &d->tx_iov;
-		out->msg_iovlen = 1;
-		out->msg_controllen = udp_local_put(&local, d->tx_ctl.buf,
-		    sizeof(d->tx_ctl.buf));
-		out->msg_control = out->msg_controllen ? d->tx_ctl.buf : NULL;
+		udp_dgram_tx(&es->d[i], &es->tx[k++], es->rx[i].msg_len,
+		    &es->d[i].peer, in->msg_namelen, &local);
 	}
 	STATS_ADD(es->sv->st, datagrams_in, (uint64_t)n);
 	STATS_ADD(es->sv->st, bytes_in, bytes);

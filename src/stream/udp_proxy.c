@@ -113,30 +113,15 @@ udp_proxy_sock(struct udp_proxy *px, int fd)
 static void
 udp_proxy_rx_prepare(struct udp_proxy *px, int named)
 {
-	struct udp_proxy_dgram	*d;
-	struct msghdr		*h;
 	int			 i, n = UDP_PROXY_BATCH;
 
 	if (px->rx_kind == named + 1)
 		n = px->rx_used;
 	px->rx_kind = named + 1;
 	px->rx_used = 0;
-	for (i = 0; i < n; i++) {
-		d = &px->d[i];
-		d->rx_iov.iov_base = px->bufs + (size_t)i * UDP_PROXY_BUF_SIZE;
-		d->rx_iov.iov_len = UDP_PROXY_BUF_SIZE;
-		h = &px->rx[i].msg_hdr;
-		memset(h, 0, sizeof(*h));
-		if (named) {
-			h->msg_name = &d->peer;
-			h->msg_namelen = sizeof(d->peer);
-			h->msg_control = d->rx_ctl.buf;
-			h->msg_controllen = sizeof(d->rx_ctl.buf);
-		}
-		h->msg_iov = &d->rx_iov;
-		h->msg_iovlen = 1;
-		px->rx[i].msg_len = 0;
-	}
+	for (i = 0; i < n; i++)
+		udp_dgram_rx(&px->d[i].io, &px->rx[i], px->bufs +
+		    (size_t)i * UDP_PROXY_BUF_SIZE, UDP_PROXY_BUF_SIZE, named);
 }
 
 /* recvmmsg into px->rx: the datagrams read, or -1 with errno. */
@@ -155,21 +140,8 @@ static void
 udp_proxy_tx_set(struct udp_proxy *px, int i, int k, void *dst,
     socklen_t dstlen, const struct udp_local *from)
 {
-	struct udp_proxy_dgram	*d = &px->d[i];
-	struct msghdr		*out = &px->tx[k].msg_hdr;
-
-	d->tx_iov.iov_base = d->rx_iov.iov_base;
-	d->tx_iov.iov_len = px->rx[i].msg_len;
-	memset(out, 0, sizeof(*out));
-	out->msg_name = dst;
-	out->msg_namelen = dstlen;
-	out->msg_iov = &d->tx_iov;
-	out->msg_iovlen = 1;
-	if (from != NULL) {
-		out->msg_controllen = udp_local_put(from, d->tx_ctl.buf,
-		    sizeof(d->tx_ctl.buf));
-		out->msg_control = out->msg_controllen ? d->tx_ctl.buf : NULL;
-	}
+	udp_dgram_tx(&px->d[i].io, &px->tx[k], px->rx[i].msg_len, dst, dstlen,
+	    from);
 }
 
 /*

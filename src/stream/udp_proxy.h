@@ -73,21 +73,11 @@ struct udp_session {
 };
 TAILQ_HEAD(udp_sessions, udp_session);
 
-/* One received or relayed datagram's headers besides its payload. */
+/* One received or relayed datagram's headers, and its session's key. */
 struct udp_proxy_dgram {
-	struct sockaddr_storage	 peer;
-	struct iovec		 rx_iov;
-	struct iovec		 tx_iov;
+	struct udp_dgram	 io;
 	struct udp_session_key	 key;
 	uint32_t		 hash;
-	union {
-		struct cmsghdr	 align;
-		char		 buf[UDP_CMSG_RX_SPACE];
-	} rx_ctl;
-	union {
-		struct cmsghdr	 align;
-		char		 buf[UDP_CMSG_TX_SPACE];
-	} tx_ctl;
 };
 
 struct udp_proxy {

@@ -85,24 +85,24 @@ udp_session_hash(const struct udp_session_key *k)
 	return (h);
 }
 
-/* d's key and hash from its sender (d->peer, len bytes) and the local
+/* d's key and hash from its sender (d->io.peer, len bytes) and the local
  * address it came to. Only what names the client counts: a v6 flow
  * label may change from one datagram to the next. */
 void
 udp_session_key_make(struct udp_proxy_dgram *d, socklen_t len,
     const struct udp_local *local)
 {
-	const struct sockaddr_in	*sin = (const void *)&d->peer;
-	const struct sockaddr_in6	*sin6 = (const void *)&d->peer;
+	const struct sockaddr_in	*sin = (const void *)&d->io.peer;
+	const struct sockaddr_in6	*sin6 = (const void *)&d->io.peer;
 	struct udp_session_key		*k = &d->key;
 
 	memset(k, 0, sizeof(*k));
 	k->local = *local;
-	if (d->peer.ss_family == AF_INET && len >= sizeof(*sin)) {
+	if (d->io.peer.ss_family == AF_INET && len >= sizeof(*sin)) {
 		k->family = AF_INET;
 		k->port = sin->sin_port;
 		memcpy(k->addr, &sin->sin_addr, sizeof(sin->sin_addr));
-	} else if (d->peer.ss_family == AF_INET6 && len >= sizeof(*sin6)) {
+	} else if (d->io.peer.ss_family == AF_INET6 && len >= sizeof(*sin6)) {
 		k->family = AF_INET6;
 		k->port = sin6->sin6_port;
 		k->scope = sin6->sin6_scope_id;
@@ -211,7 +211,7 @@ udp_session_open(struct udp_proxy *px, const struct udp_proxy_dgram *d,
 	s->key = d->key;
 	s->hash = d->hash;
 	s->ls = ls;
-	memcpy(&s->client, &d->peer, len);
+	memcpy(&s->client, &d->io.peer, len);
 	s->clientlen = len;
 	locallen = udp_session_local(s, &local);
 	s->uc.dgram = 1;	/* kept by upstream_connect_start() */
